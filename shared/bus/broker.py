@@ -1,0 +1,24 @@
+"""The one NatsBroker factory, with the defaults that keep data (see nats-facts.md)."""
+
+from __future__ import annotations
+
+from faststream.middlewares import AckPolicy
+from faststream.nats import NatsBroker
+
+
+def make_broker(url: str, *, name: str, graceful_timeout: float = 10.0) -> NatsBroker:
+    """A broker that retries failed JetStream messages and reconnects forever.
+
+    FastStream's own defaults would ``term`` a failed message (no redelivery), give up
+    reconnecting after about two minutes, and stop without waiting for in-flight work.
+    """
+    return NatsBroker(
+        url,
+        name=name,
+        ack_policy=AckPolicy.NACK_ON_ERROR,
+        max_reconnect_attempts=-1,
+        reconnect_time_wait=1,
+        connect_timeout=5,
+        graceful_timeout=graceful_timeout,
+        log_level=20,
+    )

@@ -1,0 +1,94 @@
+"""Settings from environment variables only, with a one-line error for a missing or bad one."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+
+from shared.sites import Organisation, load_organisation
+
+
+class ConfigError(Exception):
+    """A setting is missing or invalid; the message is one line an operator can act on."""
+
+
+@dataclass(frozen=True)
+class Settings:
+    service: str
+    nats_url: str
+    database_url: str
+    config_path: Path
+    organisation: Organisation
+    sites: tuple[str, ...]
+    all_sites: bool
+    http_host: str
+    http_port: int
+    log_level: str
+    max_deliver: int
+    ack_wait_seconds: float
+    graceful_timeout_seconds: float
+
+    @property
+    def instance(self) -> str:
+        return f"{self.service}@{','.join(self.sites) if not self.all_sites else '*'}"
+
+
+def _int(env: Mapping[str, str], name: str, default: int, low: int, high: int) -> int:
+    raw = env.get(name)
+    if raw is None or raw == "":
+        return default
+    try:
+        value = int(raw)
+    except ValueError as exc:
+        raise ConfigError(f"{name}={raw!r} is not a whole number") from exc
+    if not low <= value <= high:
+        raise ConfigError(f"{name}={value} is outside {low}..{high}")
+    return value
+
+
+def _required(env: Mapping[str, str], name: str, example: str) -> str:
+    value = env.get(name, "").strip()
+    if not value:
+        raise ConfigError(f"{name} is not set (for example {name}={example})")
+    return value
+
+
+def load_settings(service: str, env: Mapping[str, str] | None = None) -> Settings:
+    """Read the settings of one service instance from the environment."""
+    env = os.environ if env is None else env
+    nats_url = _required(env, "NATS_URL", "nats://127.0.0.1:4222")
+    if not nats_url.startswith(("nats://", "tls://", "ws://", "wss://")):
+        raise ConfigError(f"NATS_URL={nats_url!r} must start with nats:// or tls://")
+    database_url = _required(env, "DATABASE_URL", "postgresql://carenet@127.0.0.1:5432/carenet")
+    if not database_url.startswith(("postgresql://", "postgres://")):
+        raise ConfigError("DATABASE_URL must start with postgresql://")
+    config_path = Path(_required(env, "CARENET_CONFIG", "/etc/carenet/organisation.toml"))
+    try:
+        organisation = load_organisation(config_path)
+    except ValueError as exc:
+        raise ConfigError(f"CARENET_CONFIG: {exc}") from exc
+    sites_spec = env.get("CARENET_SITES", "*")
+    try:
+        sites = organisation.served(sites_spec)
+    except ValueError as exc:
+        raise ConfigError(f"CARENET_SITES={sites_spec!r}: {exc}") from exc
+    log_level = env.get("CARENET_LOG_LEVEL", "INFO").upper()
+    if log_level not in {"DEBUG", "INFO", "WARNING", "ERROR"}:
+        raise ConfigError(f"CARENET_LOG_LEVEL={log_level!r} is not DEBUG, INFO, WARNING or ERROR")
+    return Settings(
+        service=service,
+        nats_url=nats_url,
+        database_url=database_url,
+        config_path=config_path,
+        organisation=organisation,
+        sites=tuple(sites),
+        all_sites=sites_spec.strip() == "*",
+        http_host=env.get("CARENET_HTTP_HOST", "0.0.0.0"),
+        http_port=_int(env, "CARENET_HTTP_PORT", 8000, 0, 65535),
+        log_level=log_level,
+        max_deliver=_int(env, "CARENET_MAX_DELIVER", 5, 1, 100),
+        ack_wait_seconds=float(_int(env, "CARENET_ACK_WAIT_SECONDS", 30, 1, 3600)),
+        graceful_timeout_seconds=float(_int(env, "CARENET_GRACEFUL_TIMEOUT_SECONDS", 10, 1, 300)),
+    )

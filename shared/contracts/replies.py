@@ -1,0 +1,82 @@
+"""The reply shape of contract.md and the error every handler raises to produce one."""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from pydantic import BaseModel, ValidationError
+
+ErrorCode = Literal[
+    "validation_error",
+    "not_found",
+    "conflict",
+    "not_allowed",
+    "consent_required",
+    "capacity_full",
+    "unavailable",
+    "internal",
+]
+
+
+class ErrorDetail(BaseModel):
+    field: str
+    message: str
+
+
+class ErrorBody(BaseModel):
+    code: ErrorCode
+    message: str
+    details: list[ErrorDetail] = []
+
+
+class Reply(BaseModel):
+    """``{"ok": true, "result": {...}}`` or ``{"ok": false, "error": {...}}``."""
+
+    ok: bool
+    result: dict[str, Any] | None = None
+    error: ErrorBody | None = None
+
+    @classmethod
+    def success(cls, result: dict[str, Any] | BaseModel | None = None) -> Reply:
+        if isinstance(result, BaseModel):
+            result = result.model_dump(mode="json")
+        return cls(ok=True, result=result or {})
+
+    @classmethod
+    def failure(
+        cls, code: ErrorCode, message: str, details: list[ErrorDetail] | None = None
+    ) -> Reply:
+        return cls(ok=False, error=ErrorBody(code=code, message=message, details=details or []))
+
+    def to_json(self) -> bytes:
+        return self.model_dump_json(exclude_none=True).encode()
+
+
+class CommandError(Exception):
+    """Raised by domain rules and handlers; becomes an ``ok: false`` reply and rolls back."""
+
+    def __init__(
+        self,
+        code: ErrorCode,
+        message: str,
+        details: list[ErrorDetail] | None = None,
+        **fields: str,
+    ) -> None:
+        super().__init__(message)
+        self.code: ErrorCode = code
+        self.message = message
+        self.details = list(details or []) + [
+            ErrorDetail(field=k, message=v) for k, v in fields.items()
+        ]
+
+    def reply(self) -> Reply:
+        return Reply.failure(self.code, self.message, self.details)
+
+
+def validation_details(error: ValidationError) -> list[ErrorDetail]:
+    """Pydantic errors as field details: ``answers.3`` names the fourth answer."""
+    details = []
+    for item in error.errors(include_url=False):
+        field = ".".join(str(part) for part in item["loc"]) or "(body)"
+        details.append(ErrorDetail(field=field, message=item["msg"]))
+    return details

@@ -1,0 +1,133 @@
+"""The unit of work: one transaction for a state change and the events it causes (outbox)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime
+from types import TracebackType
+from typing import Any
+from uuid import UUID, uuid4
+from zoneinfo import ZoneInfo
+
+import asyncpg
+from pydantic import BaseModel
+
+from shared.contracts.catalogue import CATALOGUE
+from shared.contracts.envelope import EventEnvelope
+from shared.contracts.messages import EventData
+
+
+def outbox_channel(schema: str) -> str:
+    return f"carenet_outbox_{schema}"
+
+
+@dataclass(frozen=True)
+class Cause:
+    """Why this work happens: the command or event that caused it, for the envelope's ids."""
+
+    correlation_id: str
+    causation_id: str | None = None
+
+    @classmethod
+    def fresh(cls) -> Cause:
+        return cls(correlation_id=str(uuid4()))
+
+
+@dataclass
+class UnitOfWork:
+    """Use as ``async with UnitOfWork(...) as uow``; ``await uow.commit()`` keeps the work.
+
+    Handlers load and save through ``uow.conn`` and call ``uow.record(...)`` for each event;
+    the events reach the outbox in the same transaction at commit, in the order recorded.
+    """
+
+    pool: asyncpg.Pool
+    service: str
+    schema: str
+    site: str
+    zone: ZoneInfo
+    cause: Cause = field(default_factory=Cause.fresh)
+    conn: asyncpg.Connection = field(init=False)
+    events: list[EventEnvelope] = field(default_factory=list, init=False)
+    _transaction: Any = field(default=None, init=False)
+    _committed: bool = field(default=False, init=False)
+
+    async def __aenter__(self) -> UnitOfWork:
+        self.conn = await self.pool.acquire()
+        try:
+            self._transaction = self.conn.transaction()
+            await self._transaction.start()
+        except BaseException:
+            await self.pool.release(self.conn)
+            raise
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        try:
+            if not self._committed and self._transaction is not None:
+                try:
+                    await self._transaction.rollback()
+                except Exception:  # noqa: BLE001 - the connection is gone; nothing to undo
+                    pass
+        finally:
+            await self.pool.release(self.conn)
+
+    @property
+    def today(self) -> date:
+        """Today in the organisation's time zone: the default business date."""
+        return datetime.now(self.zone).date()
+
+    def record(
+        self,
+        data: EventData,
+        *,
+        subject: UUID | str,
+        site: str | None = None,
+    ) -> EventEnvelope:
+        """Append an event about entity ``subject``; it is published only if this work commits."""
+        spec = next(
+            (s for s in CATALOGUE.events.values() if s.model is type(data)),
+            None,
+        )
+        if spec is None:
+            raise LookupError(f"{type(data).__name__} is not a registered event payload")
+        event_site = site or self.site
+        envelope = EventEnvelope(
+            type=spec.type,
+            version=spec.version,
+            source=f"{self.service}/{event_site}",
+            site=event_site,
+            time=datetime.now(UTC),
+            subject=str(subject),
+            correlation_id=self.cause.correlation_id,
+            causation_id=self.cause.causation_id,
+            data=data.model_dump(mode="json"),
+        )
+        self.events.append(envelope)
+        return envelope
+
+    async def commit(self) -> None:
+        if self.events:
+            await write_outbox(self.conn, self.schema, self.events)
+        await self._transaction.commit()
+        self._committed = True
+
+
+async def write_outbox(
+    conn: asyncpg.Connection, schema: str, events: list[EventEnvelope] | list[BaseModel]
+) -> None:
+    """Insert events into the outbox and wake the relay (NOTIFY is delivered at commit)."""
+    envelopes = [e for e in events if isinstance(e, EventEnvelope)]
+    await conn.execute(
+        """INSERT INTO outbox (event_id, subject, body)
+           SELECT * FROM unnest($1::uuid[], $2::text[], $3::text[])""",
+        [e.id for e in envelopes],
+        [e.nats_subject for e in envelopes],
+        [e.model_dump_json() for e in envelopes],
+    )
+    await conn.execute("SELECT pg_notify($1, '')", outbox_channel(schema))

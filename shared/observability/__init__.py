@@ -1,0 +1,1 @@
+"""Health, readiness, metrics and JSON logs, the same for every service."""

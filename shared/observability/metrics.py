@@ -1,0 +1,43 @@
+"""Prometheus metrics shared by every service (labelled by service, so one process may run many)."""
+
+from __future__ import annotations
+
+from prometheus_client import Counter, Gauge, Histogram
+
+MESSAGES = Counter(
+    "carenet_messages",
+    "Messages handled, by kind (command, query, event), name and outcome.",
+    ["service", "kind", "name", "outcome"],
+)
+HANDLER_SECONDS = Histogram(
+    "carenet_handler_seconds",
+    "Time spent handling one message (or one batch, for batch consumers).",
+    ["service", "kind", "name"],
+    buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10),
+)
+OUTBOX_BACKLOG = Gauge(
+    "carenet_outbox_backlog", "Events committed but not yet published.", ["service"]
+)
+OUTBOX_OLDEST_AGE = Gauge(
+    "carenet_outbox_oldest_age_seconds",
+    "Age of the oldest unpublished event (0 when none).",
+    ["service"],
+)
+OUTBOX_PUBLISHED = Counter(
+    "carenet_outbox_published", "Events the relay published (acknowledged).", ["service"]
+)
+CONSUMER_PENDING = Gauge(
+    "carenet_consumer_pending",
+    "Messages in the stream the consumer has not yet received (how far it is behind).",
+    ["service", "consumer"],
+)
+CONSUMER_ACK_PENDING = Gauge(
+    "carenet_consumer_ack_pending",
+    "Messages delivered to the consumer and not yet acknowledged.",
+    ["service", "consumer"],
+)
+DEAD_LETTERS = Counter(
+    "carenet_dead_letters",
+    "Messages copied to the DLQ stream, by consumer and reason.",
+    ["service", "consumer", "reason"],
+)

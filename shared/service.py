@@ -1,0 +1,243 @@
+"""Bootstrap: everything a service needs to run, wired the same way for all four.
+
+A service is described by a ``ServiceDefinition`` (its name, migrations, command and query
+handlers, and the event subscriptions it consumes); ``ServiceRuntime`` turns that into a
+running instance: pool and migrations, streams, request endpoints, consumers, outbox relay,
+and the status server.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import signal
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import asyncpg
+from faststream.nats import NatsBroker
+
+from shared.bus.broker import make_broker
+from shared.bus.consumer import EventConsumer, Subscription
+from shared.bus.outbox import OutboxRelay
+from shared.bus.requests import CommandHandler, QueryHandler, RequestEndpoints
+from shared.bus.streams import dlq_config, ensure_stream, stream_config, wait_for_stream
+from shared.config import ConfigError, Settings, load_settings
+from shared.db import migrations
+from shared.db.pool import INFRASTRUCTURE_ERRORS, create_pool
+from shared.observability.http import StatusServer
+from shared.observability.logging import configure_logging
+from shared.observability.metrics import CONSUMER_ACK_PENDING, CONSUMER_PENDING
+
+log = logging.getLogger("carenet.service")
+
+
+@dataclass(frozen=True)
+class ServiceDefinition:
+    name: str
+    migrations: Path | None = None
+    commands: dict[str, CommandHandler] = field(default_factory=dict)
+    queries: dict[str, QueryHandler] = field(default_factory=dict)
+    subscriptions: tuple[Subscription, ...] = ()
+
+    @property
+    def schema(self) -> str:
+        return self.name
+
+
+class ServiceRuntime:
+    """One running instance of a service for the sites in its settings."""
+
+    def __init__(self, definition: ServiceDefinition, settings: Settings) -> None:
+        self.definition = definition
+        self.settings = settings
+        self.pool: asyncpg.Pool | None = None
+        self.broker: NatsBroker | None = None
+        self.relay: OutboxRelay | None = None
+        self.relay_state = "starting"
+        self.consumers: list[EventConsumer] = []
+        self.status = StatusServer(settings.http_host, settings.http_port, self.readiness)
+        self._tasks: list[asyncio.Task[Any]] = []
+        self._started = False
+
+    @property
+    def sites(self) -> tuple[str, ...] | None:
+        return None if self.settings.all_sites else self.settings.sites
+
+    async def start(self) -> None:
+        await self.status.start()
+        log.info(
+            "starting %s for %s, status on port %s",
+            self.definition.name,
+            "every site" if self.sites is None else ", ".join(self.sites),
+            self.status.port,
+        )
+        self.pool = await self._connect_database()
+        async with self.pool.acquire() as conn:
+            applied = await migrations.migrate(
+                conn, self.definition.schema, self.definition.migrations
+            )
+        if applied:
+            log.info("migrations applied: %s", ", ".join(applied))
+        self.broker = make_broker(
+            self.settings.nats_url,
+            name=f"carenet-{self.settings.instance}",
+            graceful_timeout=self.settings.graceful_timeout_seconds,
+        )
+        await self._connect_broker(self.broker)
+        js = self.broker.connection.jetstream()
+        await ensure_stream(js, stream_config(self.definition.name))
+        await ensure_stream(js, dlq_config())
+        endpoints = RequestEndpoints(
+            service=self.definition.name,
+            schema=self.definition.schema,
+            pool=self.pool,
+            zone=self.settings.organisation.zone,
+            sites=self.sites,
+            commands=dict(self.definition.commands),
+            queries=dict(self.definition.queries),
+        )
+        endpoints.register(self.broker)
+        for subscription in self.definition.subscriptions:
+            consumer = EventConsumer(
+                subscription=subscription,
+                service=self.definition.name,
+                schema=self.definition.schema,
+                pool=self.pool,
+                zone=self.settings.organisation.zone,
+                sites=self.sites,
+                max_deliver=self.settings.max_deliver,
+                ack_wait=self.settings.ack_wait_seconds,
+            )
+            await wait_for_stream(js, consumer.stream)
+            consumer.register(self.broker)
+            self.consumers.append(consumer)
+        await self.broker.start()
+        self.relay = OutboxRelay(
+            nats=self.broker.connection,
+            dsn=self.settings.database_url,
+            service=self.definition.name,
+            schema=self.definition.schema,
+            on_state=self._relay_state,
+        )
+        self._tasks.append(asyncio.create_task(self.relay.run(), name="outbox-relay"))
+        self._tasks.append(asyncio.create_task(self._watch_consumers(), name="consumer-lag"))
+        self._started = True
+        log.info("%s ready", self.definition.name)
+
+    def _relay_state(self, state: str) -> None:
+        self.relay_state = state
+
+    async def stop(self) -> None:
+        if self.relay is not None:
+            self.relay.stop()
+        for task in self._tasks:
+            task.cancel()
+        for task in self._tasks:
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await task
+        if self.broker is not None:
+            with contextlib.suppress(Exception):
+                await self.broker.stop()
+        if self.pool is not None:
+            with contextlib.suppress(Exception):
+                await asyncio.wait_for(self.pool.close(), timeout=5)
+        await self.status.stop()
+
+    async def _connect_database(self) -> asyncpg.Pool:
+        backoff = 0.2
+        while True:
+            try:
+                return await create_pool(
+                    self.settings.database_url,
+                    self.definition.schema,
+                    application=f"carenet-{self.settings.instance}",
+                )
+            except INFRASTRUCTURE_ERRORS as exc:
+                log.warning("waiting for the database: %s", exc)
+                await asyncio.sleep(backoff)
+                backoff = min(backoff * 2, 5.0)
+
+    async def _connect_broker(self, broker: NatsBroker) -> None:
+        backoff = 0.2
+        while True:
+            try:
+                await broker.connect()
+                return
+            except Exception as exc:  # noqa: BLE001 - nats-py raises several kinds here
+                log.warning("waiting for NATS: %s", exc)
+                await asyncio.sleep(backoff)
+                backoff = min(backoff * 2, 5.0)
+
+    async def _watch_consumers(self) -> None:
+        while True:
+            if self.broker is not None:
+                js = self.broker.connection.jetstream()
+                for consumer in self.consumers:
+                    try:
+                        info = await js.consumer_info(consumer.stream, consumer.durable)
+                    except Exception:  # noqa: BLE001 - lag is best effort while NATS is away
+                        continue
+                    labels = (self.definition.name, consumer.durable)
+                    CONSUMER_PENDING.labels(*labels).set(info.num_pending or 0)
+                    CONSUMER_ACK_PENDING.labels(*labels).set(info.num_ack_pending or 0)
+            await asyncio.sleep(5)
+
+    async def readiness(self) -> dict[str, Any]:
+        checks: dict[str, Any] = {}
+        checks["nats"] = bool(self.broker is not None and self.broker.connection.is_connected)
+        database = False
+        pending: int | None = None
+        if self.pool is not None:
+            try:
+                async with self.pool.acquire(timeout=2) as conn:
+                    await conn.fetchval("SELECT 1")
+                    pending = await migrations.pending(
+                        conn, self.definition.schema, self.definition.migrations
+                    )
+                database = True
+            except Exception:  # noqa: BLE001 - reported as not ready
+                database = False
+        checks["database"] = database
+        checks["migrations"] = pending == 0
+        checks["consumers"] = self._started and all(
+            c.last_error is None or not c.last_error.startswith("database")
+            for c in self.consumers
+        )
+        checks["outbox_relay"] = self.relay_state
+        ready = all(v is True for k, v in checks.items() if k != "outbox_relay")
+        return {"service": self.definition.name, "ready": ready, "checks": checks}
+
+
+async def serve(definition: ServiceDefinition, settings: Settings) -> None:
+    """Run until SIGINT or SIGTERM, then stop gracefully."""
+    runtime = ServiceRuntime(definition, settings)
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    starting = asyncio.create_task(runtime.start())
+    stopped = asyncio.create_task(stop.wait())
+    await asyncio.wait({starting, stopped}, return_when=asyncio.FIRST_COMPLETED)
+    if starting.done() and starting.exception() is not None:
+        await runtime.stop()
+        raise starting.exception()  # type: ignore[misc]
+    if not stop.is_set():
+        await stop.wait()
+    starting.cancel()
+    log.info("stopping %s", definition.name)
+    await runtime.stop()
+
+
+def main(definition: ServiceDefinition) -> None:
+    """Entry point of ``python -m services.<name>``: settings from the environment only."""
+    try:
+        settings = load_settings(definition.name)
+    except ConfigError as exc:
+        print(f"carenet {definition.name}: {exc}", file=sys.stderr)
+        raise SystemExit(2) from exc
+    configure_logging(definition.name, settings.log_level)
+    asyncio.run(serve(definition, settings))

@@ -1,0 +1,115 @@
+"""The organisation's sites, read from the one TOML file every service shares."""
+
+from __future__ import annotations
+
+import tomllib
+from pathlib import Path
+from typing import Literal
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from shared.contracts.envelope import SITE_CODE
+
+SiteKind = Literal["head_office", "centre", "clubhouse", "street_programme", "service_unit"]
+
+
+class Site(BaseModel):
+    model_config = ConfigDict(extra="allow", frozen=True)
+
+    code: str = Field(pattern=SITE_CODE.pattern)
+    name: str
+    kind: SiteKind
+    parent: str | None = None
+
+
+class Organisation(BaseModel):
+    model_config = ConfigDict(extra="allow", frozen=True)
+
+    timezone: str = "Asia/Hong_Kong"
+    sites: list[Site]
+
+    @field_validator("timezone")
+    @classmethod
+    def _known_zone(cls, value: str) -> str:
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError) as exc:
+            raise ValueError(f"unknown time zone {value!r}") from exc
+        return value
+
+    @model_validator(mode="after")
+    def _parents_exist_without_cycles(self) -> Organisation:
+        codes = [site.code for site in self.sites]
+        if len(set(codes)) != len(codes):
+            raise ValueError("site codes must be unique")
+        by_code = {site.code: site for site in self.sites}
+        for site in self.sites:
+            seen = {site.code}
+            parent = site.parent
+            while parent is not None:
+                if parent not in by_code:
+                    raise ValueError(f"site {site.code}: parent {parent!r} is not a site")
+                if parent in seen:
+                    raise ValueError(f"site {site.code}: parent chain loops")
+                seen.add(parent)
+                parent = by_code[parent].parent
+        return self
+
+    @property
+    def zone(self) -> ZoneInfo:
+        return ZoneInfo(self.timezone)
+
+    def site(self, code: str) -> Site:
+        for site in self.sites:
+            if site.code == code:
+                return site
+        raise KeyError(code)
+
+    def codes(self) -> list[str]:
+        return [site.code for site in self.sites]
+
+    def with_descendants(self, code: str) -> list[str]:
+        """The site and every site below it: a parent's figures include its children."""
+        self.site(code)
+        found = [code]
+        frontier = [code]
+        while frontier:
+            current = frontier.pop()
+            for site in self.sites:
+                if site.parent == current:
+                    found.append(site.code)
+                    frontier.append(site.code)
+        return found
+
+    def served(self, spec: str) -> list[str]:
+        """Resolve ``CARENET_SITES`` (comma-separated codes or ``*``) against the file."""
+        spec = spec.strip()
+        if spec == "*":
+            return self.codes()
+        wanted = [part.strip() for part in spec.split(",") if part.strip()]
+        if not wanted:
+            raise ValueError("names no site")
+        unknown = [code for code in wanted if code not in self.codes()]
+        if unknown:
+            raise ValueError(f"unknown site(s) {', '.join(unknown)}")
+        return wanted
+
+
+def load_organisation(path: Path) -> Organisation:
+    """Read and validate the sites file; raises ``ValueError`` with a one-line reason."""
+    try:
+        raw = tomllib.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError as exc:
+        raise ValueError(f"{path} does not exist") from exc
+    except tomllib.TOMLDecodeError as exc:
+        raise ValueError(f"{path} is not valid TOML: {exc}") from exc
+    try:
+        return Organisation.model_validate(raw)
+    except ValidationError as exc:
+        first = exc.errors(include_url=False)[0]
+        where = ".".join(str(p) for p in first["loc"])
+        raise ValueError(f"{path}: {where}: {first['msg']}") from exc
+
+
+DEMO_ORGANISATION = Path(__file__).parent / "demo_organisation.toml"

@@ -1,0 +1,12 @@
+"""``python -m tests.example notes`` or ``python -m tests.example tally [batch_size]``."""
+
+import sys
+
+from shared.service import main
+from tests.example.services import NOTES, tally
+
+if __name__ == "__main__":
+    if sys.argv[1:2] == ["notes"]:
+        main(NOTES)
+    else:
+        main(tally(batch_size=int(sys.argv[2]) if len(sys.argv) > 2 else 1))
