@@ -59,6 +59,7 @@ class ServiceRuntime:
         self.relay: OutboxRelay | None = None
         self.relay_state = "starting"
         self.consumers: list[EventConsumer] = []
+        self.endpoints: RequestEndpoints | None = None
         self.status = StatusServer(settings.http_host, settings.http_port, self.readiness)
         self._tasks: list[asyncio.Task[Any]] = []
         self._started = False
@@ -91,7 +92,7 @@ class ServiceRuntime:
         js = self.broker.connection.jetstream()
         await ensure_stream(js, stream_config(self.definition.name))
         await ensure_stream(js, dlq_config())
-        endpoints = RequestEndpoints(
+        self.endpoints = endpoints = RequestEndpoints(
             service=self.definition.name,
             schema=self.definition.schema,
             pool=self.pool,
@@ -116,6 +117,8 @@ class ServiceRuntime:
             consumer.register(self.broker)
             self.consumers.append(consumer)
         await self.broker.start()
+        # Ready means the server knows our subscriptions, not just that we sent them.
+        await self.broker.connection.flush()
         self.relay = OutboxRelay(
             nats=self.broker.connection,
             dsn=self.settings.database_url,
@@ -204,8 +207,7 @@ class ServiceRuntime:
         checks["database"] = database
         checks["migrations"] = pending == 0
         checks["consumers"] = self._started and all(
-            c.last_error is None or not c.last_error.startswith("database")
-            for c in self.consumers
+            c.last_error is None or not c.last_error.startswith("database") for c in self.consumers
         )
         checks["outbox_relay"] = self.relay_state
         ready = all(v is True for k, v in checks.items() if k != "outbox_relay")

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import logging
+
 from faststream.middlewares import AckPolicy
 from faststream.nats import NatsBroker
 
@@ -20,5 +22,5 @@ def make_broker(url: str, *, name: str, graceful_timeout: float = 10.0) -> NatsB
         reconnect_time_wait=1,
         connect_timeout=5,
         graceful_timeout=graceful_timeout,
-        log_level=20,
+        log_level=logging.DEBUG,  # per-message access lines are noise at INFO
     )

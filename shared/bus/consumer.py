@@ -16,7 +16,7 @@ import logging
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, cast
 from zoneinfo import ZoneInfo
 
 import asyncpg
@@ -127,15 +127,13 @@ class EventConsumer:
             stream=JStream(self.stream, declare=False),
             durable=self.durable,
             config=config,
-            pull_sub=PullSub(
-                batch_size=self.subscription.batch_size, timeout=0.1, batch=True
-            ),
+            pull_sub=PullSub(batch_size=self.subscription.batch_size, timeout=0.1, batch=True),
             ack_policy=AckPolicy.MANUAL,
             title=f"{self.service}.{self.subscription.name}",
             include_in_schema=False,
         )
         async def on_batch(msg: NatsMessage) -> None:
-            await self.handle_batch(list(msg.raw_message))
+            await self.handle_batch(cast(list[Msg], msg.raw_message))
 
     async def handle_batch(self, messages: list[Msg]) -> None:
         assert self._broker is not None
@@ -189,9 +187,7 @@ class EventConsumer:
     async def _apply(self, batch: list[_Parsed]) -> None:
         """Apply a batch in one transaction; events already in the inbox are skipped."""
         first = batch[0].envelope
-        async with UnitOfWork(
-            self.pool, self.service, self.schema, first.site, self.zone
-        ) as uow:
+        async with UnitOfWork(self.pool, self.service, self.schema, first.site, self.zone) as uow:
             fresh = await claim(uow.conn, self.durable, list({i.envelope.id: 0 for i in batch}))
             for item in batch:
                 event = item.envelope

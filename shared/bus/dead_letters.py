@@ -56,9 +56,7 @@ async def dead_letter(
             "Nats-Msg-Id": f"dlq:{meta.stream}:{meta.sequence.stream}:{consumer}",
         }
     )
-    await js.publish(
-        dlq_subject(service, consumer), msg.data, headers=headers, stream=DLQ_STREAM
-    )
+    await js.publish(dlq_subject(service, consumer), msg.data, headers=headers, stream=DLQ_STREAM)
     DEAD_LETTERS.labels(service, consumer, kind).inc()
     log.error(
         "message dead-lettered",

@@ -156,4 +156,3 @@ class OutboxRelay:
             "DELETE FROM outbox WHERE published_at < now() - $1::interval", self.keep_published
         )
         return int(result.split()[-1])
-

@@ -8,6 +8,7 @@ a reference that is also in the log.
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 import time
@@ -20,6 +21,7 @@ from zoneinfo import ZoneInfo
 import asyncpg
 from faststream.nats import NatsBroker, NatsMessage
 from nats.aio.client import Client as NatsClient
+from nats.errors import NoRespondersError
 from pydantic import BaseModel, ValidationError
 
 from shared.contracts.catalogue import CATALOGUE
@@ -61,6 +63,7 @@ class RequestEndpoints:
     sites: tuple[str, ...] | None
     commands: dict[str, CommandHandler] = field(default_factory=dict)
     queries: dict[str, QueryHandler] = field(default_factory=dict)
+    handled: int = field(default=0, init=False)
     _broker: NatsBroker | None = field(default=None, init=False)
 
     def __post_init__(self) -> None:
@@ -106,6 +109,7 @@ class RequestEndpoints:
             )
         finally:
             carenet_logging.correlation_id.reset(token)
+        self.handled += 1
         outcome = "ok" if reply.ok else reply.error.code if reply.error else "error"
         MESSAGES.labels(self.service, label, name, outcome).inc()
         HANDLER_SECONDS.labels(self.service, label, name).observe(time.perf_counter() - started)
@@ -202,6 +206,7 @@ async def request(
     *,
     timeout: float = 10.0,
     correlation_id: str | None = None,
+    no_responders_patience: float = 2.0,
 ) -> Reply:
     """Send a command (``kind="cmd"``) or query (``"qry"``) and return its reply."""
     subject = (command_subject if kind == "cmd" else query_subject)(site, service, name)
@@ -210,8 +215,18 @@ async def request(
     else:
         body = json.dumps(payload, default=str).encode()
     headers = {CORRELATION_HEADER: correlation_id or str(uuid4())}
-    response = await nats.request(subject, body, timeout=timeout, headers=headers)
-    return Reply.model_validate_json(response.data)
+    # A service that is (re)starting briefly has no subscriber; asking again is safe because
+    # commands are idempotent by command_id and queries change nothing.
+    pause = 0.05
+    while True:
+        try:
+            response = await nats.request(subject, body, timeout=timeout, headers=headers)
+            return Reply.model_validate_json(response.data)
+        except NoRespondersError:
+            if pause > no_responders_patience:
+                raise
+            await asyncio.sleep(pause)
+            pause *= 2
 
 
 def new_command_id() -> str:

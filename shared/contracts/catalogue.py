@@ -20,13 +20,13 @@ Q = TypeVar("Q", bound=type[Query])
 
 @dataclass(frozen=True)
 class EventSpec:
-    type: str
+    event_type: str
     version: int
     model: type[EventData]
 
     @property
     def service(self) -> str:
-        return self.type.split(".", 1)[0]
+        return self.event_type.split(".", 1)[0]
 
 
 @dataclass(frozen=True)

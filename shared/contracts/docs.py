@@ -46,22 +46,22 @@ def event_schema(spec: EventSpec) -> dict[str, Any]:
     envelope = EventEnvelope.model_json_schema()
     data = spec.model.model_json_schema()
     defs = data.pop("$defs", {})
-    envelope["properties"]["type"] = {"const": spec.type, "type": "string"}
+    envelope["properties"]["type"] = {"const": spec.event_type, "type": "string"}
     envelope["properties"]["version"] = {"const": spec.version, "type": "integer"}
     envelope["properties"]["data"] = data
     envelope["required"] = sorted(set(envelope.get("required", [])) | {"type", "data"})
     if defs:
         envelope["$defs"] = defs
     envelope["$schema"] = "https://json-schema.org/draft/2020-12/schema"
-    envelope["$id"] = f"urn:carenet:event:{spec.type}:v{spec.version}"
-    envelope["title"] = f"{spec.type} v{spec.version}"
-    envelope["description"] = _first_line(spec.model.__doc__) or spec.type
+    envelope["$id"] = f"urn:carenet:event:{spec.event_type}:v{spec.version}"
+    envelope["title"] = f"{spec.event_type} v{spec.version}"
+    envelope["description"] = _first_line(spec.model.__doc__) or spec.event_type
     return envelope
 
 
 def asyncapi() -> dict[str, Any]:
     events = sorted(
-        (s for s in CATALOGUE.events.values() if s.service in SERVICES), key=lambda s: s.type
+        (s for s in CATALOGUE.events.values() if s.service in SERVICES), key=lambda s: s.event_type
     )
     requests: list[RequestSpec] = sorted(
         (
@@ -80,10 +80,10 @@ def asyncapi() -> dict[str, Any]:
     operations: dict[str, Any] = {}
     messages: dict[str, Any] = {}
     for spec in events:
-        key = f"evt-{_key(spec.type)}"
+        key = f"evt-{_key(spec.event_type)}"
         messages[key] = {
-            "name": spec.type,
-            "title": spec.type,
+            "name": spec.event_type,
+            "title": spec.event_type,
             "summary": _first_line(spec.model.__doc__),
             "contentType": "application/json",
             "headers": {
@@ -96,7 +96,7 @@ def asyncapi() -> dict[str, Any]:
                     {
                         "type": "object",
                         "properties": {
-                            "type": {"const": spec.type},
+                            "type": {"const": spec.event_type},
                             "version": {"const": spec.version},
                             "data": {"$ref": REF.format(model=spec.model.__name__)},
                         },
@@ -105,15 +105,15 @@ def asyncapi() -> dict[str, Any]:
             },
         }
         channels[key] = {
-            "address": f"evt.{{site}}.{spec.type}",
+            "address": f"evt.{{site}}.{spec.event_type}",
             "description": f"JetStream stream {spec.service.upper()}",
             "parameters": {"site": _site_parameter()},
             "messages": {key: {"$ref": f"#/components/messages/{key}"}},
         }
-        operations[f"publish-{_key(spec.type)}"] = {
+        operations[f"publish-{_key(spec.event_type)}"] = {
             "action": "send",
             "channel": {"$ref": f"#/channels/{key}"},
-            "summary": f"{spec.service} publishes {spec.type}",
+            "summary": f"{spec.service} publishes {spec.event_type}",
         }
     channels["reply"] = {
         "address": None,
@@ -125,17 +125,17 @@ def asyncapi() -> dict[str, Any]:
         "contentType": "application/json",
         "payload": {"$ref": REF.format(model="Reply")},
     }
-    for spec in requests:
-        key = f"{spec.kind}-{spec.service}-{spec.name}"
+    for req in requests:
+        key = f"{req.kind}-{req.service}-{req.name}"
         messages[key] = {
-            "name": f"{spec.service}.{spec.name}",
+            "name": f"{req.service}.{req.name}",
             "contentType": "application/json",
-            "payload": {"$ref": REF.format(model=spec.model.__name__)},
+            "payload": {"$ref": REF.format(model=req.model.__name__)},
         }
         channels[key] = {
-            "address": f"{spec.kind}.{{site}}.{spec.service}.{spec.name}",
-            "description": f"{'Command' if spec.kind == 'cmd' else 'Query'}: request/reply, "
-            f"queue group {spec.service}",
+            "address": f"{req.kind}.{{site}}.{req.service}.{req.name}",
+            "description": f"{'Command' if req.kind == 'cmd' else 'Query'}: request/reply, "
+            f"queue group {req.service}",
             "parameters": {"site": _site_parameter()},
             "messages": {key: {"$ref": f"#/components/messages/{key}"}},
         }
@@ -195,7 +195,7 @@ def render() -> dict[str, str]:
     files = {"asyncapi.json": _dump(asyncapi())}
     for spec in CATALOGUE.events.values():
         if spec.service in SERVICES:
-            files[f"events/{spec.type}.v{spec.version}.json"] = _dump(event_schema(spec))
+            files[f"events/{spec.event_type}.v{spec.version}.json"] = _dump(event_schema(spec))
     return files
 
 

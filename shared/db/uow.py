@@ -98,7 +98,7 @@ class UnitOfWork:
             raise LookupError(f"{type(data).__name__} is not a registered event payload")
         event_site = site or self.site
         envelope = EventEnvelope(
-            type=spec.type,
+            type=spec.event_type,
             version=spec.version,
             source=f"{self.service}/{event_site}",
             site=event_site,

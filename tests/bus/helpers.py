@@ -77,9 +77,7 @@ def note_event(note_id: UUID | None = None, site: str = "jinsha", **data: Any) -
 
 
 async def publish_raw(nc: NatsClient, subject: str, body: bytes, msg_id: str | None = None) -> None:
-    await nc.jetstream().publish(
-        subject, body, headers={"Nats-Msg-Id": msg_id or str(uuid4())}
-    )
+    await nc.jetstream().publish(subject, body, headers={"Nats-Msg-Id": msg_id or str(uuid4())})
 
 
 def body(envelope: EventEnvelope) -> bytes:

