@@ -27,7 +27,7 @@ test: $(VENV)/.installed-test
 
 lint: $(VENV)/.installed-test
 	$(BIN)/ruff check .
-	$(BIN)/ruff format --check shared services
+	$(BIN)/ruff format --check .
 	$(BIN)/mypy shared
 
 docs: $(VENV)/.installed
