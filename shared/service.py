@@ -13,6 +13,7 @@ import contextlib
 import logging
 import signal
 import sys
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -234,12 +235,13 @@ async def serve(definition: ServiceDefinition, settings: Settings) -> None:
     await runtime.stop()
 
 
-def main(definition: ServiceDefinition) -> None:
+def main(name: str, build: Callable[[Settings], ServiceDefinition]) -> None:
     """Entry point of ``python -m services.<name>``: settings from the environment only."""
     try:
-        settings = load_settings(definition.name)
-    except ConfigError as exc:
-        print(f"carenet {definition.name}: {exc}", file=sys.stderr)
+        settings = load_settings(name)
+        definition = build(settings)
+    except (ConfigError, ValueError) as exc:
+        print(f"carenet {name}: {exc}", file=sys.stderr)
         raise SystemExit(2) from exc
-    configure_logging(definition.name, settings.log_level)
+    configure_logging(name, settings.log_level)
     asyncio.run(serve(definition, settings))

@@ -19,7 +19,8 @@ ROOT = Path(__file__).resolve().parent.parent
 COMPOSE_FILE = ROOT / "docker-compose.yml"
 COMPOSE_BIN = Path(compose.__file__).parent / "docker-compose"
 
-CARENET_SERVICES = ("intake", "groups", "volunteers", "reporting")
+# Every service that exists in the tree runs in compose (each is added with its issue).
+CARENET_SERVICES = tuple(sorted(p.parent.name for p in (ROOT / "services").glob("*/__main__.py")))
 INFRASTRUCTURE = ("nats", "postgres", "prometheus")
 PUBLISHED_PORTS = {"intake": "8081", "groups": "8082", "volunteers": "8083", "reporting": "8084"}
 

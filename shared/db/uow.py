@@ -15,6 +15,7 @@ from pydantic import BaseModel
 from shared.contracts.catalogue import CATALOGUE
 from shared.contracts.envelope import EventEnvelope
 from shared.contracts.messages import EventData
+from shared.contracts.replies import CommandError
 
 
 def outbox_channel(schema: str) -> str:
@@ -81,6 +82,17 @@ class UnitOfWork:
     def today(self) -> date:
         """Today in the organisation's time zone: the default business date."""
         return datetime.now(self.zone).date()
+
+    def business_date(self, on: date | None) -> date:
+        """The date reporting counts by: ``on`` if given (never in the future), else today."""
+        today = self.today
+        if on is None:
+            return today
+        if on > today:
+            raise CommandError(
+                "validation_error", "a business date cannot be in the future", on="in the future"
+            )
+        return on
 
     def record(
         self,

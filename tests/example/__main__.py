@@ -7,6 +7,7 @@ from tests.example.services import NOTES, tally
 
 if __name__ == "__main__":
     if sys.argv[1:2] == ["notes"]:
-        main(NOTES)
+        main("notes", lambda settings: NOTES)
     else:
-        main(tally(batch_size=int(sys.argv[2]) if len(sys.argv) > 2 else 1))
+        batch_size = int(sys.argv[2]) if len(sys.argv) > 2 else 1
+        main("tally", lambda settings: tally(batch_size))
