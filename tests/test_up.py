@@ -17,6 +17,7 @@ import asyncpg
 import nats
 
 from shared.bus.requests import request
+from shared.up import available_services
 from tests.conftest import REPO, eventually
 
 
@@ -72,7 +73,8 @@ async def test_carenet_up_runs_everything_from_nothing_and_stops_cleanly(tmp_pat
         assert summary["nats"].startswith("nats://127.0.0.1:")
         assert not summary["nats"].endswith(":4222")
         assert ":5432/" not in summary["database"]
-        assert set(summary["services"]) == {"notes", "tally"}
+        expected = {launch.name for launch in available_services(REPO)} | {"notes", "tally"}
+        assert set(summary["services"]) == expected
         for where in summary["services"].values():
             assert (await asyncio.to_thread(_readiness, where["http"]))["ready"] is True
 
