@@ -23,7 +23,9 @@ import nats
 import pytest
 from nats.aio.client import Client as NatsClient
 
+from shared.bus.requests import request
 from shared.config import Settings, load_settings
+from shared.contracts.replies import Reply
 from shared.devservers import NatsServer, PostgresServer
 from shared.service import ServiceDefinition, ServiceRuntime
 from shared.sites import DEMO_ORGANISATION
@@ -125,8 +127,17 @@ async def start_service(
     """Start a service in this process; every one started is stopped after the test."""
     running: list[ServiceRuntime] = []
 
-    async def start(definition: ServiceDefinition, **extra: str) -> ServiceRuntime:
-        runtime = ServiceRuntime(definition, settings_for(definition.name, **extra))
+    async def start(
+        definition: ServiceDefinition | tuple[str, Callable[[Settings], ServiceDefinition]],
+        **extra: str,
+    ) -> ServiceRuntime:
+        """Start a definition, or ``(name, build)`` for a service built from its settings."""
+        if isinstance(definition, tuple):
+            name, build = definition
+            settings = settings_for(name, **extra)
+            runtime = ServiceRuntime(build(settings), settings)
+        else:
+            runtime = ServiceRuntime(definition, settings_for(definition.name, **extra))
         running.append(runtime)
         await asyncio.wait_for(runtime.start(), timeout=30)
         return runtime
@@ -155,6 +166,33 @@ async def eventually(
             return last
         await asyncio.sleep(interval)
     raise AssertionError(f"condition not met within {timeout}s (last value {last!r})")
+
+
+class ServiceClient:
+    """Sends one service's commands and queries the way staff tools do."""
+
+    def __init__(self, nc: NatsClient, service: str, site: str, actor: str = "worker-1") -> None:
+        self.nc = nc
+        self.service = service
+        self.site = site
+        self.actor = actor
+
+    async def cmd(self, name: str, *, site: str | None = None, **fields: Any) -> Reply:
+        payload = {"command_id": str(uuid.uuid4()), "actor": self.actor, **fields}
+        return await request(self.nc, "cmd", site or self.site, self.service, name, payload)
+
+    async def qry(self, name: str, *, site: str | None = None, **fields: Any) -> Reply:
+        return await request(self.nc, "qry", site or self.site, self.service, name, fields)
+
+    async def ok(self, name: str, **fields: Any) -> dict[str, Any]:
+        """Send a command (or a query, for names given with ``qry:``) that must succeed."""
+        if name.startswith("qry:"):
+            reply = await self.qry(name[4:], **fields)
+        else:
+            reply = await self.cmd(name, **fields)
+        assert reply.ok, f"{name} failed: {reply.error}"
+        assert reply.result is not None
+        return reply.result
 
 
 class ServiceProcess:
