@@ -1,0 +1,1 @@
+"""carenet's four services; each runs as ``python -m services.<name>``."""

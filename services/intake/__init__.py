@@ -1,0 +1,1 @@
+"""Intake: where every person enters carenet, and the only place their personal data lives."""

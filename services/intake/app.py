@@ -1,0 +1,46 @@
+"""Wiring only: intake's handlers, queries and migrations as a ServiceDefinition."""
+
+from __future__ import annotations
+
+import os
+from functools import partial
+from pathlib import Path
+
+from services.intake import handlers, queries
+from shared.config import Settings
+from shared.instruments import load_instruments
+from shared.service import ServiceDefinition
+
+
+def build(settings: Settings) -> ServiceDefinition:
+    """Intake for these settings; ``CARENET_INSTRUMENTS`` adds the agency's own instruments."""
+    extra = os.environ.get("CARENET_INSTRUMENTS")
+    instruments = load_instruments(Path(extra) if extra else None)
+    overdue_days = int(os.environ.get("CARENET_URGENT_REFERRAL_DAYS", "2"))
+    organisation = settings.organisation
+    return ServiceDefinition(
+        name="intake",
+        migrations=Path(__file__).parent / "migrations",
+        commands={
+            "register_person": handlers.register_person,
+            "link_carer": handlers.link_carer,
+            "receive_referral": handlers.receive_referral,
+            "decide_referral": handlers.decide_referral,
+            "record_consent": handlers.record_consent,
+            "open_case": handlers.open_case,
+            "transfer_case": partial(handlers.transfer_case, organisation=organisation),
+            "close_case": handlers.close_case,
+            "log_contact": handlers.log_contact,
+            "record_assessment": partial(handlers.record_assessment, instruments=instruments),
+            "acknowledge_safety_followup": handlers.acknowledge_safety_followup,
+        },
+        queries={
+            "person": queries.person,
+            "find_people": queries.find_people,
+            "case": queries.case,
+            "consent": queries.consent,
+            "referrals_overdue": partial(queries.referrals_overdue, default_days=overdue_days),
+            "safety_followups": queries.safety_followups,
+            "access_log": queries.access_log,
+        },
+    )

@@ -1,0 +1,323 @@
+"""Intake's public API: people, carers, referrals, consent, cases, contacts and assessments.
+
+Events carry opaque ids, roles, an age band, sex and codes only: names, phone numbers,
+addresses, exact dates of birth and free-text reasons stay in intake's tables.
+"""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+from typing import Literal
+from uuid import UUID
+
+from pydantic import Field, field_validator
+
+from shared.contracts.catalogue import command, event, query
+from shared.contracts.envelope import SITE_CODE
+from shared.contracts.messages import BusinessCommand, Command, EventData, Query
+
+Role = Literal[
+    "person_in_recovery",
+    "family_carer",
+    "rehabilitee",
+    "si_affected",
+    "community_member",
+    "volunteer",
+]
+SERVICE_USER_ROLES: frozenset[str] = frozenset(
+    {"person_in_recovery", "family_carer", "rehabilitee", "si_affected"}
+)
+Sex = Literal["female", "male", "other", "undisclosed"]
+AgeBand = Literal["under_18", "18_24", "25_34", "35_44", "45_54", "55_64", "65_plus", "unknown"]
+ReferralSource = Literal[
+    "hospital",
+    "street_office",
+    "residents_committee",
+    "ngo",
+    "probation",
+    "school",
+    "family",
+    "self",
+    "other",
+]
+Urgency = Literal["routine", "urgent"]
+Decision = Literal["accepted", "declined", "waitlisted"]
+ConsentPurpose = Literal["service", "outcome_data", "data_sharing"]
+Relationship = Literal["parent", "spouse", "sibling", "child", "other"]
+CloseReason = Literal[
+    "goals_achieved", "moved_away", "declined_service", "no_contact", "deceased", "other"
+]
+ContactMode = Literal["outreach_visit", "office_interview", "home_visit", "phone", "online"]
+Timepoint = Literal["baseline", "mid", "post", "follow_up"]
+CaseKind = Literal["new", "reactivated", "transferred_in"]
+
+Text = Field(min_length=1, max_length=2000)
+Name = Field(min_length=1, max_length=120)
+
+
+# --- commands -------------------------------------------------------------------------------
+
+
+@command("intake", "register_person")
+class RegisterPerson(BusinessCommand):
+    """Register a person at the site; personal data stays in intake."""
+
+    preferred_name: str = Name
+    roles: list[Role] = Field(min_length=1)
+    legal_name: str | None = Field(default=None, min_length=1, max_length=120)
+    sex: Sex | None = None
+    birth_year: int | None = Field(default=None, ge=1900, le=2100)
+    phone: str | None = Field(default=None, pattern=r"^\+?[0-9][0-9 \-]{5,24}$")
+    language: str | None = Field(default=None, max_length=32)
+    address: str | None = Field(default=None, max_length=300)
+    register_anyway: bool = Field(
+        default=False,
+        description="Register even though possible duplicates were found (after checking them).",
+    )
+
+    @field_validator("roles")
+    @classmethod
+    def _distinct_roles(cls, roles: list[Role]) -> list[Role]:
+        return list(dict.fromkeys(roles))
+
+
+@command("intake", "link_carer")
+class LinkCarer(BusinessCommand):
+    carer_id: UUID
+    cared_for_id: UUID
+    relationship: Relationship
+
+
+@command("intake", "receive_referral")
+class ReceiveReferral(BusinessCommand):
+    source: ReferralSource
+    reason: str = Text
+    urgency: Urgency = "routine"
+    person_id: UUID | None = None
+
+
+@command("intake", "decide_referral")
+class DecideReferral(BusinessCommand):
+    referral_id: UUID
+    decision: Decision
+    reason: str = Text
+
+
+@command("intake", "record_consent")
+class RecordConsent(BusinessCommand):
+    person_id: UUID
+    purpose: ConsentPurpose
+    given: bool
+
+
+@command("intake", "open_case")
+class OpenCase(BusinessCommand):
+    person_id: UUID
+    worker_id: str = Field(min_length=1, max_length=64)
+    referral_id: UUID | None = None
+
+
+@command("intake", "transfer_case")
+class TransferCase(BusinessCommand):
+    case_id: UUID
+    to_site: str = Field(pattern=SITE_CODE.pattern)
+    worker_id: str | None = Field(
+        default=None, min_length=1, max_length=64, description="Worker at the new site."
+    )
+
+
+@command("intake", "close_case")
+class CloseCase(BusinessCommand):
+    case_id: UUID
+    reason: CloseReason
+
+
+@command("intake", "log_contact")
+class LogContact(BusinessCommand):
+    case_id: UUID
+    mode: ContactMode
+    minutes: int = Field(ge=1, le=24 * 60)
+
+
+@command("intake", "record_assessment")
+class RecordAssessment(BusinessCommand):
+    person_id: UUID
+    instrument: str = Field(min_length=1, max_length=32)
+    timepoint: Timepoint
+    answers: list[int] = Field(min_length=1, max_length=200)
+
+
+@command("intake", "acknowledge_safety_followup")
+class AcknowledgeSafetyFollowup(Command):
+    assessment_id: UUID
+    note: str | None = Field(default=None, max_length=2000)
+
+
+# --- queries --------------------------------------------------------------------------------
+
+
+@query("intake", "person")
+class PersonQuery(Query):
+    """A person's personal data, for staff; every read is written to the access log."""
+
+    person_id: UUID
+    actor: str = Field(min_length=1, max_length=64)
+
+
+@query("intake", "find_people")
+class FindPeople(Query):
+    text: str = Field(min_length=1, max_length=120)
+    actor: str = Field(min_length=1, max_length=64)
+
+
+@query("intake", "case")
+class CaseQuery(Query):
+    case_id: UUID
+
+
+@query("intake", "consent")
+class ConsentQuery(Query):
+    person_id: UUID
+
+
+@query("intake", "referrals_overdue")
+class ReferralsOverdue(Query):
+    days: int | None = Field(default=None, ge=0, le=365)
+
+
+@query("intake", "safety_followups")
+class SafetyFollowups(Query):
+    worker_id: str | None = Field(default=None, max_length=64)
+
+
+@query("intake", "access_log")
+class AccessLogQuery(Query):
+    person_id: UUID | None = None
+    limit: int = Field(default=100, ge=1, le=1000)
+
+
+# --- events ---------------------------------------------------------------------------------
+
+
+@event("intake.person.registered")
+class PersonRegistered(EventData):
+    """A person was registered (no personal data: roles, age band and sex only)."""
+
+    person_id: UUID
+    roles: list[Role]
+    age_band: AgeBand
+    sex: Sex | None = None
+    registered_on: date
+
+
+@event("intake.carer.linked")
+class CarerLinked(EventData):
+    """A family carer was linked to the person they care for."""
+
+    link_id: UUID
+    carer_id: UUID
+    cared_for_id: UUID
+    relationship: Relationship
+    linked_on: date
+
+
+@event("intake.referral.received")
+class ReferralReceived(EventData):
+    """A referral came in (the reason text stays in intake)."""
+
+    referral_id: UUID
+    source: ReferralSource
+    urgency: Urgency
+    person_id: UUID | None = None
+    received_on: date
+
+
+@event("intake.referral.decided")
+class ReferralDecided(EventData):
+    """A referral was accepted, declined or waitlisted."""
+
+    referral_id: UUID
+    decision: Decision
+    person_id: UUID | None = None
+    decided_on: date
+
+
+@event("intake.consent.recorded")
+class ConsentRecorded(EventData):
+    """Consent for a purpose was given or withdrawn."""
+
+    person_id: UUID
+    purpose: ConsentPurpose
+    given: bool
+    recorded_on: date
+
+
+@event("intake.case.opened")
+class CaseOpened(EventData):
+    """A case was opened at the site (``kind`` says whether it came by transfer)."""
+
+    case_id: UUID
+    person_id: UUID
+    worker_id: str
+    roles: list[Role]
+    kind: CaseKind
+    opened_on: date
+    referral_id: UUID | None = None
+    transferred_from_case_id: UUID | None = None
+
+
+@event("intake.case.transferred")
+class CaseTransferred(EventData):
+    """A case left this site for another; the new case is opened there."""
+
+    case_id: UUID
+    person_id: UUID
+    to_site: str
+    new_case_id: UUID
+    transferred_on: date
+
+
+@event("intake.case.closed")
+class CaseClosed(EventData):
+    """A case was closed with a reason."""
+
+    case_id: UUID
+    person_id: UUID
+    reason: CloseReason
+    closed_on: date
+
+
+@event("intake.case.contact_logged")
+class CaseContactLogged(EventData):
+    """A casework contact was logged (no note text)."""
+
+    contact_id: UUID
+    case_id: UUID
+    person_id: UUID
+    mode: ContactMode
+    minutes: int
+    contact_on: date
+
+
+@event("intake.assessment.recorded")
+class AssessmentRecorded(EventData):
+    """An outcome instrument was scored for a person."""
+
+    assessment_id: UUID
+    person_id: UUID
+    instrument: str
+    timepoint: Timepoint
+    score: float
+    band: str
+    safety_followup: bool = False
+    assessed_on: date
+
+
+@event("intake.safety_followup.acknowledged")
+class SafetyFollowupAcknowledged(EventData):
+    """A worker acknowledged a safety follow-up raised by an assessment."""
+
+    assessment_id: UUID
+    person_id: UUID
+    acknowledged_by: str
+    acknowledged_at: datetime
