@@ -1,4 +1,4 @@
-"""The ``carenet`` command: run the system, a service, or generate the docs."""
+"""The ``carenet`` command: run the system, a service, generate the docs, or send a request."""
 
 from __future__ import annotations
 
@@ -9,7 +9,8 @@ import runpy
 import sys
 from pathlib import Path
 
-from shared.contracts.public import SERVICES
+from shared.client_cli import build_client_parsers
+from shared.contracts.public import SERVICES, load_public_contracts
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -79,6 +80,8 @@ def build_parser() -> argparse.ArgumentParser:
     docs.add_argument("--out", default=str(REPO / "docs"))
     docs.add_argument("--check", action="store_true", help="fail if the files are out of date")
     docs.set_defaults(handler=_docs)
+    # `carenet intake register_person --site likang ...`: one parser per catalogue request.
+    build_client_parsers(sub, load_public_contracts())
     return parser
 
 
