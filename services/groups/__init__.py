@@ -1,0 +1,1 @@
+"""Groups: programmes and their sessions, enrolment with waitlists, and attendance."""

@@ -1,0 +1,4 @@
+from services.groups.app import build
+from shared.service import main
+
+main("groups", build)

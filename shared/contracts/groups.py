@@ -1,0 +1,246 @@
+"""Groups' public API: programmes, their sessions, enrolments with waitlists, and attendance."""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Literal
+from uuid import UUID
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+from shared.contracts.catalogue import command, event, query
+from shared.contracts.intake import Role
+from shared.contracts.messages import BusinessCommand, Command, EventData, Query
+
+ProgrammeType = Literal[
+    "support_group",
+    "parent_child_group",
+    "psychoeducation_talk",
+    "outing",
+    "family_gathering",
+    "forum",
+    "training_programme",
+    "house_meeting",
+    "work_unit",
+    "interest_class",
+    "seminar",
+    "conference",
+    "community_event",
+]
+Repeat = Literal["once", "daily", "weekdays", "weekly"]
+EnrollmentStatus = Literal["enrolled", "waitlisted"]
+WithdrawalReason = Literal["withdrawn", "case_closed", "case_transferred"]
+Tag = str
+
+Staff = Field(min_length=1, max_length=64)
+
+
+class Schedule(BaseModel):
+    """How a programme's sessions repeat, in the organisation's time zone."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    first_date: dt.date
+    start_time: dt.time
+    duration_min: int = Field(ge=5, le=12 * 60)
+    repeat: Repeat = "once"
+    count: int = Field(default=1, ge=1, le=366)
+
+    @model_validator(mode="after")
+    def _once_is_one(self) -> Schedule:
+        if self.repeat == "once" and self.count != 1:
+            raise ValueError("a schedule that happens once has count 1")
+        return self
+
+
+# --- commands -------------------------------------------------------------------------------
+
+
+@command("groups", "create_programme")
+class CreateProgramme(Command):
+    title: str = Field(min_length=1, max_length=200)
+    type: ProgrammeType
+    target_roles: list[Role] = Field(default_factory=list)
+    capacity: int = Field(ge=0, le=10000, description="0: no enrolment, walk-ins only")
+    requires_case: bool = False
+    tags: list[Tag] = Field(default_factory=list, max_length=20)
+    facilitators: list[str] = Field(default_factory=list, max_length=20)
+    venue: str = Field(min_length=1, max_length=200)
+    schedule: Schedule
+
+    @field_validator("tags")
+    @classmethod
+    def _tag_codes(cls, tags: list[str]) -> list[str]:
+        for tag in tags:
+            if not tag or not all(ch.islower() or ch.isdigit() or ch == "_" for ch in tag):
+                raise ValueError(f"tag {tag!r} must be a snake_case code")
+        return list(dict.fromkeys(tags))
+
+
+@command("groups", "schedule_session")
+class ScheduleSession(Command):
+    programme_id: UUID
+    date: dt.date
+    start_time: dt.time
+    duration_min: int | None = Field(default=None, ge=5, le=12 * 60)
+    venue: str | None = Field(default=None, min_length=1, max_length=200)
+    facilitators: list[str] | None = None
+
+
+@command("groups", "cancel_session")
+class CancelSession(Command):
+    session_id: UUID
+    reason: str = Field(min_length=1, max_length=500)
+
+
+@command("groups", "reschedule_session")
+class RescheduleSession(Command):
+    session_id: UUID
+    date: dt.date
+    start_time: dt.time
+    duration_min: int | None = Field(default=None, ge=5, le=12 * 60)
+    venue: str | None = Field(default=None, min_length=1, max_length=200)
+
+
+@command("groups", "enrol")
+class Enrol(BusinessCommand):
+    programme_id: UUID
+    person_id: UUID
+
+
+@command("groups", "withdraw")
+class Withdraw(BusinessCommand):
+    enrollment_id: UUID
+
+
+@command("groups", "record_attendance")
+class RecordAttendance(Command):
+    """Attendance for a session; its business date is the session's date."""
+
+    session_id: UUID
+    present: list[UUID] = Field(default_factory=list)
+    absent: list[UUID] = Field(default_factory=list)
+    walk_ins: int = Field(default=0, ge=0, le=10000)
+
+
+# --- queries --------------------------------------------------------------------------------
+
+
+@query("groups", "programme")
+class ProgrammeQuery(Query):
+    programme_id: UUID
+
+
+@query("groups", "roster")
+class RosterQuery(Query):
+    """A session's enrolled people and their attendance, with names from intake."""
+
+    session_id: UUID
+    actor: str = Staff
+
+
+@query("groups", "completion")
+class CompletionQuery(Query):
+    programme_id: UUID
+
+
+# --- events ---------------------------------------------------------------------------------
+
+
+@event("groups.programme.created")
+class ProgrammeCreated(EventData):
+    """A programme was set up (its sessions follow as session.scheduled)."""
+
+    programme_id: UUID
+    type: ProgrammeType
+    target_roles: list[str]
+    capacity: int
+    requires_case: bool
+    tags: list[str]
+    facilitators: list[str]
+
+
+@event("groups.session.scheduled")
+class SessionScheduled(EventData):
+    """A session was put on the calendar, or moved (``rescheduled`` is then true)."""
+
+    session_id: UUID
+    programme_id: UUID
+    programme_type: ProgrammeType
+    date: dt.date
+    start_time: dt.time
+    duration_min: int
+    venue: str
+    facilitators: list[str]
+    tags: list[str] = Field(default_factory=list)
+    rescheduled: bool = False
+
+
+@event("groups.session.cancelled")
+class SessionCancelled(EventData):
+    """A session was cancelled (the reason text stays in groups)."""
+
+    session_id: UUID
+    programme_id: UUID
+    programme_type: ProgrammeType
+    date: dt.date
+
+
+@event("groups.session.held")
+class SessionHeld(EventData):
+    """Attendance was first recorded for a session, so it counts as held."""
+
+    session_id: UUID
+    programme_id: UUID
+    programme_type: ProgrammeType
+    date: dt.date
+
+
+@event("groups.enrollment.created")
+class EnrollmentCreated(EventData):
+    """A person was enrolled, or put on the waitlist."""
+
+    enrollment_id: UUID
+    programme_id: UUID
+    programme_type: ProgrammeType
+    person_id: UUID
+    status: EnrollmentStatus
+    enrolled_on: dt.date
+
+
+@event("groups.enrollment.promoted")
+class EnrollmentPromoted(EventData):
+    """The first person on the waitlist took a place that came free."""
+
+    enrollment_id: UUID
+    programme_id: UUID
+    person_id: UUID
+    promoted_on: dt.date
+
+
+@event("groups.enrollment.withdrawn")
+class EnrollmentWithdrawn(EventData):
+    """An enrolment ended: withdrawn by staff, or because the person's case closed or moved."""
+
+    enrollment_id: UUID
+    programme_id: UUID
+    person_id: UUID
+    reason: WithdrawalReason
+    was: EnrollmentStatus
+    withdrawn_on: dt.date
+
+
+@event("groups.attendance.recorded")
+class AttendanceRecorded(EventData):
+    """Who came to a session. ``revision`` above 1 replaces the earlier record entirely."""
+
+    session_id: UUID
+    programme_id: UUID
+    programme_type: ProgrammeType
+    tags: list[str] = Field(default_factory=list)
+    date: dt.date
+    present: list[UUID]
+    absent: list[UUID]
+    walk_ins: int
+    revision: int
+    replaces: bool
