@@ -13,7 +13,7 @@ import contextlib
 import logging
 import signal
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Coroutine
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -43,6 +43,8 @@ class ServiceDefinition:
     commands: dict[str, CommandHandler] = field(default_factory=dict)
     queries: dict[str, QueryHandler] = field(default_factory=dict)
     subscriptions: tuple[Subscription, ...] = ()
+    background: tuple[Callable[[ServiceRuntime], Coroutine[Any, Any, None]], ...] = ()
+    """Long-running tasks started once the instance is ready (periodic work), cancelled at stop."""
 
     @property
     def schema(self) -> str:
@@ -115,9 +117,12 @@ class ServiceRuntime:
                 ack_wait=self.settings.ack_wait_seconds,
             )
             await wait_for_stream(js, consumer.stream)
-            consumer.register(self.broker)
             self.consumers.append(consumer)
         await self.broker.start()
+        for consumer in self.consumers:
+            self._tasks.append(
+                asyncio.create_task(consumer.run(self.broker.connection), name=consumer.durable)
+            )
         # Ready means the server knows our subscriptions, not just that we sent them.
         await self.broker.connection.flush()
         self.relay = OutboxRelay(
@@ -129,6 +134,9 @@ class ServiceRuntime:
         )
         self._tasks.append(asyncio.create_task(self.relay.run(), name="outbox-relay"))
         self._tasks.append(asyncio.create_task(self._watch_consumers(), name="consumer-lag"))
+        for task in self.definition.background:
+            name = getattr(task, "__name__", "background")
+            self._tasks.append(asyncio.create_task(task(self), name=name))
         self._started = True
         log.info("%s ready", self.definition.name)
 
@@ -140,12 +148,22 @@ class ServiceRuntime:
             self.relay.stop()
         for task in self._tasks:
             task.cancel()
-        for task in self._tasks:
-            with contextlib.suppress(asyncio.CancelledError, Exception):
-                await task
+        # A nats-py request in flight while the server is away can hold off cancellation for
+        # its whole timeout; everything these tasks do is safe to abandon (unacked messages are
+        # redelivered, open transactions roll back), so shutdown does not wait on them long.
+        if self._tasks:
+            await asyncio.wait(self._tasks, timeout=3)
         if self.broker is not None:
-            with contextlib.suppress(Exception):
-                await self.broker.stop()
+            if self.broker.connection.is_connected:
+                with contextlib.suppress(Exception):
+                    await asyncio.wait_for(
+                        self.broker.stop(), timeout=self.settings.graceful_timeout_seconds + 5
+                    )
+            else:
+                # Draining needs the server; with it away, close at once (unacked work is
+                # redelivered, and the outbox keeps what was not published).
+                with contextlib.suppress(Exception):
+                    await asyncio.wait_for(self.broker.connection.close(), timeout=2)
         if self.pool is not None:
             with contextlib.suppress(Exception):
                 await asyncio.wait_for(self.pool.close(), timeout=5)

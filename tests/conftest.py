@@ -144,7 +144,12 @@ async def start_service(
 
     yield start
     for runtime in reversed(running):
-        await runtime.stop()
+        try:
+            await asyncio.wait_for(runtime.stop(), timeout=30)
+        except TimeoutError:
+            for task in asyncio.all_tasks():
+                task.print_stack(limit=8)
+            raise
 
 
 @pytest.fixture

@@ -11,17 +11,17 @@ is acknowledged, rejected or dead-lettered: the consumer waits and tries the sam
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import logging
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
-from typing import Any, cast
+from typing import Any
 from zoneinfo import ZoneInfo
 
 import asyncpg
-from faststream.middlewares import AckPolicy
-from faststream.nats import JStream, NatsBroker, NatsMessage, PullSub
+from nats.aio.client import Client as NatsClient
 from nats.aio.msg import Msg
 from nats.js.api import AckPolicy as JsAckPolicy
 from nats.js.api import ConsumerConfig, DeliverPolicy
@@ -87,7 +87,7 @@ class EventConsumer:
     ack_wait: float = 30.0
     running: bool = field(default=False, init=False)
     last_error: str | None = field(default=None, init=False)
-    _broker: NatsBroker | None = field(default=None, init=False)
+    _nats: NatsClient | None = field(default=None, init=False)
 
     @property
     def durable(self) -> str:
@@ -105,10 +105,9 @@ class EventConsumer:
             return [f"evt.*.{source}.>"]
         return [f"evt.{site}.{source}.>" for site in sorted(self.sites)]
 
-    def register(self, broker: NatsBroker) -> None:
-        """Declare the durable pull subscriber on ``broker`` (started with the broker)."""
+    def consumer_config(self) -> ConsumerConfig:
         filters = self.filter_subjects
-        config = ConsumerConfig(
+        return ConsumerConfig(
             durable_name=self.durable,
             deliver_policy=DeliverPolicy.ALL,
             ack_policy=JsAckPolicy.EXPLICIT,
@@ -120,25 +119,49 @@ class EventConsumer:
             filter_subjects=filters if len(filters) > 1 else None,
             filter_subject=filters[0] if len(filters) == 1 else None,
         )
-        self._broker = broker
 
-        @broker.subscriber(
-            filters[0] if len(filters) == 1 else f"evt.*.{self.subscription.source}.>",
-            stream=JStream(self.stream, declare=False),
-            durable=self.durable,
-            config=config,
-            pull_sub=PullSub(batch_size=self.subscription.batch_size, timeout=0.1, batch=True),
-            ack_policy=AckPolicy.MANUAL,
-            title=f"{self.service}.{self.subscription.name}",
-            include_in_schema=False,
-        )
-        async def on_batch(msg: NatsMessage) -> None:
-            await self.handle_batch(cast(list[Msg], msg.raw_message))
+    async def run(self, nats: NatsClient) -> None:
+        """Fetch and apply batches until cancelled, surviving broker and database outages.
+
+        The fetch loop is ours rather than FastStream's batch subscriber: in faststream 0.7.8
+        that loop catches ``nats.errors.TimeoutError`` while nats-py 2.16 can raise a bare
+        ``asyncio.TimeoutError`` from ``fetch``; the loop then dies, drops what it had fetched,
+        and those messages come back only after ``ack_wait``.
+        """
+        self._nats = nats
+        js = nats.jetstream()
+        backoff = 0.2
+        while True:
+            try:
+                await js.add_consumer(self.stream, self.consumer_config())
+                pull = await js.pull_subscribe_bind(durable=self.durable, stream=self.stream)
+                self.running = True
+                backoff = 0.2
+                try:
+                    while True:
+                        try:
+                            messages = await pull.fetch(self.subscription.batch_size, timeout=1.0)
+                        except TimeoutError:  # nats' own and asyncio's: nothing arrived in time
+                            continue
+                        await self.handle_batch(messages)
+                finally:
+                    # A fetch cut short leaves replies queued on the subscription; left
+                    # subscribed, the broker's drain at shutdown waits for them until it times out.
+                    with contextlib.suppress(Exception):
+                        await pull.unsubscribe()
+            except asyncio.CancelledError:
+                self.running = False
+                raise
+            except Exception as exc:  # noqa: BLE001 - NATS away: unacked work is redelivered
+                self.running = False
+                self.last_error = f"consumer paused: {exc!r}"
+                log.warning("consumer %s paused: %s", self.durable, exc)
+                await asyncio.sleep(backoff)
+                backoff = min(backoff * 2, 5.0)
 
     async def handle_batch(self, messages: list[Msg]) -> None:
-        assert self._broker is not None
-        self.running = True
-        js = self._broker.connection.jetstream()
+        assert self._nats is not None
+        js = self._nats.jetstream()
         parsed: list[_Parsed] = []
         for msg in messages:
             item = await self._parse(js, msg)
