@@ -1,0 +1,1 @@
+"""Volunteers: family volunteer teams and P.E.E.R. peer supporters, duties, hours, peer matches."""

@@ -1,0 +1,4 @@
+from services.volunteers.app import build
+from shared.service import main
+
+main("volunteers", build)

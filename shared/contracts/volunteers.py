@@ -1,0 +1,267 @@
+"""Volunteers' public API: family volunteers and P.E.E.R. peer supporters, duties, hours, matches.
+
+Volunteers are people registered in intake; this service knows them by ``person_id`` and
+keeps no personal data of its own.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Literal
+from uuid import UUID
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+from shared.contracts.catalogue import command, event, query
+from shared.contracts.messages import BusinessCommand, Command, EventData, Query
+
+Code = Field(min_length=1, max_length=64, pattern=r"^[a-z][a-z0-9_]*$")
+PeerContactMode = Literal["phone", "visit", "online", "group"]
+MatchEndReason = Literal[
+    "goals_met", "user_request", "peer_request", "no_contact", "case_closed", "other"
+]
+AssignmentStatus = Literal["proposed", "confirmed", "declined", "cancelled"]
+
+
+class WeeklySlot(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    weekday: int = Field(ge=0, le=6, description="0 = Monday")
+    start: dt.time
+    end: dt.time
+
+    @model_validator(mode="after")
+    def _ends_after_start(self) -> WeeklySlot:
+        if self.end <= self.start:
+            raise ValueError("a slot ends after it starts")
+        return self
+
+
+# --- commands -------------------------------------------------------------------------------
+
+
+@command("volunteers", "register_volunteer")
+class RegisterVolunteer(BusinessCommand):
+    person_id: UUID
+    teams: list[str] = Field(min_length=1, max_length=10)
+    skills: list[str] = Field(default_factory=list, max_length=30)
+    languages: list[str] = Field(default_factory=list, max_length=10)
+
+
+@command("volunteers", "join_team")
+class JoinTeam(BusinessCommand):
+    volunteer_id: UUID
+    team: str = Code
+
+
+@command("volunteers", "record_training")
+class RecordTraining(Command):
+    volunteer_id: UUID
+    course: str = Code
+    hours: float = Field(gt=0, le=1000)
+    completed_on: dt.date
+
+
+@command("volunteers", "set_availability")
+class SetAvailability(Command):
+    volunteer_id: UUID
+    slots: list[WeeklySlot] = Field(max_length=50)
+    unavailable_dates: list[dt.date] = Field(default_factory=list, max_length=366)
+
+
+@command("volunteers", "request_volunteers")
+class RequestVolunteers(Command):
+    session_id: UUID
+    role: str = Code
+    count: int = Field(ge=1, le=50)
+    skills: list[str] = Field(default_factory=list, max_length=10)
+    teams: list[str] | None = Field(
+        default=None, description="Teams to pick from; default every team active at the site."
+    )
+
+
+@command("volunteers", "confirm_assignment")
+class ConfirmAssignment(Command):
+    assignment_id: UUID
+
+
+@command("volunteers", "decline_assignment")
+class DeclineAssignment(Command):
+    assignment_id: UUID
+    reason: str | None = Field(default=None, max_length=500)
+
+
+@command("volunteers", "log_hours")
+class LogHours(BusinessCommand):
+    """Hours a volunteer gave; with ``assignment_id`` and no minutes, the session's length."""
+
+    volunteer_id: UUID
+    minutes: int | None = Field(default=None, ge=1, le=24 * 60)
+    date: dt.date | None = Field(default=None, description="The day worked (same as ``on``).")
+    activity: str = Field(default="duty", min_length=1, max_length=120)
+    assignment_id: UUID | None = None
+    team: str | None = Field(default=None, description="Default: the volunteer's first team.")
+
+
+@command("volunteers", "start_peer_match")
+class StartPeerMatch(BusinessCommand):
+    peer_volunteer_id: UUID
+    person_id: UUID
+
+
+@command("volunteers", "log_peer_contact")
+class LogPeerContact(BusinessCommand):
+    match_id: UUID
+    date: dt.date | None = None
+    minutes: int = Field(ge=1, le=24 * 60)
+    mode: PeerContactMode
+
+
+@command("volunteers", "end_peer_match")
+class EndPeerMatch(BusinessCommand):
+    match_id: UUID
+    reason: MatchEndReason
+
+
+# --- queries --------------------------------------------------------------------------------
+
+
+@query("volunteers", "volunteer")
+class VolunteerQuery(Query):
+    volunteer_id: UUID
+
+
+@query("volunteers", "hours")
+class HoursQuery(Query):
+    from_date: dt.date = Field(alias="from")
+    to_date: dt.date = Field(alias="to")
+    volunteer_id: UUID | None = None
+
+    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+
+
+@query("volunteers", "recognition")
+class RecognitionQuery(Query):
+    milestones: list[int] = Field(default_factory=lambda: [50, 100, 200, 500])
+
+
+@query("volunteers", "assignments")
+class AssignmentsQuery(Query):
+    session_id: UUID
+
+
+# --- events ---------------------------------------------------------------------------------
+
+
+@event("volunteers.volunteer.registered")
+class VolunteerRegistered(EventData):
+    """A registered person became a volunteer; ``service_user`` says they also use services."""
+
+    volunteer_id: UUID
+    person_id: UUID
+    teams: list[str]
+    skills: list[str]
+    service_user: bool
+    registered_on: dt.date
+
+
+@event("volunteers.volunteer.joined_team")
+class VolunteerJoinedTeam(EventData):
+    """A volunteer joined another team."""
+
+    volunteer_id: UUID
+    team: str
+    joined_on: dt.date
+
+
+@event("volunteers.training.completed")
+class TrainingCompleted(EventData):
+    """A volunteer completed a course; ``active_teams`` are the teams they may now serve in."""
+
+    volunteer_id: UUID
+    course: str
+    hours: float
+    completed_on: dt.date
+    active_teams: list[str]
+
+
+@event("volunteers.assignment.made")
+class AssignmentMade(EventData):
+    """A volunteer was picked for a session duty."""
+
+    assignment_id: UUID
+    volunteer_id: UUID
+    session_id: UUID
+    role: str
+    date: dt.date
+
+
+@event("volunteers.assignment.confirmed")
+class AssignmentConfirmed(EventData):
+    """The volunteer confirmed the duty."""
+
+    assignment_id: UUID
+    volunteer_id: UUID
+    session_id: UUID
+
+
+@event("volunteers.assignment.declined")
+class AssignmentDeclined(EventData):
+    """The volunteer declined the duty (a replacement is picked if one can be)."""
+
+    assignment_id: UUID
+    volunteer_id: UUID
+    session_id: UUID
+    replacement_assignment_id: UUID | None = None
+
+
+@event("volunteers.assignment.cancelled")
+class AssignmentCancelled(EventData):
+    """The session was cancelled, so the duty is off."""
+
+    assignment_id: UUID
+    volunteer_id: UUID
+    session_id: UUID
+
+
+@event("volunteers.hours.logged")
+class HoursLogged(EventData):
+    """Volunteer hours on a day, for one team."""
+
+    hours_id: UUID
+    volunteer_id: UUID
+    team: str
+    minutes: int
+    date: dt.date
+    activity: str
+    assignment_id: UUID | None = None
+
+
+@event("volunteers.peer_match.started")
+class PeerMatchStarted(EventData):
+    """A trained peer supporter was matched one to one with a service user."""
+
+    match_id: UUID
+    peer_volunteer_id: UUID
+    person_id: UUID
+    started_on: dt.date
+
+
+@event("volunteers.peer_contact.logged")
+class PeerContactLogged(EventData):
+    """A peer supporter was in contact with the person they are matched with."""
+
+    contact_id: UUID
+    match_id: UUID
+    date: dt.date
+    minutes: int
+    mode: PeerContactMode
+
+
+@event("volunteers.peer_match.ended")
+class PeerMatchEnded(EventData):
+    """A peer match ended, with a reason."""
+
+    match_id: UUID
+    reason: MatchEndReason
+    ended_on: dt.date
