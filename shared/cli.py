@@ -80,12 +80,20 @@ def build_parser() -> argparse.ArgumentParser:
     docs.add_argument("--out", default=str(REPO / "docs"))
     docs.add_argument("--check", action="store_true", help="fail if the files are out of date")
     docs.set_defaults(handler=_docs)
+    # `carenet report ...` and `carenet rebuild-reporting` (also `carenet reporting rebuild`).
+    from services.reporting.cli import add_parsers
+
+    add_parsers(sub)
     # `carenet intake register_person --site likang ...`: one parser per catalogue request.
     build_client_parsers(sub, load_public_contracts())
     return parser
 
 
 def main(argv: list[str] | None = None) -> None:
+    argv = sys.argv[1:] if argv is None else argv
+    # `reporting rebuild` is local work, not a request to the service's generated parser.
+    if argv[:2] == ["reporting", "rebuild"]:
+        argv = ["rebuild-reporting", *argv[2:]]
     args = build_parser().parse_args(argv)
     raise SystemExit(args.handler(args))
 

@@ -27,9 +27,12 @@ from pydantic.fields import FieldInfo
 from pydantic_core import PydanticUndefined
 
 from shared.contracts.catalogue import CATALOGUE, RequestSpec
+from shared.sites import DEMO_ORGANISATION, load_organisation
 
-# Options every request has; a model field of the same name could not be given.
+# Options every request has; a model field of the same name could not be given. A model's own
+# ``site`` field (reporting's "which site's figures", which may be ``*``) is filled from --site.
 RESERVED = frozenset({"site", "data", "help"})
+ALL_SITES = "*"
 Convert = Callable[[str], Any]
 
 
@@ -101,7 +104,9 @@ async def send(args: argparse.Namespace) -> int:
     except (OSError, NatsError, TimeoutError) as exc:
         return _fail(f"cannot reach NATS at {url} ({type(exc).__name__})")
     try:
-        reply = await request(nc, spec.kind, args.site, spec.service, spec.name, payload(args))
+        reply = await request(
+            nc, spec.kind, subject_site(args.site), spec.service, spec.name, payload(args)
+        )
     except NoRespondersError:
         return _fail(f"no {spec.service} service is answering for site {args.site}")
     except (NatsTimeout, TimeoutError):
@@ -124,6 +129,8 @@ def payload(args: argparse.Namespace) -> dict[str, Any]:
         value = getattr(args, _dest(name), None)
         if value is not None:
             body[name] = value
+    if "site" in spec.model.model_fields:
+        body["site"] = args.site
     if spec.kind == "cmd":
         body.setdefault("command_id", str(uuid4()))
     if "actor" in spec.model.model_fields and "actor" not in body:
@@ -143,6 +150,18 @@ def nats_url(data: str | None = None) -> str | None:
     except (OSError, ValueError, AttributeError):
         return None
     return found if isinstance(found, str) and found else None
+
+
+def subject_site(site: str) -> str:
+    """The site a request travels under: ``*`` (every site) goes to the organisation's top site."""
+    if site != ALL_SITES:
+        return site
+    config = os.environ.get("CARENET_CONFIG") or str(DEMO_ORGANISATION)
+    try:
+        organisation = load_organisation(Path(config))
+    except ValueError:
+        return "hq"
+    return next((s.code for s in organisation.sites if s.parent is None), "hq")
 
 
 def default_actor() -> str | None:
@@ -188,6 +207,8 @@ def _add_request(
         "(default: env CARENET_DATA, else .carenet)",
     )
     for name, field in spec.model.model_fields.items():
+        if name == "site":
+            continue
         if name in RESERVED:
             raise ValueError(f"{spec.service}.{spec.name}: field {name!r} clashes with --{name}")
         _add_field(parser, name, field)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from types import TracebackType
@@ -52,6 +53,8 @@ class UnitOfWork:
     events: list[EventEnvelope] = field(default_factory=list, init=False)
     _transaction: Any = field(default=None, init=False)
     _committed: bool = field(default=False, init=False)
+    before_commit: list[Callable[[], Awaitable[None]]] = field(default_factory=list, init=False)
+    """Work deferred to the end of the transaction (e.g. rows gathered for one executemany)."""
 
     async def __aenter__(self) -> UnitOfWork:
         self.conn = await self.pool.acquire()
@@ -124,6 +127,8 @@ class UnitOfWork:
         return envelope
 
     async def commit(self) -> None:
+        for deferred in self.before_commit:
+            await deferred()
         if self.events:
             await write_outbox(self.conn, self.schema, self.events)
         await self._transaction.commit()

@@ -1,0 +1,1 @@
+"""Reporting: figures per site and period, built only from the other services ' events."""

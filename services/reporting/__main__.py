@@ -1,0 +1,4 @@
+from services.reporting.app import build
+from shared.service import main
+
+main("reporting", build)

@@ -1,0 +1,418 @@
+"""Reporting's read models: how each event becomes a row, and nothing else.
+
+Every function here gives an idempotent upsert keyed by the id of the fact the event announces,
+so the same event applied twice, or replayed by a rebuild while the live consumer also applies
+it, leaves the same rows. The live consumers and ``carenet reporting rebuild`` both use
+``APPLY``, so a rebuild gives exactly the figures the live service had.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import asyncpg
+
+from shared.contracts import EventEnvelope
+from shared.contracts.groups import (
+    AttendanceRecorded,
+    EnrollmentCreated,
+    SessionCancelled,
+    SessionHeld,
+    SessionScheduled,
+)
+from shared.contracts.intake import (
+    AssessmentRecorded,
+    CarerLinked,
+    CaseClosed,
+    CaseContactLogged,
+    CaseOpened,
+    CaseTransferred,
+    ConsentRecorded,
+    PersonRegistered,
+    ReferralDecided,
+    ReferralReceived,
+)
+from shared.contracts.volunteers import (
+    AssignmentMade,
+    HoursLogged,
+    PeerContactLogged,
+    PeerMatchEnded,
+    PeerMatchStarted,
+    VolunteerRegistered,
+)
+
+Row = tuple[str, tuple[Any, ...]]
+"""One upsert: its SQL and its arguments."""
+Apply = Callable[[EventEnvelope, Any], Row]
+
+
+def _row(sql: str, *args: Any) -> Row:
+    return sql, args
+
+
+class Rows:
+    """Upserts gathered over a batch and written with one ``executemany`` per statement.
+
+    Grouping by statement reorders writes across statements; that is safe because the
+    statements touching one row set disjoint columns (a case's opening, transfer, closing) or
+    guard themselves (a session's date once held, the highest attendance revision). Within a
+    statement the order of events is kept.
+    """
+
+    def __init__(self) -> None:
+        self.by_sql: dict[str, list[tuple[Any, ...]]] = {}
+        self.count = 0
+
+    def add(self, row: Row) -> None:
+        sql, args = row
+        self.by_sql.setdefault(sql, []).append(args)
+        self.count += 1
+
+    async def flush(self, conn: asyncpg.Connection) -> None:
+        for sql, rows in self.by_sql.items():
+            await conn.executemany(sql, rows)
+        self.by_sql.clear()
+        self.count = 0
+
+
+# The tables a rebuild empties and fills again (published_summaries records what left the
+# service and must survive a rebuild).
+READ_MODELS = (
+    "people",
+    "carer_links",
+    "referrals",
+    "consents",
+    "cases",
+    "case_contacts",
+    "assessments",
+    "sessions",
+    "enrolments",
+    "volunteers",
+    "volunteer_hours",
+    "assignments",
+    "peer_matches",
+    "peer_contacts",
+)
+
+
+# --- intake ---------------------------------------------------------------------------------
+
+
+def person_registered(event: EventEnvelope, data: PersonRegistered) -> Row:
+    return _row(
+        """INSERT INTO people (person_id, site, roles, registered_on) VALUES ($1, $2, $3, $4)
+           ON CONFLICT (person_id) DO UPDATE SET roles = EXCLUDED.roles""",
+        data.person_id,
+        event.site,
+        list(data.roles),
+        data.registered_on,
+    )
+
+
+def carer_linked(event: EventEnvelope, data: CarerLinked) -> Row:
+    return _row(
+        """INSERT INTO carer_links (link_id, site, relationship, linked_on)
+           VALUES ($1, $2, $3, $4) ON CONFLICT (link_id) DO NOTHING""",
+        data.link_id,
+        event.site,
+        data.relationship,
+        data.linked_on,
+    )
+
+
+def referral_received(event: EventEnvelope, data: ReferralReceived) -> Row:
+    return _row(
+        """INSERT INTO referrals (referral_id, site, source, received_on) VALUES ($1, $2, $3, $4)
+           ON CONFLICT (referral_id) DO UPDATE
+           SET site = EXCLUDED.site, source = EXCLUDED.source,
+               received_on = EXCLUDED.received_on""",
+        data.referral_id,
+        event.site,
+        data.source,
+        data.received_on,
+    )
+
+
+def referral_decided(event: EventEnvelope, data: ReferralDecided) -> Row:
+    return _row(
+        """INSERT INTO referrals (referral_id, decision, decision_site, decided_on)
+           VALUES ($1, $2, $3, $4)
+           ON CONFLICT (referral_id) DO UPDATE SET decision = EXCLUDED.decision,
+               decision_site = EXCLUDED.decision_site, decided_on = EXCLUDED.decided_on""",
+        data.referral_id,
+        data.decision,
+        event.site,
+        data.decided_on,
+    )
+
+
+def consent_recorded(event: EventEnvelope, data: ConsentRecorded) -> Row:
+    return _row(
+        """INSERT INTO consents (event_id, person_id, purpose, given, recorded_on, recorded_at)
+           VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (event_id) DO NOTHING""",
+        event.id,
+        data.person_id,
+        data.purpose,
+        data.given,
+        data.recorded_on,
+        event.time,
+    )
+
+
+def case_opened(event: EventEnvelope, data: CaseOpened) -> Row:
+    return _row(
+        """INSERT INTO cases (case_id, person_id, site, roles, kind, opened_on)
+           VALUES ($1, $2, $3, $4, $5, $6)
+           ON CONFLICT (case_id) DO UPDATE SET site = EXCLUDED.site, roles = EXCLUDED.roles,
+               kind = EXCLUDED.kind, opened_on = EXCLUDED.opened_on""",
+        data.case_id,
+        data.person_id,
+        event.site,
+        list(data.roles),
+        data.kind,
+        data.opened_on,
+    )
+
+
+def case_transferred(event: EventEnvelope, data: CaseTransferred) -> Row:
+    # The case ends here; the receiving site's case.opened (kind transferred_in) carries it on.
+    return _row(
+        """INSERT INTO cases (case_id, person_id, site, transferred_on) VALUES ($1, $2, $3, $4)
+           ON CONFLICT (case_id) DO UPDATE SET transferred_on = EXCLUDED.transferred_on""",
+        data.case_id,
+        data.person_id,
+        event.site,
+        data.transferred_on,
+    )
+
+
+def case_closed(event: EventEnvelope, data: CaseClosed) -> Row:
+    return _row(
+        """INSERT INTO cases (case_id, person_id, site, closed_on, close_reason)
+           VALUES ($1, $2, $3, $4, $5)
+           ON CONFLICT (case_id) DO UPDATE
+           SET closed_on = EXCLUDED.closed_on, close_reason = EXCLUDED.close_reason""",
+        data.case_id,
+        data.person_id,
+        event.site,
+        data.closed_on,
+        data.reason,
+    )
+
+
+def contact_logged(event: EventEnvelope, data: CaseContactLogged) -> Row:
+    return _row(
+        """INSERT INTO case_contacts (contact_id, site, mode, minutes, contact_on)
+           VALUES ($1, $2, $3, $4, $5) ON CONFLICT (contact_id) DO NOTHING""",
+        data.contact_id,
+        event.site,
+        data.mode,
+        data.minutes,
+        data.contact_on,
+    )
+
+
+def assessment_recorded(event: EventEnvelope, data: AssessmentRecorded) -> Row:
+    return _row(
+        """INSERT INTO assessments (assessment_id, person_id, site, instrument, timepoint, score,
+                                    assessed_on, recorded_at)
+           VALUES ($1, $2, $3, $4, $5, $6, $7, $8) ON CONFLICT (assessment_id) DO NOTHING""",
+        data.assessment_id,
+        data.person_id,
+        event.site,
+        data.instrument,
+        data.timepoint,
+        data.score,
+        data.assessed_on,
+        event.time,
+    )
+
+
+# --- groups ---------------------------------------------------------------------------------
+
+
+def session_scheduled(event: EventEnvelope, data: SessionScheduled) -> Row:
+    return _row(
+        """INSERT INTO sessions (session_id, site, programme_id, programme_type, tags, session_on)
+           VALUES ($1, $2, $3, $4, $5, $6)
+           ON CONFLICT (session_id) DO UPDATE
+           SET session_on = CASE WHEN sessions.held THEN sessions.session_on
+                                 ELSE EXCLUDED.session_on END,
+               tags = EXCLUDED.tags""",
+        data.session_id,
+        event.site,
+        data.programme_id,
+        data.programme_type,
+        list(data.tags),
+        data.date,
+    )
+
+
+def session_cancelled(event: EventEnvelope, data: SessionCancelled) -> Row:
+    return _row(
+        """INSERT INTO sessions (session_id, site, programme_id, programme_type, session_on,
+                                 cancelled)
+           VALUES ($1, $2, $3, $4, $5, true)
+           ON CONFLICT (session_id) DO UPDATE SET cancelled = true""",
+        data.session_id,
+        event.site,
+        data.programme_id,
+        data.programme_type,
+        data.date,
+    )
+
+
+def session_held(event: EventEnvelope, data: SessionHeld) -> Row:
+    return _row(
+        """INSERT INTO sessions (session_id, site, programme_id, programme_type, session_on, held)
+           VALUES ($1, $2, $3, $4, $5, true)
+           ON CONFLICT (session_id) DO UPDATE SET held = true, session_on = EXCLUDED.session_on""",
+        data.session_id,
+        event.site,
+        data.programme_id,
+        data.programme_type,
+        data.date,
+    )
+
+
+def attendance_recorded(event: EventEnvelope, data: AttendanceRecorded) -> Row:
+    # Only a higher revision replaces what is there: a replayed older record changes nothing.
+    return _row(
+        """INSERT INTO sessions (session_id, site, programme_id, programme_type, tags, session_on,
+                                 held, revision, present, walk_ins)
+           VALUES ($1, $2, $3, $4, $5, $6, true, $7, $8, $9)
+           ON CONFLICT (session_id) DO UPDATE
+           SET held = true, revision = EXCLUDED.revision, present = EXCLUDED.present,
+               walk_ins = EXCLUDED.walk_ins, session_on = EXCLUDED.session_on,
+               tags = EXCLUDED.tags
+           WHERE sessions.revision < EXCLUDED.revision""",
+        data.session_id,
+        event.site,
+        data.programme_id,
+        data.programme_type,
+        list(data.tags),
+        data.date,
+        data.revision,
+        list(dict.fromkeys(data.present)),
+        data.walk_ins,
+    )
+
+
+def enrollment_created(event: EventEnvelope, data: EnrollmentCreated) -> Row:
+    return _row(
+        """INSERT INTO enrolments (enrollment_id, site, programme_type, status, enrolled_on)
+           VALUES ($1, $2, $3, $4, $5) ON CONFLICT (enrollment_id) DO NOTHING""",
+        data.enrollment_id,
+        event.site,
+        data.programme_type,
+        data.status,
+        data.enrolled_on,
+    )
+
+
+# --- volunteers -----------------------------------------------------------------------------
+
+
+def volunteer_registered(event: EventEnvelope, data: VolunteerRegistered) -> Row:
+    return _row(
+        """INSERT INTO volunteers (volunteer_id, person_id, site, teams, service_user,
+                                   registered_on)
+           VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (volunteer_id) DO NOTHING""",
+        data.volunteer_id,
+        data.person_id,
+        event.site,
+        list(data.teams),
+        data.service_user,
+        data.registered_on,
+    )
+
+
+def hours_logged(event: EventEnvelope, data: HoursLogged) -> Row:
+    return _row(
+        """INSERT INTO volunteer_hours (hours_id, site, volunteer_id, team, minutes, worked_on)
+           VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (hours_id) DO NOTHING""",
+        data.hours_id,
+        event.site,
+        data.volunteer_id,
+        data.team,
+        data.minutes,
+        data.date,
+    )
+
+
+def assignment_made(event: EventEnvelope, data: AssignmentMade) -> Row:
+    return _row(
+        """INSERT INTO assignments (assignment_id, site, volunteer_id, role, session_on)
+           VALUES ($1, $2, $3, $4, $5) ON CONFLICT (assignment_id) DO NOTHING""",
+        data.assignment_id,
+        event.site,
+        data.volunteer_id,
+        data.role,
+        data.date,
+    )
+
+
+def peer_match_started(event: EventEnvelope, data: PeerMatchStarted) -> Row:
+    return _row(
+        """INSERT INTO peer_matches (match_id, site, started_on) VALUES ($1, $2, $3)
+           ON CONFLICT (match_id) DO UPDATE SET started_on = EXCLUDED.started_on""",
+        data.match_id,
+        event.site,
+        data.started_on,
+    )
+
+
+def peer_match_ended(event: EventEnvelope, data: PeerMatchEnded) -> Row:
+    return _row(
+        """INSERT INTO peer_matches (match_id, site, ended_on) VALUES ($1, $2, $3)
+           ON CONFLICT (match_id) DO UPDATE SET ended_on = EXCLUDED.ended_on""",
+        data.match_id,
+        event.site,
+        data.ended_on,
+    )
+
+
+def peer_contact_logged(event: EventEnvelope, data: PeerContactLogged) -> Row:
+    return _row(
+        """INSERT INTO peer_contacts (contact_id, site, match_id, mode, minutes, contact_on)
+           VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (contact_id) DO NOTHING""",
+        data.contact_id,
+        event.site,
+        data.match_id,
+        data.mode,
+        data.minutes,
+        data.date,
+    )
+
+
+# Per source service: the event types reporting reads and how each is applied.
+APPLY: dict[str, dict[str, Apply]] = {
+    "intake": {
+        "intake.person.registered": person_registered,
+        "intake.carer.linked": carer_linked,
+        "intake.referral.received": referral_received,
+        "intake.referral.decided": referral_decided,
+        "intake.consent.recorded": consent_recorded,
+        "intake.case.opened": case_opened,
+        "intake.case.transferred": case_transferred,
+        "intake.case.closed": case_closed,
+        "intake.case.contact_logged": contact_logged,
+        "intake.assessment.recorded": assessment_recorded,
+    },
+    "groups": {
+        "groups.session.scheduled": session_scheduled,
+        "groups.session.cancelled": session_cancelled,
+        "groups.session.held": session_held,
+        "groups.attendance.recorded": attendance_recorded,
+        "groups.enrollment.created": enrollment_created,
+    },
+    "volunteers": {
+        "volunteers.volunteer.registered": volunteer_registered,
+        "volunteers.hours.logged": hours_logged,
+        "volunteers.assignment.made": assignment_made,
+        "volunteers.peer_match.started": peer_match_started,
+        "volunteers.peer_match.ended": peer_match_ended,
+        "volunteers.peer_contact.logged": peer_contact_logged,
+    },
+}
