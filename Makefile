@@ -35,3 +35,6 @@ docs: $(VENV)/.installed
 
 clean:
 	rm -rf $(VENV) .carenet
+
+bench: $(VENV)/.installed
+	$(BIN)/python bench/ingest.py

@@ -34,12 +34,6 @@ from shared.contracts.replies import CommandError, ErrorDetail
 from shared.db.uow import UnitOfWork
 
 
-def _not_found(what: str, field: str) -> CommandError:
-    return CommandError(
-        "not_found", f"no such {what}", [ErrorDetail(field=field, message=f"unknown {what}")]
-    )
-
-
 def _scheduled(row: asyncpg.Record, slot: Slot, *, rescheduled: bool) -> SessionScheduled:
     return SessionScheduled(
         session_id=row["session_id"],
@@ -108,7 +102,7 @@ async def create_programme(cmd: CreateProgramme, uow: UnitOfWork) -> dict[str, A
 async def schedule_session(cmd: ScheduleSession, uow: UnitOfWork) -> dict[str, Any]:
     found = await store.load_programme(uow.conn, cmd.programme_id)
     if found is None or found[0].site != uow.site:
-        raise _not_found("programme", "programme_id")
+        raise CommandError.not_found("programme", "programme_id")
     _, row = found
     last = await uow.conn.fetchrow(
         """SELECT starts_at, ends_at FROM sessions WHERE programme_id = $1
@@ -137,7 +131,7 @@ async def schedule_session(cmd: ScheduleSession, uow: UnitOfWork) -> dict[str, A
 async def _session_here(uow: UnitOfWork, session_id: UUID) -> asyncpg.Record:
     row = await store.load_session(uow.conn, session_id, lock=True)
     if row is None or row["site"] != uow.site:
-        raise _not_found("session", "session_id")
+        raise CommandError.not_found("session", "session_id")
     return row
 
 
@@ -199,7 +193,7 @@ async def enrol(cmd: Enrol, uow: UnitOfWork) -> dict[str, Any]:
     # Locking the programme row makes concurrent enrolments take places one at a time.
     found = await store.load_programme(uow.conn, cmd.programme_id, lock=True)
     if found is None or found[0].site != uow.site:
-        raise _not_found("programme", "programme_id")
+        raise CommandError.not_found("programme", "programme_id")
     programme, row = found
     programme.check_eligible(
         await store.known_roles(uow.conn, cmd.person_id),
@@ -302,7 +296,7 @@ async def withdraw(cmd: Withdraw, uow: UnitOfWork) -> dict[str, Any]:
         cmd.enrollment_id,
     )
     if row is None or row["site"] != uow.site:
-        raise _not_found("enrollment", "enrollment_id")
+        raise CommandError.not_found("enrollment", "enrollment_id")
     if row["status"] == "withdrawn":
         raise CommandError("conflict", "already withdrawn", enrollment_id="already withdrawn")
     promoted = await _end_enrolment(

@@ -38,16 +38,10 @@ from shared.instruments import AnswersInvalid, Instrument
 from shared.sites import Organisation
 
 
-def _not_found(what: str, field: str) -> CommandError:
-    return CommandError(
-        "not_found", f"no such {what}", [ErrorDetail(field=field, message=f"unknown {what}")]
-    )
-
-
 async def _person_must_exist(uow: UnitOfWork, person_id: UUID, field: str) -> list[str]:
     roles = await store.person_roles(uow.conn, person_id)
     if roles is None:
-        raise _not_found("person", field)
+        raise CommandError.not_found("person", field)
     return roles
 
 
@@ -182,7 +176,7 @@ async def decide_referral(cmd: DecideReferral, uow: UnitOfWork) -> dict[str, Any
     decided_on = uow.business_date(cmd.on)
     referral = await store.load_referral(uow.conn, cmd.referral_id)
     if referral is None:
-        raise _not_found("referral", "referral_id")
+        raise CommandError.not_found("referral", "referral_id")
     referral.decide(cmd.decision, decided_on)
     await uow.conn.execute(
         """UPDATE referrals SET status = $2, decision_reason = $3, decided_on = $4,
@@ -241,11 +235,11 @@ async def open_case(cmd: OpenCase, uow: UnitOfWork) -> dict[str, Any]:
         "SELECT roles FROM people WHERE person_id = $1 FOR UPDATE", cmd.person_id
     )
     if roles is None:
-        raise _not_found("person", "person_id")
+        raise CommandError.not_found("person", "person_id")
     if cmd.referral_id is not None:
         referral = await store.load_referral(uow.conn, cmd.referral_id)
         if referral is None:
-            raise _not_found("referral", "referral_id")
+            raise CommandError.not_found("referral", "referral_id")
     require_service_consent(await store.consent_state(uow.conn, cmd.person_id))
     had_case = await store.has_had_case_at(uow.conn, cmd.person_id, uow.site)
     kind: CaseKind = "reactivated" if had_case else "new"
@@ -289,7 +283,7 @@ async def transfer_case(
         raise CommandError("not_found", "no such site", to_site="unknown site")
     case = await store.load_case(uow.conn, cmd.case_id)
     if case is None or case.site != uow.site:
-        raise _not_found("case", "case_id")
+        raise CommandError.not_found("case", "case_id")
     worker_id = cmd.worker_id or await uow.conn.fetchval(
         "SELECT worker_id FROM cases WHERE case_id = $1", cmd.case_id
     )
@@ -348,7 +342,7 @@ async def close_case(cmd: CloseCase, uow: UnitOfWork) -> dict[str, Any]:
     closed_on = uow.business_date(cmd.on)
     case = await store.load_case(uow.conn, cmd.case_id)
     if case is None or case.site != uow.site:
-        raise _not_found("case", "case_id")
+        raise CommandError.not_found("case", "case_id")
     case.close(cmd.reason, closed_on)
     await store.save_case_end(uow.conn, case, closed_on=closed_on, reason=cmd.reason)
     uow.record(
@@ -364,7 +358,7 @@ async def log_contact(cmd: LogContact, uow: UnitOfWork) -> dict[str, Any]:
     contact_on = uow.business_date(cmd.on)
     case = await store.load_case(uow.conn, cmd.case_id)
     if case is None or case.site != uow.site:
-        raise _not_found("case", "case_id")
+        raise CommandError.not_found("case", "case_id")
     case.log_contact(contact_on)
     contact_id = uuid4()
     await uow.conn.execute(
@@ -459,7 +453,7 @@ async def acknowledge_safety_followup(
         cmd.assessment_id,
     )
     if row is None:
-        raise _not_found("assessment", "assessment_id")
+        raise CommandError.not_found("assessment", "assessment_id")
     if not row["safety_followup"]:
         raise CommandError(
             "not_allowed",

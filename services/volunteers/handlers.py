@@ -13,7 +13,7 @@ from services.volunteers.domain import TeamRules, check_peer_match, is_service_u
 from shared.contracts import EventEnvelope
 from shared.contracts.groups import SessionCancelled, SessionScheduled
 from shared.contracts.intake import CarerLinked, ConsentRecorded, PersonRegistered
-from shared.contracts.replies import CommandError, ErrorDetail
+from shared.contracts.replies import CommandError
 from shared.contracts.volunteers import (
     AssignmentCancelled,
     AssignmentConfirmed,
@@ -41,16 +41,10 @@ from shared.contracts.volunteers import (
 from shared.db.uow import UnitOfWork
 
 
-def _not_found(what: str, field: str) -> CommandError:
-    return CommandError(
-        "not_found", f"no such {what}", [ErrorDetail(field=field, message=f"unknown {what}")]
-    )
-
-
 async def _volunteer(uow: UnitOfWork, volunteer_id: UUID, field: str = "volunteer_id") -> Any:
     row = await store.volunteer(uow.conn, volunteer_id)
     if row is None:
-        raise _not_found("volunteer", field)
+        raise CommandError.not_found("volunteer", field)
     return row
 
 
@@ -261,7 +255,7 @@ async def _assignment(uow: UnitOfWork, assignment_id: UUID) -> asyncpg.Record:
         assignment_id,
     )
     if row is None or row["site"] != uow.site:
-        raise _not_found("assignment", "assignment_id")
+        raise CommandError.not_found("assignment", "assignment_id")
     return row
 
 
@@ -443,7 +437,7 @@ async def _match(uow: UnitOfWork, match_id: UUID) -> asyncpg.Record:
         "SELECT * FROM peer_matches WHERE match_id = $1 FOR UPDATE", match_id
     )
     if row is None or row["site"] != uow.site:
-        raise _not_found("peer match", "match_id")
+        raise CommandError.not_found("peer match", "match_id")
     return row
 
 

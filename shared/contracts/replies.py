@@ -72,6 +72,13 @@ class CommandError(Exception):
     def reply(self) -> Reply:
         return Reply.failure(self.code, self.message, self.details)
 
+    @classmethod
+    def not_found(cls, what: str, field: str) -> CommandError:
+        """``not_found`` for an unknown ``what`` named by request field ``field``."""
+        return cls(
+            "not_found", f"no such {what}", [ErrorDetail(field=field, message=f"unknown {what}")]
+        )
+
 
 def validation_details(error: ValidationError) -> list[ErrorDetail]:
     """Pydantic errors as field details: ``answers.3`` names the fourth answer."""
