@@ -9,6 +9,7 @@ from pathlib import Path
 from services.groups import handlers, queries
 from shared.bus.consumer import Subscription
 from shared.config import Settings
+from shared.known_people import remember_person
 from shared.service import ServiceDefinition
 
 
@@ -39,7 +40,7 @@ def build(settings: Settings) -> ServiceDefinition:
                 name="intake-events",
                 source="intake",
                 handlers={
-                    "intake.person.registered": handlers.on_person_registered,
+                    "intake.person.registered": remember_person,
                     "intake.case.opened": handlers.on_case_opened,
                     "intake.case.closed": handlers.on_case_closed,
                     "intake.case.transferred": handlers.on_case_transferred,

@@ -29,7 +29,7 @@ from shared.contracts.groups import (
     Withdraw,
     WithdrawalReason,
 )
-from shared.contracts.intake import CaseClosed, CaseOpened, CaseTransferred, PersonRegistered
+from shared.contracts.intake import CaseClosed, CaseOpened, CaseTransferred
 from shared.contracts.replies import CommandError, ErrorDetail
 from shared.db.uow import UnitOfWork
 
@@ -392,17 +392,6 @@ async def record_attendance(cmd: RecordAttendance, uow: UnitOfWork) -> dict[str,
 
 
 # --- what groups learns from intake ---------------------------------------------------------
-
-
-async def on_person_registered(
-    uow: UnitOfWork, event: EventEnvelope, data: PersonRegistered
-) -> None:
-    await uow.conn.execute(
-        """INSERT INTO known_people (person_id, roles) VALUES ($1, $2)
-           ON CONFLICT (person_id) DO UPDATE SET roles = EXCLUDED.roles""",
-        data.person_id,
-        list(data.roles),
-    )
 
 
 async def on_case_opened(uow: UnitOfWork, event: EventEnvelope, data: CaseOpened) -> None:

@@ -9,6 +9,7 @@ from services.volunteers import handlers, queries
 from services.volunteers.domain import TeamRules
 from shared.bus.consumer import Subscription
 from shared.config import Settings
+from shared.known_people import remember_person
 from shared.service import ServiceDefinition
 
 
@@ -42,7 +43,7 @@ def build(settings: Settings) -> ServiceDefinition:
                 name="intake-events",
                 source="intake",
                 handlers={
-                    "intake.person.registered": handlers.on_person_registered,
+                    "intake.person.registered": remember_person,
                     "intake.consent.recorded": handlers.on_consent_recorded,
                     "intake.carer.linked": handlers.on_carer_linked,
                 },

@@ -12,7 +12,7 @@ from services.volunteers import store
 from services.volunteers.domain import TeamRules, check_peer_match, is_service_user, pick
 from shared.contracts import EventEnvelope
 from shared.contracts.groups import SessionCancelled, SessionScheduled
-from shared.contracts.intake import CarerLinked, ConsentRecorded, PersonRegistered
+from shared.contracts.intake import CarerLinked, ConsentRecorded
 from shared.contracts.replies import CommandError
 from shared.contracts.volunteers import (
     AssignmentCancelled,
@@ -503,17 +503,6 @@ async def end_peer_match(cmd: EndPeerMatch, uow: UnitOfWork) -> dict[str, Any]:
 
 
 # --- what volunteers learns from intake and groups ------------------------------------------
-
-
-async def on_person_registered(
-    uow: UnitOfWork, event: EventEnvelope, data: PersonRegistered
-) -> None:
-    await uow.conn.execute(
-        """INSERT INTO known_people (person_id, roles) VALUES ($1, $2)
-           ON CONFLICT (person_id) DO UPDATE SET roles = EXCLUDED.roles""",
-        data.person_id,
-        list(data.roles),
-    )
 
 
 async def on_consent_recorded(uow: UnitOfWork, event: EventEnvelope, data: ConsentRecorded) -> None:
