@@ -190,6 +190,18 @@ class EventConsumer:
         )
 
     async def _parse(self, js: Any, msg: Msg) -> _Parsed | None:
+        deliveries = msg.metadata.num_delivered
+        if deliveries > self.max_deliver:
+            # Every earlier attempt ended without an ack or a nak: the handler crashed the
+            # process or outran ack_wait. Running it again could crash us again.
+            await self._dead_letter(
+                js,
+                msg,
+                f"delivered {deliveries} times without completing: the handler crashed the "
+                "process or ran longer than ack_wait",
+                "abandoned",
+            )
+            return None
         try:
             envelope = EventEnvelope.model_validate(json.loads(msg.data))
         except (ValueError, ValidationError) as exc:

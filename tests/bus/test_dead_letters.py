@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import asyncio
 
+import asyncpg
+
 from tests.bus.helpers import body, counter, note_event, publish_raw, stream_messages
 from tests.conftest import eventually
 from tests.example.services import NOTES, tally
@@ -84,6 +86,41 @@ async def test_an_unprocessable_event_goes_to_the_dlq_without_retries(start_serv
     assert letters[0].headers["Carenet-Deliveries"] == "1"
     assert "longer than 150" in letters[0].headers["Carenet-Dlq-Reason"]
     assert await counter(counting.pool) == 0
+
+
+async def test_a_message_that_crashes_the_process_every_time_is_dead_lettered_and_work_goes_on(
+    start_service, service_process, nc, database_url
+):
+    await start_service(NOTES)
+    crasher = note_event().model_copy(update={"data": {**note_event().data, "length": 149}})
+    await publish_raw(nc, crasher.nats_subject, body(crasher))
+    settings = {
+        "CARENET_CRASH_AT": "tally.note_of_149",
+        "CARENET_MAX_DELIVER": "2",
+        "CARENET_ACK_WAIT_SECONDS": "1",
+    }
+    crashes = 0
+    for _ in range(2):
+        process = service_process("tests.example", "tally", **settings).start()
+        assert await asyncio.to_thread(process.wait, 30) == 70, process.output()
+        crashes += 1
+    survivor = service_process("tests.example", "tally", **settings).start()
+    [letter] = await eventually(lambda: _dead_letters(nc), timeout=30)
+    assert letter.headers["Carenet-Deliveries"] == "3"
+    assert "without completing" in letter.headers["Carenet-Dlq-Reason"]
+    good = note_event()
+    await publish_raw(nc, good.nats_subject, body(good))
+
+    async def tallied() -> int:
+        conn = await asyncpg.connect(database_url, server_settings={"search_path": "tally"})
+        try:
+            return int(await conn.fetchval("SELECT n FROM counter"))
+        finally:
+            await conn.close()
+
+    assert await eventually(tallied) == 1, "the service goes on after the dead letter"
+    assert survivor.process.poll() is None
+    assert crashes == 2
 
 
 async def test_dead_letters_are_counted_in_metrics(start_service, nc):

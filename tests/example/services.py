@@ -6,6 +6,7 @@ from uuid import UUID, uuid4
 
 from pydantic import Field
 
+from shared import faults
 from shared.bus.consumer import Subscription, Unprocessable
 from shared.bus.requests import QueryContext
 from shared.contracts import BusinessCommand, EventData, EventEnvelope, Query, command, event, query
@@ -73,6 +74,8 @@ async def get_note(q: GetNote, ctx: QueryContext) -> dict[str, Any]:
 
 
 async def count_note(uow: UnitOfWork, event: EventEnvelope, data: NoteAdded) -> None:
+    if data.length == 149:
+        faults.crash_point("tally.note_of_149")
     if data.poison:
         raise RuntimeError("this note always fails")
     if data.length > 150:
