@@ -86,3 +86,27 @@ def test_a_bad_sites_file_is_refused_with_the_reason(tmp_path: Path, text, messa
     path.write_text(text)
     with pytest.raises(ValueError, match=message.replace("(", r"\(")):
         load_organisation(path)
+
+
+@pytest.mark.parametrize(
+    "command",
+    [
+        ["-m", "services.intake"],
+        ["-m", "services.groups"],
+        ["-m", "services.volunteers"],
+        ["-m", "services.reporting"],
+        ["-m", "shared.cli", "run", "groups"],
+    ],
+)
+def test_every_service_started_without_its_settings_says_which_in_one_line(command):
+    result = subprocess.run(
+        [sys.executable, *command],
+        cwd=REPO,
+        env={"PATH": "/usr/bin:/bin", "PYTHONPATH": str(REPO), "NATS_URL": "nats://127.0.0.1:1"},
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert result.returncode == 2
+    [line] = result.stderr.strip().splitlines()
+    assert line.startswith("carenet ") and "DATABASE_URL is not set" in line
