@@ -26,7 +26,7 @@ from pydantic import BaseModel, ValidationError
 
 from shared.contracts.catalogue import CATALOGUE
 from shared.contracts.envelope import command_subject, query_subject
-from shared.contracts.messages import Command, Query
+from shared.contracts.messages import Command
 from shared.contracts.replies import CommandError, Reply, validation_details
 from shared.db.pool import INFRASTRUCTURE_ERRORS
 from shared.db.uow import Cause, UnitOfWork
@@ -227,18 +227,3 @@ async def request(
                 raise
             await asyncio.sleep(pause)
             pause *= 2
-
-
-def new_command_id() -> str:
-    return str(uuid4())
-
-
-__all__ = [
-    "CommandHandler",
-    "Query",
-    "QueryContext",
-    "QueryHandler",
-    "RequestEndpoints",
-    "new_command_id",
-    "request",
-]
