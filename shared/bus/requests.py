@@ -202,15 +202,20 @@ async def request(
     site: str,
     service: str,
     name: str,
-    payload: dict[str, Any] | BaseModel,
+    payload: dict[str, Any] | BaseModel | bytes,
     *,
     timeout: float = 10.0,
     correlation_id: str | None = None,
     no_responders_patience: float = 2.0,
 ) -> Reply:
-    """Send a command (``kind="cmd"``) or query (``"qry"``) and return its reply."""
+    """Send a command (``kind="cmd"``) or query (``"qry"``) and return its reply.
+
+    ``bytes`` are sent as they are (for tools that forward a body they did not build).
+    """
     subject = (command_subject if kind == "cmd" else query_subject)(site, service, name)
-    if isinstance(payload, BaseModel):
+    if isinstance(payload, bytes):
+        body = payload
+    elif isinstance(payload, BaseModel):
         body = payload.model_dump_json().encode()
     else:
         body = json.dumps(payload, default=str).encode()

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import json
 from uuid import uuid4
 
 import pytest
@@ -101,9 +100,8 @@ async def test_invalid_payloads_get_validation_error_with_field_details_and_chan
 
 async def test_a_body_that_is_not_json_gets_validation_error(start_service, nc):
     await start_service(NOTES)
-    response = await nc.request("cmd.jinsha.notes.add_note", b"<xml/>", timeout=5)
-    reply = json.loads(response.data)
-    assert reply == {
+    reply = await request(nc, "cmd", "jinsha", "notes", "add_note", b"<xml/>")
+    assert reply.model_dump(exclude_none=True) == {
         "ok": False,
         "error": {
             "code": "validation_error",
