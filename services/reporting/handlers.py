@@ -43,11 +43,9 @@ MONTH_FIGURE = Gauge(
 
 def _rows_of(uow: UnitOfWork) -> store.Rows:
     """The batch's pending upserts, written just before the batch's transaction commits."""
-    # The unit of work lasts one transaction, so it is where the batch's rows belong.
-    state = vars(uow)
-    rows: store.Rows | None = state.get("_reporting_rows")
+    rows: store.Rows | None = uow.shared.get("reporting_rows")
     if rows is None:
-        rows = state["_reporting_rows"] = store.Rows()
+        rows = uow.shared["reporting_rows"] = store.Rows()
         pending = rows
 
         async def flush() -> None:

@@ -55,6 +55,8 @@ class UnitOfWork:
     _committed: bool = field(default=False, init=False)
     before_commit: list[Callable[[], Awaitable[None]]] = field(default_factory=list, init=False)
     """Work deferred to the end of the transaction (e.g. rows gathered for one executemany)."""
+    shared: dict[str, Any] = field(default_factory=dict, init=False)
+    """State the handlers of one transaction (one batch of events) may share."""
 
     async def __aenter__(self) -> UnitOfWork:
         self.conn = await self.pool.acquire()
