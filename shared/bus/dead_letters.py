@@ -40,8 +40,9 @@ async def dead_letter(
     """Copy ``msg`` to the DLQ stream (acknowledged) with why; the caller then acks the original.
 
     ``kind`` is a short label for metrics (``unparseable``, ``invalid``, ``failed``).
-    The copy's ``Nats-Msg-Id`` is derived from the original's stream position, so a crash
-    between the copy and the ack never leaves two copies.
+    The copy's ``Nats-Msg-Id`` is derived from the service, the consumer and the original's
+    stream position: a crash between the copy and the ack never leaves two copies, and two
+    services dead-lettering the same event each keep their own.
     """
     meta = msg.metadata
     headers = {k: v for k, v in (msg.headers or {}).items() if k != "Nats-Msg-Id"}
@@ -53,7 +54,7 @@ async def dead_letter(
             ORIGINAL_STREAM: meta.stream,
             ORIGINAL_SEQUENCE: str(meta.sequence.stream),
             DELIVERIES: str(meta.num_delivered),
-            "Nats-Msg-Id": f"dlq:{meta.stream}:{meta.sequence.stream}:{consumer}",
+            "Nats-Msg-Id": f"dlq:{service}:{consumer}:{meta.stream}:{meta.sequence.stream}",
         }
     )
     await js.publish(dlq_subject(service, consumer), msg.data, headers=headers, stream=DLQ_STREAM)

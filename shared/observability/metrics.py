@@ -41,3 +41,23 @@ DEAD_LETTERS = Counter(
     "Messages copied to the DLQ stream, by consumer and reason.",
     ["service", "consumer", "reason"],
 )
+OUTBOX_PARKED = Gauge(
+    "carenet_outbox_parked",
+    "Events JetStream refused for good, set aside by the relay (an operator must look).",
+    ["service"],
+)
+OUTBOX_RELAY_RETRYING = Gauge(
+    "carenet_outbox_relay_retrying",
+    "1 while this instance's outbox relay cannot publish and is retrying, else 0.",
+    ["service"],
+)
+CONSUMER_RUNNING = Gauge(
+    "carenet_consumer_running",
+    "1 while the consumer is fetching and applying, 0 while it is paused.",
+    ["service", "consumer"],
+)
+READY = Gauge(
+    "carenet_ready",
+    "1 when the instance's /readyz would answer 200, else 0 (refreshed every few seconds).",
+    ["service"],
+)

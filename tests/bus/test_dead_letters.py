@@ -146,3 +146,23 @@ async def _get(port: int, path: str) -> str:
     data = await reader.read()
     writer.close()
     return data.decode()
+
+
+async def test_two_services_dead_lettering_the_same_event_each_keep_their_copy(start_service, nc):
+    await start_service(NOTES)
+    # Both consumers call their subscription "notes-events", as every service calls its
+    # subscription to intake "intake-events".
+    await start_service(tally(name="tally"))
+    await start_service(tally(name="tallytwo"))
+    await publish_raw(nc, "evt.jinsha.notes.note.added", b"{not json", msg_id="garbage-3")
+
+    async def both() -> list:
+        letters = await _dead_letters(nc)
+        return letters if len(letters) == 2 else []
+
+    letters = await eventually(both)
+    assert sorted(letter.subject for letter in letters) == [
+        "dlq.tally.notes-events",
+        "dlq.tallytwo.notes-events",
+    ]
+    assert {letter.data for letter in letters} == {b"{not json"}

@@ -94,9 +94,10 @@ NOTES = ServiceDefinition(
 )
 
 
-def tally(batch_size: int = 1) -> ServiceDefinition:
+def tally(batch_size: int = 1, name: str = "tally") -> ServiceDefinition:
+    """A consumer of notes' events; ``name`` gives a second service with the same subscription."""
     return ServiceDefinition(
-        name="tally",
+        name=name,
         migrations=HERE / "migrations_tally",
         subscriptions=(
             Subscription(
