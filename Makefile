@@ -5,7 +5,7 @@ PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 
-.PHONY: up test lint docs bench clean
+.PHONY: up test lint docs bench clean alerts-check
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -29,6 +29,13 @@ lint: $(VENV)/.installed-test
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy shared
+
+# The Prometheus config and alerting rules, and the rules' unit tests (needs promtool: Debian's
+# `prometheus` package; .ci/run installs it).
+alerts-check:
+	promtool check config deploy/prometheus/prometheus.yml
+	promtool check rules deploy/prometheus/alerts.yml
+	promtool test rules deploy/prometheus/alerts_test.yml
 
 docs: $(VENV)/.installed
 	$(BIN)/carenet docs
