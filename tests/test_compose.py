@@ -21,7 +21,7 @@ COMPOSE_BIN = Path(compose.__file__).parent / "docker-compose"
 
 # Every service that exists in the tree runs in compose (each is added with its issue).
 CARENET_SERVICES = tuple(sorted(p.parent.name for p in (ROOT / "services").glob("*/__main__.py")))
-INFRASTRUCTURE = ("nats", "postgres", "prometheus")
+INFRASTRUCTURE = ("nats", "postgres", "prometheus", "grafana")
 PUBLISHED_PORTS = {"intake": "8081", "groups": "8082", "volunteers": "8083", "reporting": "8084"}
 
 
