@@ -8,11 +8,12 @@ from uuid import uuid4
 from zoneinfo import ZoneInfo
 
 import pytest
+
 from services.groups.app import build as build_groups
 from services.intake.app import build as build_intake
 from shared.contracts import CATALOGUE, EventData, event
-from shared.contracts.public import load_public_contracts
 from shared.contracts.messages import MAX_TEXT, Command
+from shared.contracts.public import load_public_contracts
 from shared.contracts.replies import CommandError
 from shared.db.uow import MAX_EVENT_BYTES, UnitOfWork
 from tests.conftest import ServiceClient
