@@ -44,8 +44,7 @@ async def flaky_note(cmd: FlakyNote, uow: UnitOfWork) -> dict[str, Any]:
             )
         if cmd.how == "deadlock":
             await uow.conn.execute(
-                "DO $$ BEGIN RAISE EXCEPTION 'deadlock' USING ERRCODE = 'deadlock_detected'; "
-                "END $$"
+                "DO $$ BEGIN RAISE EXCEPTION 'deadlock' USING ERRCODE = 'deadlock_detected'; END $$"
             )
     await uow.conn.execute("CREATE TABLE IF NOT EXISTS flaky_notes (command_id uuid)")
     await uow.conn.execute("INSERT INTO flaky_notes VALUES ($1)", cmd.command_id)

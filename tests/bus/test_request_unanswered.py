@@ -106,8 +106,6 @@ async def test_a_reply_that_comes_too_late_is_unavailable_and_the_repeat_is_appl
 async def test_a_raw_body_command_that_nobody_answers_still_names_its_command_id(nc):
     command_id = str(uuid4())
     raw = b'{"command_id": "%s", "actor": "w", "text": "x"}' % command_id.encode()
-    reply = await request(
-        nc, "cmd", "jinsha", "notes", "add_note", raw, no_responders_patience=0.1
-    )
+    reply = await request(nc, "cmd", "jinsha", "notes", "add_note", raw, no_responders_patience=0.1)
     assert reply.error is not None and reply.error.code == "unavailable"
     assert command_id in reply.error.message
