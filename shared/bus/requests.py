@@ -182,6 +182,12 @@ class RequestEndpoints:
 
     async def _failure(self, exc: Exception, kind: str, subject: str, correlation: str) -> Reply:
         failure = await classify(exc, self.dsn)
+        if failure is Failure.WORK and isinstance(exc, asyncpg.InternalClientError):
+            # asyncpg's protocol state broke, seen when PostgreSQL stops mid-commit and is
+            # back before the probe: the commit's outcome is unknown, and the same
+            # command_id sent again answers it, so say unavailable (the log keeps the trace).
+            log.error("database connection broke handling %s", subject, exc_info=exc)
+            failure = Failure.OUTAGE
         applied = f"; {_MAYBE_APPLIED}" if kind == "cmd" else "; ask again"
         if failure is Failure.OUTAGE:
             log.warning("request failed, database unavailable: %r", exc)
