@@ -45,6 +45,7 @@ def _refused(reply: Reply) -> dict[str, str]:
         pytest.param(b"[" * 100_000, id="100k-nested-arrays"),
         pytest.param(b'{"text": ' + b"[" * 5_000 + b"]" * 5_000 + b"}", id="5k-deep-valid-json"),
         pytest.param(b'{"a": ' * 50_000, id="nested-objects"),
+        pytest.param(b'{"text": ' + b"[" * 100 + b"]" * 100 + b"}", id="100-deep-valid-json"),
     ],
 )
 async def test_deeply_nested_json_gets_a_validation_error(start_service, nc, body):
