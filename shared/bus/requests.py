@@ -19,6 +19,8 @@ What a caller can rely on:
   ``COLLISION_ATTEMPTS`` times, then answers ``unavailable``; anything else, a handler's own
   ``TimeoutError`` or ``OSError`` included while the database answers, is ``internal`` with a
   reference that is also in the log.
+- **A reply NATS could not carry** (over the server's ``max_payload``) is replaced by an
+  ``internal`` error saying so, so the caller is not left waiting.
 - **``request()`` always returns a ``Reply``** for what the bus can do to a request: nobody
   answering for ``no_responders_patience`` seconds (its sleeps add up to no more than that) or
   no answer within ``timeout`` is ``unavailable``, naming the ``command_id`` to send again; a
@@ -146,7 +148,17 @@ class RequestEndpoints:
                 )
                 async def on_request(raw: Any) -> bytes:
                     reply = await self.handle(raw.subject, raw.data, raw.headers or {})
-                    return reply.to_json()
+                    return self._sendable(reply, broker)
+
+    def _sendable(self, reply: Reply, broker: NatsBroker) -> bytes:
+        """The reply's bytes, or an ``internal`` error if NATS would refuse to carry them."""
+        body = reply.to_json()
+        if len(body) <= broker.connection.max_payload:
+            return body
+        log.error("a reply of %d bytes is over NATS's max_payload; answered internal", len(body))
+        return Reply.failure(
+            "internal", "the answer is larger than NATS can carry; ask for less"
+        ).to_json()
 
     async def handle(self, subject: str, data: bytes, headers: dict[str, str]) -> Reply:
         """The reply to one request; never raises (but for cancellation)."""

@@ -12,10 +12,26 @@ import pytest
 
 from services.groups.app import build as build_groups
 from services.intake.app import build as build_intake
-from shared.bus.requests import request
+from shared.bus.requests import QueryContext, request
+from shared.contracts import Query, query
 from shared.contracts.replies import Reply
+from shared.service import ServiceDefinition
 from tests.conftest import ServiceClient
 from tests.example.services import NOTES
+
+
+@query("bigreply", "everything")
+class Everything(Query):
+    """Answers with ``size`` characters: more than NATS carries, if asked."""
+
+    size: int
+
+
+async def everything(q: Everything, ctx: QueryContext) -> dict[str, Any]:
+    return {"text": "x" * q.size}
+
+
+BIG = ServiceDefinition(name="bigreply", queries={"everything": everything})
 
 
 def note(**fields: Any) -> dict[str, Any]:
@@ -146,3 +162,16 @@ async def test_whitespace_only_actor_reason_or_name_is_a_validation_error(start_
     kept = await intake.ok("register_person", preferred_name="  Chan Tai  ", roles=["volunteer"])
     shown = await intake.ok("qry:person", person_id=kept["person_id"], actor="worker-1")
     assert shown["preferred_name"] == "Chan Tai"
+
+
+async def test_an_answer_too_large_for_nats_is_an_internal_error_instead_of_no_reply(
+    start_service, nc
+):
+    await start_service(BIG)
+    small = await request(nc, "qry", "jinsha", "bigreply", "everything", {"size": 10})
+    assert small.ok and small.result == {"text": "x" * 10}
+    huge = await request(
+        nc, "qry", "jinsha", "bigreply", "everything", {"size": 2_000_000}, timeout=5
+    )
+    assert huge.error is not None and huge.error.code == "internal"
+    assert "larger than NATS can carry" in huge.error.message
