@@ -3,6 +3,11 @@
 The options are generated from each request model's fields (``--preferred-name`` for
 ``preferred_name``). Values are only shaped for JSON here (lists, numbers, booleans, JSON
 objects); the service validates them and its ``validation_error`` reply is what the user sees.
+
+The reply is always printed (exit 0 ok, 1 refused, 2 unavailable or not sent). A command that
+is not ok also prints its ``command_id`` on stderr with ``send again with --command-id X``:
+the same command sent again with that id is applied at most once, so a retry after a lost or
+late answer never creates the work twice.
 """
 
 from __future__ import annotations
