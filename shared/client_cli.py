@@ -3,6 +3,11 @@
 The options are generated from each request model's fields (``--preferred-name`` for
 ``preferred_name``). Values are only shaped for JSON here (lists, numbers, booleans, JSON
 objects); the service validates them and its ``validation_error`` reply is what the user sees.
+
+The reply is always printed (exit 0 ok, 1 refused, 2 unavailable or not sent). A command that
+is not ok also prints its ``command_id`` on stderr with ``send again with --command-id X``:
+the same command sent again with that id is applied at most once, so a retry after a lost or
+late answer never creates the work twice.
 """
 
 from __future__ import annotations
@@ -77,11 +82,15 @@ async def run_client(argv: Sequence[str], services: Iterable[str]) -> int:
 
 
 async def send(args: argparse.Namespace) -> int:
-    """Send the request parsed into ``args``; print the reply; 0 ok, 1 refused, 2 not sent."""
+    """Send the request parsed into ``args`` and print the reply.
+
+    Exit code 0: ok; 1: the service refused it; 2: not sent, or ``unavailable`` (nobody
+    answered, no answer in time, the service's database away). For a command that is not ok,
+    one line on stderr names its ``command_id`` and how to send the same command again
+    (``--command-id``): a repeat is applied at most once, so retrying never doubles the work.
+    """
     import nats
     from nats.errors import Error as NatsError
-    from nats.errors import NoRespondersError
-    from nats.errors import TimeoutError as NatsTimeout
 
     from shared.bus.requests import request
 
@@ -103,22 +112,24 @@ async def send(args: argparse.Namespace) -> int:
         )
     except (OSError, NatsError, TimeoutError) as exc:
         return _fail(f"cannot reach NATS at {url} ({type(exc).__name__})")
+    body = payload(args)
     try:
-        reply = await request(
-            nc, spec.kind, subject_site(args.site), spec.service, spec.name, payload(args)
-        )
-    except NoRespondersError:
-        return _fail(f"no {spec.service} service is answering for site {args.site}")
-    except (NatsTimeout, TimeoutError):
-        return _fail(f"the {spec.service} service did not answer in time for site {args.site}")
-    except (OSError, NatsError) as exc:
-        return _fail(f"request to {spec.service} failed: {type(exc).__name__} {exc}")
+        reply = await request(nc, spec.kind, subject_site(args.site), spec.service, spec.name, body)
     finally:
         with contextlib.suppress(Exception):
             await nc.close()
-    body = reply.model_dump(mode="json", exclude_none=True)
-    print(json.dumps(body, indent=2, ensure_ascii=False))
-    return 0 if reply.ok else 1
+    shown = reply.model_dump(mode="json", exclude_none=True)
+    print(json.dumps(shown, indent=2, ensure_ascii=False))
+    if reply.ok:
+        return 0
+    if spec.kind == "cmd":
+        command_id = body["command_id"]
+        print(
+            f"carenet: command_id {command_id}; send again with --command-id {command_id} "
+            "(a repeat is applied at most once)",
+            file=sys.stderr,
+        )
+    return 2 if reply.error is not None and reply.error.code == "unavailable" else 1
 
 
 def payload(args: argparse.Namespace) -> dict[str, Any]:

@@ -101,6 +101,7 @@ class ServiceRuntime:
             pool=self.pool,
             zone=self.settings.organisation.zone,
             sites=self.sites,
+            dsn=self.settings.database_url,
             commands=dict(self.definition.commands),
             queries=dict(self.definition.queries),
         )

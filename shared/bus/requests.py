@@ -1,9 +1,31 @@
 """Commands and queries over NATS request/reply, with a queue group per service.
 
-Every request gets a reply of the contract's shape, whatever happens: a bad payload is a
-``validation_error`` with field details, a repeated ``command_id`` returns the first reply
-and writes nothing, an outage is ``unavailable`` and anything unexpected is ``internal`` with
-a reference that is also in the log.
+What a caller can rely on:
+
+- **Every request a service receives gets exactly one reply of the contract's shape.**
+  carenet's own code reads the raw bytes (FastStream does not decode them): a body that is
+  not UTF-8, not JSON, not a JSON object, nested deeper than the decoder or the contracts
+  allow, is ``validation_error``; so is any request the model refuses (field details, at
+  most ``shared.contracts.replies.MAX_DETAILS`` of them). A control character or an
+  over-long string is refused by the model (see ``shared.contracts.messages``) before any
+  handler or database sees it.
+- **A command is applied at most once per ``command_id``.** The id is claimed in the command's
+  own transaction; a repeat (also one that races the first) returns the first ``ok`` reply and
+  writes nothing. A command that failed left nothing behind, so its repeat runs again.
+- **Database failures are answered by what they mean** (``shared.db.errors.classify``): an
+  outage, including a commit interrupted by a PostgreSQL shutdown, is ``unavailable`` (the
+  command may have committed; its repeat returns the first reply); a collision (deadlock,
+  serialization failure, lock or statement timeout) runs the whole transaction again, up to
+  ``COLLISION_ATTEMPTS`` times, then answers ``unavailable``; anything else, a handler's own
+  ``TimeoutError`` or ``OSError`` included while the database answers, is ``internal`` with a
+  reference that is also in the log.
+- **A reply NATS could not carry** (over the server's ``max_payload``) is replaced by an
+  ``internal`` error saying so, so the caller is not left waiting.
+- **``request()`` always returns a ``Reply``** for what the bus can do to a request: nobody
+  answering for ``no_responders_patience`` seconds (its sleeps add up to no more than that) or
+  no answer within ``timeout`` is ``unavailable``, naming the ``command_id`` to send again; a
+  body larger than the server accepts is ``validation_error``; a closed connection is
+  ``unavailable``.
 """
 
 from __future__ import annotations
@@ -11,6 +33,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import random
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
@@ -19,19 +42,31 @@ from uuid import UUID, uuid4
 from zoneinfo import ZoneInfo
 
 import asyncpg
-from faststream.nats import NatsBroker, NatsMessage
+from faststream.nats import NatsBroker
+from faststream.nats.message import NatsMessage
 from nats.aio.client import Client as NatsClient
-from nats.errors import NoRespondersError
+from nats.aio.msg import Msg
+from nats.errors import Error as NatsError
+from nats.errors import MaxPayloadError, NoRespondersError
 from pydantic import BaseModel, ValidationError
 
 from shared.contracts.catalogue import CATALOGUE
 from shared.contracts.envelope import command_subject, query_subject
 from shared.contracts.messages import Command
-from shared.contracts.replies import CommandError, Reply, validation_details
-from shared.db.pool import INFRASTRUCTURE_ERRORS
+from shared.contracts.replies import CommandError, ErrorDetail, Reply, validation_details
+from shared.db.errors import Failure, classify, classify_fast
 from shared.db.uow import Cause, UnitOfWork
 from shared.observability import logging as carenet_logging
 from shared.observability.metrics import HANDLER_SECONDS, MESSAGES
+
+__all__ = [
+    "COLLISION_ATTEMPTS",
+    "CommandHandler",
+    "QueryContext",
+    "QueryHandler",
+    "RequestEndpoints",
+    "request",
+]
 
 log = logging.getLogger("carenet.requests")
 
@@ -54,13 +89,33 @@ class QueryContext:
 QueryHandler = Callable[[Any, QueryContext], Awaitable[Result]]
 
 
+COLLISION_ATTEMPTS = 4
+"""How many times a command or query runs when the database reports a collision."""
+
+_MAYBE_APPLIED = (
+    "the command may have been applied: send it again with the same command_id "
+    "(a repeat returns the first reply and is applied at most once)"
+)
+
+
+async def _raw_message(message: NatsMessage) -> Msg:
+    """FastStream decoder that decodes nothing: carenet's handler reads the raw bytes, so no
+    body (deeply nested, not UTF-8, huge) can fail before a reply is made."""
+    raw: Msg = message.raw_message
+    return raw
+
+
 @dataclass
 class RequestEndpoints:
+    """A service's command and query handlers, served on its sites' subjects."""
+
     service: str
     schema: str
     pool: asyncpg.Pool
     zone: ZoneInfo
     sites: tuple[str, ...] | None
+    dsn: str
+    """Where a fresh connection tells an outage from a handler's own error (``classify``)."""
     commands: dict[str, CommandHandler] = field(default_factory=dict)
     queries: dict[str, QueryHandler] = field(default_factory=dict)
     handled: int = field(default=0, init=False)
@@ -80,33 +135,42 @@ class RequestEndpoints:
         return [f"{kind}.{site}.{self.service}.*" for site in self.sites]
 
     def register(self, broker: NatsBroker) -> None:
+        """Subscribe in the service's queue group; each message is answered by ``handle``."""
         self._broker = broker
         for kind in ("cmd", "qry"):
             if not (self.commands if kind == "cmd" else self.queries):
                 continue
             for subject in self.subjects(kind):
+                # The raw message arrives as the (undecoded) body, typed Any so that nothing
+                # validates it and no NatsMessage parameter costs a worker-thread hop.
+                @broker.subscriber(
+                    subject, queue=self.service, decoder=_raw_message, include_in_schema=False
+                )
+                async def on_request(raw: Any) -> bytes:
+                    reply = await self.handle(raw.subject, raw.data, raw.headers or {})
+                    return self._sendable(reply, broker)
 
-                @broker.subscriber(subject, queue=self.service, include_in_schema=False)
-                async def on_request(msg: NatsMessage) -> bytes:
-                    raw = msg.raw_message
-                    return (await self.handle(raw.subject, raw.data, raw.headers or {})).to_json()
+    def _sendable(self, reply: Reply, broker: NatsBroker) -> bytes:
+        """The reply's bytes, or an ``internal`` error if NATS would refuse to carry them."""
+        body = reply.to_json()
+        if len(body) <= broker.connection.max_payload:
+            return body
+        log.error("a reply of %d bytes is over NATS's max_payload; answered internal", len(body))
+        return Reply.failure(
+            "internal", "the answer is larger than NATS can carry; ask for less"
+        ).to_json()
 
     async def handle(self, subject: str, data: bytes, headers: dict[str, str]) -> Reply:
+        """The reply to one request; never raises (but for cancellation)."""
         kind, site, _service, name = subject.split(".", 3)
         correlation = headers.get(CORRELATION_HEADER) or str(uuid4())
         token = carenet_logging.correlation_id.set(correlation)
         started = time.perf_counter()
         label = "command" if kind == "cmd" else "query"
         try:
-            reply = await self._dispatch(kind, site, name, data, correlation)
-        except INFRASTRUCTURE_ERRORS as exc:
-            log.warning("request failed, database unavailable: %s", exc)
-            reply = Reply.failure("unavailable", "the service cannot reach its database; retry")
-        except Exception:
-            log.exception("unexpected error handling %s", subject)
-            reply = Reply.failure(
-                "internal", f"unexpected error; reference {correlation} in the service log"
-            )
+            reply = await self._run(kind, site, name, data, correlation)
+        except Exception as exc:  # noqa: BLE001 - every failure becomes a reply
+            reply = await self._failure(exc, kind, subject, correlation)
         finally:
             carenet_logging.correlation_id.reset(token)
         self.handled += 1
@@ -114,6 +178,42 @@ class RequestEndpoints:
         MESSAGES.labels(self.service, label, name, outcome).inc()
         HANDLER_SECONDS.labels(self.service, label, name).observe(time.perf_counter() - started)
         return reply
+
+    async def _run(self, kind: str, site: str, name: str, data: bytes, correlation: str) -> Reply:
+        """Dispatch, running it again after a collision (its transaction was rolled back)."""
+        for attempt in range(1, COLLISION_ATTEMPTS + 1):
+            try:
+                return await self._dispatch(kind, site, name, data, correlation)
+            except Exception as exc:
+                if attempt == COLLISION_ATTEMPTS or classify_fast(exc) is not Failure.COLLISION:
+                    raise
+                log.info("%s collided with other work (%s); running it again", name, exc)
+                # Jitter, so two transactions that deadlocked do not meet again at once.
+                await asyncio.sleep(random.uniform(0.005, 0.03) * attempt)
+        raise AssertionError("unreachable")
+
+    async def _failure(self, exc: Exception, kind: str, subject: str, correlation: str) -> Reply:
+        failure = await classify(exc, self.dsn)
+        if failure is Failure.WORK and isinstance(exc, asyncpg.InternalClientError):
+            # asyncpg's protocol state broke, seen when PostgreSQL stops mid-commit and is
+            # back before the probe: the commit's outcome is unknown, and the same
+            # command_id sent again answers it, so say unavailable (the log keeps the trace).
+            log.error("database connection broke handling %s", subject, exc_info=exc)
+            failure = Failure.OUTAGE
+        applied = f"; {_MAYBE_APPLIED}" if kind == "cmd" else "; ask again"
+        if failure is Failure.OUTAGE:
+            log.warning("request failed, database unavailable: %r", exc)
+            return Reply.failure("unavailable", f"the service cannot reach its database{applied}")
+        if failure is Failure.COLLISION:
+            log.warning("request kept colliding with other work: %r", exc)
+            return Reply.failure(
+                "unavailable",
+                f"the work collided with other work {COLLISION_ATTEMPTS} times{applied}",
+            )
+        log.error("unexpected error handling %s", subject, exc_info=exc)
+        return Reply.failure(
+            "internal", f"unexpected error; reference {correlation} in the service log"
+        )
 
     async def _dispatch(
         self, kind: str, site: str, name: str, data: bytes, correlation: str
@@ -124,18 +224,17 @@ class RequestEndpoints:
         if spec is None or handler is None:
             what = "command" if kind == "cmd" else "query"
             return Reply.failure("not_found", f"{self.service} has no {what} {name!r}")
-        try:
-            payload = json.loads(data or b"{}")
-        except ValueError:
-            return Reply.failure("validation_error", "the body is not valid JSON")
-        if not isinstance(payload, dict):
-            return Reply.failure("validation_error", "the body must be a JSON object")
+        payload = _decode(data)
+        if isinstance(payload, Reply):
+            return payload
         try:
             request = spec.model.model_validate(payload)
         except ValidationError as exc:
             return Reply.failure(
                 "validation_error", f"invalid {name} request", validation_details(exc)
             )
+        except RecursionError:
+            return Reply.failure("validation_error", "the body is nested too deeply")
         if kind == "qry":
             async with self.pool.acquire() as conn:
                 assert self._broker is not None
@@ -196,6 +295,23 @@ class RequestEndpoints:
         return Reply.model_validate(row["reply"])
 
 
+def _decode(data: bytes) -> dict[str, Any] | Reply:
+    """The request body as a JSON object, or the ``validation_error`` saying why it is not."""
+    try:
+        text = data.decode("utf-8") if data else "{}"
+    except UnicodeDecodeError:
+        return Reply.failure("validation_error", "the body is not UTF-8 text")
+    try:
+        payload = json.loads(text)
+    except RecursionError:
+        return Reply.failure("validation_error", "the body is nested too deeply")
+    except ValueError:
+        return Reply.failure("validation_error", "the body is not valid JSON")
+    if not isinstance(payload, dict):
+        return Reply.failure("validation_error", "the body must be a JSON object")
+    return payload
+
+
 async def request(
     nats: NatsClient,
     kind: str,
@@ -210,6 +326,11 @@ async def request(
 ) -> Reply:
     """Send a command (``kind="cmd"``) or query (``"qry"``) and return its reply.
 
+    Never raises for what the bus does to a request (see the module docstring): while no
+    instance of ``service`` is subscribed it asks again, sleeping no more than
+    ``no_responders_patience`` seconds in all, then answers ``unavailable``; an answer later
+    than ``timeout`` seconds is ``unavailable`` too. For a command both name its
+    ``command_id`` (message and ``details``): sending the same command again with it is safe.
     ``bytes`` are sent as they are (for tools that forward a body they did not build).
     """
     subject = (command_subject if kind == "cmd" else query_subject)(site, service, name)
@@ -219,16 +340,73 @@ async def request(
         body = payload.model_dump_json().encode()
     else:
         body = json.dumps(payload, default=str).encode()
+    command_id = _command_id(payload) if kind == "cmd" else None
     headers = {CORRELATION_HEADER: correlation_id or str(uuid4())}
+    loop = asyncio.get_running_loop()
     # A service that is (re)starting briefly has no subscriber; asking again is safe because
-    # commands are idempotent by command_id and queries change nothing.
+    # a request nobody received did nothing.
+    deadline = loop.time() + no_responders_patience
     pause = 0.05
     while True:
         try:
             response = await nats.request(subject, body, timeout=timeout, headers=headers)
-            return Reply.model_validate_json(response.data)
         except NoRespondersError:
-            if pause > no_responders_patience:
-                raise
-            await asyncio.sleep(pause)
+            left = deadline - loop.time()
+            if left <= 0:
+                return _unavailable(
+                    f"no {service} service answered for site {site} within "
+                    f"{no_responders_patience:g} s",
+                    "nothing was applied: send it again with the same command_id",
+                    command_id,
+                )
+            await asyncio.sleep(min(pause, left))
             pause *= 2
+            continue
+        except TimeoutError:  # nats' own TimeoutError is one too
+            return _unavailable(
+                f"no answer from {service} within {timeout:g} s for site {site}",
+                "it may or may not have been applied: send it again with the same command_id",
+                command_id,
+            )
+        except MaxPayloadError:
+            return Reply.failure(
+                "validation_error", "the request is larger than the NATS server accepts"
+            )
+        except NatsError as exc:
+            return _unavailable(
+                f"the request to {service} could not be sent ({type(exc).__name__})",
+                "nothing was applied: send it again with the same command_id",
+                command_id,
+            )
+        try:
+            return Reply.model_validate_json(response.data)
+        except ValidationError:
+            return Reply.failure(
+                "internal", f"the answer on {subject} is not a reply of the contract's shape"
+            )
+
+
+def _unavailable(what: str, advice: str, command_id: str | None) -> Reply:
+    if command_id is None:
+        return Reply.failure("unavailable", f"{what}; try again later")
+    return Reply.failure(
+        "unavailable",
+        f"{what}; {advice} {command_id} (a repeat is applied at most once)",
+        [ErrorDetail(field="command_id", message=command_id)],
+    )
+
+
+def _command_id(payload: dict[str, Any] | BaseModel | bytes) -> str | None:
+    """The ``command_id`` a payload carries, if it can be read."""
+    if isinstance(payload, bytes):
+        try:
+            payload = json.loads(payload)
+        except (ValueError, RecursionError):
+            return None
+    if isinstance(payload, BaseModel):
+        found = getattr(payload, "command_id", None)
+    elif isinstance(payload, dict):
+        found = payload.get("command_id")
+    else:
+        return None
+    return str(found) if found is not None else None

@@ -10,7 +10,15 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 
 from shared.contracts.catalogue import command, event, query
 from shared.contracts.intake import Role
-from shared.contracts.messages import BusinessCommand, Command, EventData, Query
+from shared.contracts.messages import (
+    MAX_PEOPLE,
+    BusinessCommand,
+    Command,
+    EventData,
+    Label,
+    Name,
+    Query,
+)
 
 ProgrammeType = Literal[
     "support_group",
@@ -30,7 +38,7 @@ ProgrammeType = Literal[
 Repeat = Literal["once", "daily", "weekdays", "weekly"]
 EnrollmentStatus = Literal["enrolled", "waitlisted"]
 WithdrawalReason = Literal["withdrawn", "case_closed", "case_transferred"]
-Tag = str
+Tag = Label
 
 Staff = Field(min_length=1, max_length=64)
 
@@ -60,11 +68,11 @@ class Schedule(BaseModel):
 class CreateProgramme(Command):
     title: str = Field(min_length=1, max_length=200)
     type: ProgrammeType
-    target_roles: list[Role] = Field(default_factory=list)
+    target_roles: list[Role] = Field(default_factory=list, max_length=10)
     capacity: int = Field(ge=0, le=10000, description="0: no enrolment, walk-ins only")
     requires_case: bool = False
     tags: list[Tag] = Field(default_factory=list, max_length=20)
-    facilitators: list[str] = Field(default_factory=list, max_length=20)
+    facilitators: list[Name] = Field(default_factory=list, max_length=20)
     venue: str = Field(min_length=1, max_length=200)
     schedule: Schedule
 
@@ -84,7 +92,7 @@ class ScheduleSession(Command):
     start_time: dt.time
     duration_min: int | None = Field(default=None, ge=5, le=12 * 60)
     venue: str | None = Field(default=None, min_length=1, max_length=200)
-    facilitators: list[str] | None = None
+    facilitators: list[Name] | None = Field(default=None, max_length=20)
 
 
 @command("groups", "cancel_session")
@@ -118,9 +126,16 @@ class RecordAttendance(Command):
     """Attendance for a session; its business date is the session's date."""
 
     session_id: UUID
-    present: list[UUID] = Field(default_factory=list)
-    absent: list[UUID] = Field(default_factory=list)
+    present: list[UUID] = Field(default_factory=list, max_length=MAX_PEOPLE)
+    absent: list[UUID] = Field(default_factory=list, max_length=MAX_PEOPLE)
     walk_ins: int = Field(default=0, ge=0, le=10000)
+
+    @model_validator(mode="after")
+    def _one_list_of_people(self) -> RecordAttendance:
+        # Both lists travel in one attendance.recorded event, which must stay publishable.
+        if len(self.present) + len(self.absent) > MAX_PEOPLE:
+            raise ValueError(f"present and absent name at most {MAX_PEOPLE} people together")
+        return self
 
 
 # --- queries --------------------------------------------------------------------------------

@@ -63,7 +63,7 @@ class RegisterPerson(BusinessCommand):
     """Register a person at the site; personal data stays in intake."""
 
     preferred_name: str = Name
-    roles: list[Role] = Field(min_length=1)
+    roles: list[Role] = Field(min_length=1, max_length=10)
     legal_name: str | None = Field(default=None, min_length=1, max_length=120)
     sex: Sex | None = None
     birth_year: int | None = Field(default=None, ge=1900, le=2100)

@@ -80,10 +80,22 @@ class CommandError(Exception):
         )
 
 
+MAX_DETAILS = 20
+"""At most this many field details in one reply, so a reply always fits in a NATS message."""
+
+
 def validation_details(error: ValidationError) -> list[ErrorDetail]:
-    """Pydantic errors as field details: ``answers.3`` names the fourth answer."""
+    """Pydantic errors as field details: ``answers.3`` names the fourth answer.
+
+    At most ``MAX_DETAILS``, then one saying how many more; fields and messages are cut to a
+    few hundred characters (a body can make pydantic name very long paths).
+    """
     details = []
-    for item in error.errors(include_url=False):
+    found = error.errors(include_url=False, include_input=False, include_context=False)
+    for item in found[:MAX_DETAILS]:
         field = ".".join(str(part) for part in item["loc"]) or "(body)"
-        details.append(ErrorDetail(field=field, message=item["msg"]))
+        details.append(ErrorDetail(field=field[:200], message=item["msg"][:300]))
+    if len(found) > MAX_DETAILS:
+        more = len(found) - MAX_DETAILS
+        details.append(ErrorDetail(field="(body)", message=f"and {more} more errors"))
     return details

@@ -7,13 +7,13 @@ keeps no personal data of its own.
 from __future__ import annotations
 
 import datetime as dt
-from typing import Literal
+from typing import Annotated, Literal
 from uuid import UUID
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from shared.contracts.catalogue import command, event, query
-from shared.contracts.messages import BusinessCommand, Command, EventData, Query
+from shared.contracts.messages import BusinessCommand, Command, EventData, Label, Query
 
 Code = Field(min_length=1, max_length=64, pattern=r"^[a-z][a-z0-9_]*$")
 PeerContactMode = Literal["phone", "visit", "online", "group"]
@@ -21,6 +21,7 @@ MatchEndReason = Literal[
     "goals_met", "user_request", "peer_request", "no_contact", "case_closed", "other"
 ]
 AssignmentStatus = Literal["proposed", "confirmed", "declined", "cancelled"]
+Language = Annotated[str, Field(min_length=1, max_length=32)]
 
 
 class WeeklySlot(BaseModel):
@@ -43,9 +44,9 @@ class WeeklySlot(BaseModel):
 @command("volunteers", "register_volunteer")
 class RegisterVolunteer(BusinessCommand):
     person_id: UUID
-    teams: list[str] = Field(min_length=1, max_length=10)
-    skills: list[str] = Field(default_factory=list, max_length=30)
-    languages: list[str] = Field(default_factory=list, max_length=10)
+    teams: list[Label] = Field(min_length=1, max_length=10)
+    skills: list[Label] = Field(default_factory=list, max_length=30)
+    languages: list[Language] = Field(default_factory=list, max_length=10)
 
 
 @command("volunteers", "join_team")
@@ -74,9 +75,11 @@ class RequestVolunteers(Command):
     session_id: UUID
     role: str = Code
     count: int = Field(ge=1, le=50)
-    skills: list[str] = Field(default_factory=list, max_length=10)
-    teams: list[str] | None = Field(
-        default=None, description="Teams to pick from; default every team active at the site."
+    skills: list[Label] = Field(default_factory=list, max_length=10)
+    teams: list[Label] | None = Field(
+        default=None,
+        max_length=20,
+        description="Teams to pick from; default every team active at the site.",
     )
 
 
@@ -100,7 +103,12 @@ class LogHours(BusinessCommand):
     date: dt.date | None = Field(default=None, description="The day worked (same as ``on``).")
     activity: str = Field(default="duty", min_length=1, max_length=120)
     assignment_id: UUID | None = None
-    team: str | None = Field(default=None, description="Default: the volunteer's first team.")
+    team: str | None = Field(
+        default=None,
+        min_length=1,
+        max_length=64,
+        description="Default: the volunteer's first team.",
+    )
 
 
 @command("volunteers", "start_peer_match")
@@ -142,7 +150,7 @@ class HoursQuery(Query):
 
 @query("volunteers", "recognition")
 class RecognitionQuery(Query):
-    milestones: list[int] = Field(default_factory=lambda: [50, 100, 200, 500])
+    milestones: list[int] = Field(default_factory=lambda: [50, 100, 200, 500], max_length=20)
 
 
 @query("volunteers", "assignments")

@@ -1,4 +1,9 @@
-"""The unit of work: one transaction for a state change and the events it causes (outbox)."""
+"""The unit of work: one transaction for a state change and the events it causes (outbox).
+
+No unit of work can write an event that could not be published: ``record`` refuses an event
+whose serialized envelope is over ``MAX_EVENT_BYTES`` with a ``validation_error``, so the
+transaction rolls back and the outbox never holds it.
+"""
 
 from __future__ import annotations
 
@@ -17,6 +22,10 @@ from shared.contracts.catalogue import CATALOGUE
 from shared.contracts.envelope import EventEnvelope
 from shared.contracts.messages import EventData
 from shared.contracts.replies import CommandError
+
+MAX_EVENT_BYTES = 64 * 1024
+"""Largest serialized event envelope ``UnitOfWork.record`` accepts: far below NATS's default
+``max_payload`` of 1 MiB, so headers and a JetStream re-publish always fit."""
 
 
 def outbox_channel(schema: str) -> str:
@@ -125,6 +134,13 @@ class UnitOfWork:
             causation_id=self.cause.causation_id,
             data=data.model_dump(mode="json"),
         )
+        size = len(envelope.model_dump_json().encode())
+        if size > MAX_EVENT_BYTES:
+            raise CommandError(
+                "validation_error",
+                f"the {spec.event_type} event this would record is {size} bytes, over the "
+                f"{MAX_EVENT_BYTES}-byte limit of an event; send less text or fewer items",
+            )
         self.events.append(envelope)
         return envelope
 

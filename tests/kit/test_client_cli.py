@@ -114,7 +114,7 @@ async def test_a_repeated_command_id_gets_the_identical_reply_and_writes_once(
 async def test_the_services_validation_error_is_printed_and_exits_1(start_service, capsys):
     await start_service(NOTES)
     code, reply, err = await cli(capsys, "notes", "add_note", "--site", "jinsha", "--text", "")
-    assert (code, err) == (1, "")
+    assert code == 1 and err.startswith("carenet: command_id ")
     assert reply["ok"] is False
     assert reply["error"]["code"] == "validation_error"
     assert [d["field"] for d in reply["error"]["details"]] == ["text"]
@@ -143,8 +143,9 @@ async def test_the_site_comes_from_carenet_site_when_not_given(start_service, ca
 async def test_a_site_nobody_serves_exits_2_with_one_line(start_service, capsys):
     await start_service(NOTES, CARENET_SITES="jinsha")
     code, reply, err = await cli(capsys, "notes", "add_note", "--site", "longjin", "--text", "x")
-    assert (code, reply) == (2, None)
-    assert err == "carenet: no notes service is answering for site longjin\n"
+    assert code == 2 and reply["error"]["code"] == "unavailable"
+    assert "no notes service answered for site longjin" in reply["error"]["message"]
+    assert err.startswith("carenet: command_id ") and err.count("\n") == 1
 
 
 async def test_without_nats_url_or_up_json_exits_2_with_the_hint(capsys, monkeypatch):
@@ -187,3 +188,31 @@ def test_the_carenet_parser_keeps_its_commands_and_refuses_clashing_service_name
     sub.add_parser("notes")
     with pytest.raises(ValueError, match="clashes"):
         build_client_parsers(sub, ["notes"])
+
+
+async def test_a_command_nobody_answers_prints_its_command_id_and_the_retry_is_applied_once(
+    start_service, capsys
+):
+    argv = ["notes", "add_note", "--site", "jinsha", "--text", "entered while notes was down"]
+    code, reply, err = await cli(capsys, *argv)
+    assert code == 2
+    assert reply["error"]["code"] == "unavailable"
+    command_id = reply["error"]["details"][0]["message"]
+    assert f"send again with --command-id {command_id}" in err
+    assert err.count("\n") == 1
+
+    notes = await start_service(NOTES)
+    retried = await cli(capsys, *argv, "--command-id", command_id)
+    assert retried[0] == 0 and retried[1]["ok"] is True and retried[2] == ""
+    assert await cli(capsys, *argv, "--command-id", command_id) == retried
+    async with notes.pool.acquire() as conn:
+        assert await conn.fetchval("SELECT count(*) FROM notes") == 1
+
+
+async def test_a_refused_command_prints_the_command_id_it_generated(start_service, capsys):
+    await start_service(NOTES)
+    code, reply, err = await cli(capsys, "notes", "add_note", "--site", "jinsha", "--text", "taken")
+    assert code == 1 and reply["error"]["code"] == "conflict"
+    assert err.startswith("carenet: command_id ")
+    command_id = err.split()[2].rstrip(";")
+    assert f"send again with --command-id {command_id}" in err
