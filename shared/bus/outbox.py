@@ -87,6 +87,13 @@ class ChainBroken(Exception):
     """Refused because the stream's last message is not the event before this one."""
 
 
+def header_size(headers: dict[str, str]) -> int:
+    """Bytes the headers take on the wire (``NATS/1.0`` line, one line each, blank line)."""
+    return len(b"NATS/1.0\r\n\r\n") + sum(
+        len(key.encode()) + len(value.encode()) + 4 for key, value in headers.items()
+    )
+
+
 @dataclass(frozen=True)
 class _Outcome:
     acks: list[PubAck]
@@ -127,9 +134,20 @@ class Publisher:
         self, subject: str, body: bytes, headers: dict[str, str]
     ) -> asyncio.Future[PubAck]:
         """Publish; the future resolves to the ack or fails with one of this module's errors."""
+        future: asyncio.Future[PubAck] = asyncio.get_running_loop().create_future()
+        size = len(body) + header_size(headers)
+        if size > self.nats.max_payload:
+            # nats-py checks the body alone; a message whose headers push it over the limit
+            # makes the server close the whole connection instead.
+            future.set_exception(
+                Refused(
+                    f"{size} bytes with headers, over the server's max_payload "
+                    f"({self.nats.max_payload} bytes)"
+                )
+            )
+            return future
         self._counter += 1
         token = str(self._counter)
-        future: asyncio.Future[PubAck] = asyncio.get_running_loop().create_future()
         self._pending[token] = future
         try:
             await self.nats.publish(subject, body, reply=f"{self._prefix}.{token}", headers=headers)

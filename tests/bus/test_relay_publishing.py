@@ -138,7 +138,7 @@ async def _parked(pool: asyncpg.Pool) -> list[asyncpg.Record]:
         )
 
 
-@pytest.mark.parametrize("limit", ["max_payload", "max_msg_size"])
+@pytest.mark.parametrize("limit", ["max_payload", "max_payload_with_headers", "max_msg_size"])
 async def test_an_event_jetstream_refuses_for_good_is_parked_and_the_events_after_it_go_on(
     outbox, nc, run_relay, limit
 ):
@@ -146,8 +146,10 @@ async def test_an_event_jetstream_refuses_for_good_is_parked_and_the_events_afte
     if limit == "max_msg_size":
         config.max_msg_size = 4096
         too_big = 8000
-    else:
+    elif limit == "max_payload":
         too_big = nc.max_payload + 1000
+    else:  # the body fits, the body with its headers does not
+        too_big = nc.max_payload - 20 - len(outbox_row()[2])
     await ensure_stream(nc.jetstream(), config)
     before, refused, after = outbox_row(), outbox_row(padding=too_big), outbox_row()
     await insert_rows(outbox, [before, refused, after])
