@@ -15,10 +15,11 @@ What it promises, exactly:
   duplicate), the rest of that batch goes one event at a time, each awaited.
 - **Marked only after the ack**, with the stream sequence from the ack (``stream_seq``).
   Anything published but not marked is published again; JetStream drops the copy by
-  ``Nats-Msg-Id`` while it remembers the id (the stream's duplicate window). A row older than
-  ``recheck_after`` (default a third of that window) may have been published longer ago than
-  the window, so before publishing it again the relay looks for its id in the stream, and marks
-  it from there if it is found.
+  ``Nats-Msg-Id`` while it remembers the id (the stream's duplicate window). Each row records
+  when it was first sent (``first_attempt_at``, written before the send); a row first sent
+  longer ago than ``recheck_after`` (default a third of that window) is looked for by id in the
+  stream (headers only, from just before that time) before it is sent again, and marked from
+  there if it is found. So a copy is stored twice only if the stream loses the first one.
 - **A permanent refusal parks one event, not the relay.** An event JetStream will never take
   (larger than the server's ``max_payload`` or the stream's ``max_msg_size``) is parked:
   ``parked_at`` and ``park_reason`` are set, it stays in the outbox (never purged while parked),
@@ -320,8 +321,8 @@ class OutboxRelay:
         total = 0
         while not self._stopping:
             rows = await conn.fetch(
-                """SELECT seq, event_id, subject, body, created_at,
-                          extract(epoch FROM now() - created_at)::float8 AS age
+                """SELECT seq, event_id, subject, body, first_attempt_at,
+                          extract(epoch FROM now() - first_attempt_at)::float8 AS attempt_age
                    FROM outbox WHERE published_at IS NULL AND parked_at IS NULL
                    ORDER BY seq LIMIT $1""",
                 self.batch_size,
@@ -332,6 +333,13 @@ class OutboxRelay:
             rows = await self._skip_stored(conn, rows)
             if not rows:
                 continue
+            # Recorded before the send: whatever happens next, a later pass knows since when
+            # the stream may hold these events.
+            await conn.execute(
+                """UPDATE outbox SET first_attempt_at = now()
+                   WHERE seq = ANY($1::bigint[]) AND first_attempt_at IS NULL""",
+                [row["seq"] for row in rows],
+            )
             outcome = await self._publish(rows)
             faults.crash_point("relay.after_publish")
             published = len(outcome.acks)
@@ -374,10 +382,13 @@ class OutboxRelay:
         self, conn: asyncpg.Connection, rows: list[asyncpg.Record]
     ) -> list[asyncpg.Record]:
         """Mark the old rows the stream already holds; returns the rows still to publish."""
-        old = [row for row in rows if row["age"] >= self._recheck_seconds()]
+        limit = self._recheck_seconds()
+        old = [
+            row for row in rows if row["attempt_age"] is not None and row["attempt_age"] >= limit
+        ]
         if not old:
             return rows
-        since: datetime = min(row["created_at"] for row in old) - RECHECK_MARGIN
+        since: datetime = min(row["first_attempt_at"] for row in old) - RECHECK_MARGIN
         try:
             found = await find_event_ids(
                 self.nats, self.stream, [str(row["event_id"]) for row in old], since=since

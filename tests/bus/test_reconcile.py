@@ -81,7 +81,9 @@ async def test_a_lost_stream_is_filled_again_in_outbox_order(start_service, nc, 
     assert (result.kept, result.found, result.republished) == (5, 0, 5)
     assert await stored_events(nc, "NOTES") == await outbox_ids(notes.pool)
     async with notes.pool.acquire() as conn:
-        assert [r["stream_seq"] for r in await conn.fetch("SELECT stream_seq FROM outbox")] == [
+        assert [
+            r["stream_seq"] for r in await conn.fetch("SELECT stream_seq FROM outbox ORDER BY seq")
+        ] == [
             1,
             2,
             3,
