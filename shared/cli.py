@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import json
 import os
 import runpy
 import sys
+from datetime import timedelta
 from pathlib import Path
 
 from shared.client_cli import build_client_parsers
@@ -61,6 +63,57 @@ def _docs(args: argparse.Namespace) -> int:
     return 0
 
 
+def _database_url(data: str | None) -> str | None:
+    """``DATABASE_URL``, else the ``database`` of ``up.json`` in ``carenet up``'s data folder."""
+    if url := os.environ.get("DATABASE_URL"):
+        return url
+    folder = Path(data or os.environ.get("CARENET_DATA") or ".carenet")
+    try:
+        found = json.loads((folder / "up.json").read_text()).get("database")
+    except (OSError, ValueError, AttributeError):
+        return None
+    return found if isinstance(found, str) and found else None
+
+
+def _reconcile(args: argparse.Namespace) -> int:
+    from shared.client_cli import nats_url
+
+    url = nats_url(args.data)
+    database = _database_url(args.data)
+    if url is None or database is None:
+        print(
+            "carenet reconcile: set NATS_URL and DATABASE_URL (or run `make up`, which writes "
+            "up.json)",
+            file=sys.stderr,
+        )
+        return 2
+    services = args.service or list(SERVICES)
+    return asyncio.run(
+        _reconcile_all(url, database, services, timedelta(minutes=args.keep_minutes))
+    )
+
+
+async def _reconcile_all(url: str, database: str, services: list[str], keep: timedelta) -> int:
+    import nats
+
+    from shared.bus.reconcile import reconcile
+
+    failed = 0
+    client = await nats.connect(url, connect_timeout=5, max_reconnect_attempts=3)
+    try:
+        for service in services:
+            try:
+                result = await reconcile(client, database, service, keep=keep)
+            except Exception as exc:  # noqa: BLE001 - report each service, go on with the next
+                print(f"{service}: not reconciled: {exc!r}", file=sys.stderr)
+                failed += 1
+                continue
+            print(result.summary())
+    finally:
+        await client.close()
+    return 1 if failed else 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="carenet", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
@@ -80,6 +133,24 @@ def build_parser() -> argparse.ArgumentParser:
     docs.add_argument("--out", default=str(REPO / "docs"))
     docs.add_argument("--check", action="store_true", help="fail if the files are out of date")
     docs.set_defaults(handler=_docs)
+    reconcile = sub.add_parser(
+        "reconcile",
+        help="publish again the kept outbox events a service's stream lacks",
+        description="Compare each service's outbox rows published within the keep period with "
+        "its stream, re-publish the missing ones (deduplicated by event id), and print per "
+        "service: kept rows, found in stream, re-published, parked.",
+    )
+    reconcile.add_argument(
+        "--service", action="append", help="only this service (repeatable; default all four)"
+    )
+    reconcile.add_argument(
+        "--keep-minutes",
+        type=float,
+        default=60.0,
+        help="how far back published rows are compared (the relay keeps them 60 minutes)",
+    )
+    reconcile.add_argument("--data", default=None, help="where `carenet up` keeps up.json")
+    reconcile.set_defaults(handler=_reconcile)
     # `carenet report ...` and `carenet rebuild-reporting` (also `carenet reporting rebuild`).
     from services.reporting.cli import add_parsers
 

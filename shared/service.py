@@ -31,7 +31,7 @@ from shared.db import migrations
 from shared.db.pool import INFRASTRUCTURE_ERRORS, create_pool
 from shared.observability.http import StatusServer
 from shared.observability.logging import configure_logging
-from shared.observability.metrics import CONSUMER_ACK_PENDING, CONSUMER_PENDING
+from shared.observability.metrics import CONSUMER_ACK_PENDING, CONSUMER_PENDING, READY
 
 log = logging.getLogger("carenet.service")
 
@@ -54,6 +54,10 @@ class ServiceDefinition:
 class ServiceRuntime:
     """One running instance of a service for the sites in its settings."""
 
+    relay_grace_seconds: float = 5.0
+    """How long the outbox relay may be ``retrying`` before the instance says it is not ready:
+    one transient failure (a publish timeout, a reconnect) does not flap readiness."""
+
     def __init__(self, definition: ServiceDefinition, settings: Settings) -> None:
         self.definition = definition
         self.settings = settings
@@ -61,6 +65,7 @@ class ServiceRuntime:
         self.broker: NatsBroker | None = None
         self.relay: OutboxRelay | None = None
         self.relay_state = "starting"
+        self._relay_retrying_since: float | None = None
         self.consumers: list[EventConsumer] = []
         self.endpoints: RequestEndpoints | None = None
         self.status = StatusServer(settings.http_host, settings.http_port, self.readiness)
@@ -94,7 +99,8 @@ class ServiceRuntime:
         await self._connect_broker(self.broker)
         js = self.broker.connection.jetstream()
         await ensure_stream(js, stream_config(self.definition.name))
-        await ensure_stream(js, dlq_config())
+        # DLQ belongs to no service: the first one to start creates it, none ever updates it.
+        await ensure_stream(js, dlq_config(), update=False)
         self.endpoints = endpoints = RequestEndpoints(
             service=self.definition.name,
             schema=self.definition.schema,
@@ -142,7 +148,19 @@ class ServiceRuntime:
         log.info("%s ready", self.definition.name)
 
     def _relay_state(self, state: str) -> None:
+        if state != "retrying":
+            self._relay_retrying_since = None
+        elif self._relay_retrying_since is None:
+            self._relay_retrying_since = asyncio.get_running_loop().time()
         self.relay_state = state
+
+    @property
+    def relay_stuck(self) -> bool:
+        """Whether the relay has been ``retrying`` for longer than ``relay_grace_seconds``."""
+        since = self._relay_retrying_since
+        if since is None:
+            return False
+        return asyncio.get_running_loop().time() - since >= self.relay_grace_seconds
 
     async def stop(self) -> None:
         if self.relay is not None:
@@ -196,9 +214,12 @@ class ServiceRuntime:
                 backoff = min(backoff * 2, 5.0)
 
     async def _watch_consumers(self) -> None:
+        """Every 5 s: consumer lag, and readiness (so ``carenet_ready`` is fresh unprobed)."""
+        js = self.broker.connection.jetstream() if self.broker is not None else None
         while True:
-            if self.broker is not None:
-                js = self.broker.connection.jetstream()
+            with contextlib.suppress(Exception):
+                await self.readiness()
+            if js is not None:
                 for consumer in self.consumers:
                     try:
                         info = await js.consumer_info(consumer.stream, consumer.durable)
@@ -210,28 +231,45 @@ class ServiceRuntime:
             await asyncio.sleep(5)
 
     async def readiness(self) -> dict[str, Any]:
+        """What ``/readyz`` answers; also sets ``carenet_ready``.
+
+        Ready when NATS is connected, the database answers, every migration is applied, every
+        consumer is healthy and the outbox relay has not been retrying for longer than the
+        grace. Parked outbox events are reported (``outbox.parked``) but do not make the
+        instance unready: restarting it would not publish them.
+        """
         checks: dict[str, Any] = {}
         checks["nats"] = bool(self.broker is not None and self.broker.connection.is_connected)
         database = False
         pending: int | None = None
+        parked: int | None = None
         if self.pool is not None:
             try:
                 async with self.pool.acquire(timeout=2) as conn:
-                    await conn.fetchval("SELECT 1")
+                    await conn.fetchval("SELECT 1", timeout=2)
                     pending = await migrations.pending(
                         conn, self.definition.schema, self.definition.migrations
                     )
-                database = True
-            except Exception:  # noqa: BLE001 - reported as not ready
-                database = False
+                    database = True
+                    parked = await conn.fetchval(
+                        "SELECT count(*) FROM outbox WHERE parked_at IS NOT NULL", timeout=2
+                    )
+            except Exception:  # noqa: BLE001 - reported as not ready (parked: unknown)
+                pass
         checks["database"] = database
         checks["migrations"] = pending == 0
-        checks["consumers"] = self._started and all(
-            c.last_error is None or not c.last_error.startswith("database") for c in self.consumers
-        )
+        checks["consumers"] = self._started and all(c.healthy for c in self.consumers)
         checks["outbox_relay"] = self.relay_state
-        ready = all(v is True for k, v in checks.items() if k != "outbox_relay")
-        return {"service": self.definition.name, "ready": ready, "checks": checks}
+        ready = not self.relay_stuck and all(
+            v is True for k, v in checks.items() if k != "outbox_relay"
+        )
+        READY.labels(self.definition.name).set(1 if ready else 0)
+        return {
+            "service": self.definition.name,
+            "ready": ready,
+            "checks": checks,
+            "outbox": {"relay": self.relay_state, "parked": parked},
+        }
 
 
 async def serve(definition: ServiceDefinition, settings: Settings) -> None:

@@ -296,3 +296,8 @@ class EventConsumer:
             js, msg, service=self.service, consumer=self.subscription.name, reason=reason, kind=kind
         )
         await msg.ack()
+
+    @property
+    def healthy(self) -> bool:
+        """Fetching and applying, with no error outstanding."""
+        return self.running and self.last_error is None

@@ -1,17 +1,32 @@
 """JetStream streams: one per service for its events, and ``DLQ`` for dead letters.
 
-Declared here and nowhere else. Each service creates or updates its own stream (and ``DLQ``)
-at start; consumers of another service's stream wait for it to exist instead of declaring it,
-because a second declaration would overwrite the owner's settings.
+Declared here and nowhere else. At start a service creates its own stream if it is missing,
+with the kit's settings; on an existing stream it only adds what the kit needs and the stream
+lacks (its subjects, a duplicate window at least the kit's), and keeps every other setting an
+operator made (replicas, limits, storage, description...). ``DLQ`` is created, if missing, by
+whichever service starts first, and never updated. Consumers of another service's stream wait
+for it to exist instead of declaring it.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
+from collections.abc import Collection
+from datetime import datetime
 
+from nats.aio.client import Client as NatsClient
 from nats.js import JetStreamContext
-from nats.js.api import DiscardPolicy, RetentionPolicy, StorageType, StreamConfig
+from nats.js.api import (
+    AckPolicy,
+    ConsumerConfig,
+    DeliverPolicy,
+    DiscardPolicy,
+    RetentionPolicy,
+    StorageType,
+    StreamConfig,
+)
 from nats.js.errors import NotFoundError
 
 log = logging.getLogger("carenet.bus")
@@ -54,18 +69,39 @@ def dlq_config() -> StreamConfig:
     )
 
 
-async def ensure_stream(js: JetStreamContext, config: StreamConfig) -> None:
-    """Create the stream, or update it to this config; idempotent across replicas."""
+async def ensure_stream(js: JetStreamContext, config: StreamConfig, *, update: bool = True) -> None:
+    """Create the stream with ``config`` if it is missing; idempotent across replicas.
+
+    On an existing stream (and only if ``update``), add what the kit requires and the stream
+    lacks: the subjects of ``config`` and a duplicate window at least as long as its own. Every
+    other setting stays as the operator left it; nothing is sent when nothing is missing.
+    """
+    name = config.name or ""
     try:
-        await js.stream_info(config.name or "")
+        info = await js.stream_info(name)
     except NotFoundError:
         try:
             await js.add_stream(config)
-            log.info("stream created", extra={"stream": config.name})
+            log.info("stream created", extra={"stream": name})
             return
         except Exception:  # noqa: BLE001 - another replica created it first
-            await js.stream_info(config.name or "")
-    await js.update_stream(config)
+            info = await js.stream_info(name)
+    if not update:
+        return
+    existing = info.config
+    changes: list[str] = []
+    subjects = list(existing.subjects or [])
+    missing = [s for s in config.subjects or [] if s not in subjects]
+    if missing:
+        existing.subjects = subjects + missing
+        changes.append(f"subjects + {missing}")
+    wanted_window = config.duplicate_window or 0
+    if (existing.duplicate_window or 0) < wanted_window:
+        existing.duplicate_window = wanted_window
+        changes.append(f"duplicate window {wanted_window:.0f} s")
+    if changes:
+        await js.update_stream(existing)
+        log.warning("stream %s lacked what the kit needs: %s", name, ", ".join(changes))
 
 
 async def wait_for_stream(js: JetStreamContext, name: str, *, poll_seconds: float = 1.0) -> None:
@@ -80,3 +116,63 @@ async def wait_for_stream(js: JetStreamContext, name: str, *, poll_seconds: floa
                 log.warning("waiting for stream %s to be created by its service", name)
                 warned = True
             await asyncio.sleep(poll_seconds)
+
+
+async def find_event_ids(
+    nats: NatsClient,
+    stream: str,
+    event_ids: Collection[str],
+    *,
+    since: datetime,
+    fetch_timeout: float = 2.0,
+) -> dict[str, int]:
+    """Which of ``event_ids`` the stream holds, stored at ``since`` or later: id -> sequence.
+
+    Reads headers only, through a short-lived consumer without acks, and stops at the message
+    that was last when it began or once every id is found. A message stored under a repair id
+    (``<event id>:<n>``, see ``shared.bus.reconcile``) counts for its event id.
+    """
+    wanted = set(event_ids)
+    found: dict[str, int] = {}
+    if not wanted:
+        return found
+    js = nats.jetstream()
+    name = nats.new_inbox().rsplit(".", 1)[-1]
+    info = await js.add_consumer(
+        stream,
+        ConsumerConfig(
+            name=name,
+            deliver_policy=DeliverPolicy.BY_START_TIME,
+            opt_start_time=since,
+            ack_policy=AckPolicy.NONE,
+            headers_only=True,
+            mem_storage=True,
+            inactive_threshold=60.0,
+        ),
+    )
+    if not info.num_pending:
+        with contextlib.suppress(Exception):
+            await js.delete_consumer(stream, name)
+        return found
+    pull = await js.pull_subscribe_bind(consumer=name, stream=stream)
+    try:
+        while wanted - found.keys():
+            try:
+                messages = await pull.fetch(256, timeout=fetch_timeout)
+            except TimeoutError:  # nothing more stored
+                break
+            done = False
+            for msg in messages:
+                msg_id = (msg.headers or {}).get("Nats-Msg-Id", "")
+                event_id = msg_id.partition(":")[0]
+                if event_id in wanted:
+                    found.setdefault(event_id, msg.metadata.sequence.stream)
+                done = msg.metadata.num_pending == 0
+            if done:
+                break
+    finally:
+        with contextlib.suppress(Exception):
+            await pull.unsubscribe()
+        with contextlib.suppress(Exception):
+            await js.delete_consumer(stream, name)
+    return found
