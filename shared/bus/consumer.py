@@ -11,8 +11,12 @@ What every subscription of a service gets (the README's guarantees say the same)
   size, and a batch is acknowledged only when all of it is done), so the events of a stream are
   applied in stream order even by replicas sharing the durable. A message whose handler fails
   is retried in place, with a growing pause; nothing after it is applied until it succeeds or
-  is dead-lettered. (Two durables of one subscription, for different site lists, each keep
-  stream order; the inbox claim makes one wait for the other's transaction on a shared event.)
+  is dead-lettered. The price: replicas sharing a durable take turns rather than work in
+  parallel, and after an instance is killed its durable pauses until JetStream delivers the
+  dead instance's batch again (the ack wait, at most 10 s; the batch in hand is reported in
+  progress every third of it, so a long handler or an outage does not lose it). Two durables of
+  one subscription (different site lists) each keep stream order; the inbox claim makes one
+  wait for the other's transaction on an event they share.
 - **Batches.** Messages on their first delivery fetched together are applied in one
   transaction. A lone message, a batch holding a redelivered message and a batch that failed
   are applied one message at a time, in stream order; each such attempt is recorded in
@@ -67,6 +71,7 @@ from shared import faults
 from shared.bus.dead_letters import dead_letter
 from shared.bus.inbox import (
     Earlier,
+    applied_before,
     attempt_failed,
     begin_attempt,
     claim,
@@ -86,6 +91,11 @@ log = logging.getLogger("carenet.consumer")
 EventHandler = Callable[[UnitOfWork, EventEnvelope, Any], Awaitable[None]]
 T = TypeVar("T")
 
+LONGEST_ACK_WAIT = 10.0
+"""JetStream's ack wait for our durables, in seconds, at most. The batch in hand is reported
+in progress every third of it, so it does not limit how long a handler may run; it is how long
+a crashed instance's batch waits before it is delivered again, and (one batch outstanding per
+durable) how long the durable pauses after a kill -9."""
 SUBSCRIPTION_NAME = re.compile(r"^[a-z][a-z0-9-]{0,60}$")
 COLLISIONS_BEFORE_COUNTING = 20
 """Collisions in a row after which one counts as a failed attempt (a statement that always
@@ -215,7 +225,7 @@ class EventConsumer:
             durable_name=self.durable,
             deliver_policy=DeliverPolicy.ALL,
             ack_policy=JsAckPolicy.EXPLICIT,
-            ack_wait=self.ack_wait,
+            ack_wait=min(self.ack_wait, LONGEST_ACK_WAIT),
             # Attempts are counted in the database, per event; a server-side limit would leave
             # a message that reached it neither applied nor dead-lettered (naks at shutdown
             # count as deliveries too).
@@ -328,11 +338,27 @@ class EventConsumer:
                 )
                 return
             log.warning("batch failed, applying one message at a time: %r", error)
+        elif not first_deliveries:
+            # Back after a crash or a stop: what was committed then needs no attempt now.
+            parsed = await self._skip_applied(parsed, batch)
         for item in parsed:
             if self._stopping.is_set():
                 raise _Stopped
             await self._apply_alone(item)
             batch.finish(item.msg)
+
+    async def _skip_applied(self, parsed: list[_Parsed], batch: _Batch) -> list[_Parsed]:
+        ids = [item.envelope.id for item in parsed]
+
+        async def known(conn: asyncpg.Connection) -> set[UUID]:
+            return await applied_before(conn, self.inbox_key, ids)
+
+        applied = await self._bookkeeping(known)
+        for item in parsed:
+            if item.envelope.id in applied:
+                MESSAGES.labels(self.service, "event", item.envelope.type, "duplicate").inc()
+                batch.finish(item.msg)
+        return [item for item in parsed if item.envelope.id not in applied]
 
     async def _apply_alone(self, item: _Parsed) -> None:
         """Apply one event, retrying it in place, until it commits or is dead-lettered."""
@@ -593,7 +619,7 @@ class EventConsumer:
     async def _keep_in_progress(self, batch: _Batch) -> None:
         """Tell JetStream the batch in hand is still being worked on, so it is not handed to
         another replica (nor back to us) while a handler runs long or the database is away."""
-        interval = max(0.2, min(self.ack_wait / 3, 10.0))
+        interval = max(0.2, min(self.ack_wait, LONGEST_ACK_WAIT) / 3)
         while True:
             await asyncio.sleep(interval)
             for msg in batch.messages:

@@ -31,6 +31,18 @@ async def claim(conn: asyncpg.Connection, consumer: str, event_ids: list[UUID]) 
     return {row["event_id"] for row in rows}
 
 
+async def applied_before(
+    conn: asyncpg.Connection, consumer: str, event_ids: list[UUID]
+) -> set[UUID]:
+    """Which of ``event_ids`` ``consumer`` has applied already (committed)."""
+    rows = await conn.fetch(
+        "SELECT event_id FROM inbox WHERE consumer = $1 AND event_id = ANY($2::uuid[])",
+        consumer,
+        event_ids,
+    )
+    return {row["event_id"] for row in rows}
+
+
 @dataclass(frozen=True)
 class Earlier:
     """The attempts at an event that did not succeed: each failed (with its error) or never

@@ -105,3 +105,23 @@ async def test_events_after_a_failing_one_wait_for_it_and_keep_stream_order(
     assert [event_id for event_id, _ in await eventually(everything)] == [e.id for e in events]
     await asyncio.sleep(0.3)
     assert len(await applied(database_url)) == 12
+
+
+async def test_replicas_sharing_a_durable_apply_a_slow_opening_before_its_closing(
+    start_service, nc, database_url
+):
+    await notes_stream(nc)
+    await start_service(cases())
+    await start_service(cases())  # a second replica, bound to the same durable
+    case_id = uuid4()
+    opening = opened(case_id, sleep=1.0)
+    closing = closed(case_id)
+    await publish(nc, opening, closing)
+
+    async def both() -> list[tuple[UUID, str]]:
+        done = await applied(database_url)
+        return done if len(done) == 2 else []
+
+    assert await eventually(both) == [(opening.id, "opened"), (closing.id, "closed")]
+    [row] = await in_cases(database_url, "SELECT state FROM cases WHERE case_id = $1", case_id)
+    assert row["state"] == "closed"
