@@ -81,6 +81,24 @@ async def test_a_handler_caught_in_a_real_deadlock_is_applied_not_dead_lettered(
     assert await dead_letters(nc) == []
 
 
+async def test_a_commit_cut_off_by_the_connection_is_retried_not_counted(
+    start_service, nc, database_url
+):
+    # What asyncpg raises when PostgreSQL shuts down under a commit (InternalClientError),
+    # raised here at the same step: the outcome of the commit is unknown, the work is not wrong.
+    await notes_stream(nc)
+    await start_service(cases(batch_size=5), CARENET_MAX_DELIVER="1")
+    events = [opened(uuid4(), commit_cut=2 if i == 0 else 0) for i in range(3)]
+    await publish(nc, *events)
+
+    async def all_applied() -> list:
+        done = await applied(database_url)
+        return done if len(done) == 3 else []
+
+    assert [event_id for event_id, _ in await eventually(all_applied)] == [e.id for e in events]
+    assert await dead_letters(nc) == []
+
+
 async def test_a_postgresql_restart_during_batches_never_dead_letters_a_good_event(
     tmp_path: Path, settings_for, start_service, nc
 ):

@@ -3,7 +3,8 @@
 ``notes.case.opened`` opens a case and ``notes.case.closed`` closes it; applied in the wrong
 order a closed case would stay open. Fields of ``notes.case.opened`` make its handler crash
 the process, fail a few times, raise ``TimeoutError``, hit a serialization failure, take part
-in a real deadlock, or wait while the test holds it. ``applied`` records the order of effects.
+in a real deadlock, wait while the test holds it, or see its commit cut off. ``applied``
+records the order of effects.
 """
 
 from __future__ import annotations
@@ -11,6 +12,8 @@ from __future__ import annotations
 import asyncio
 from pathlib import Path
 from uuid import UUID
+
+import asyncpg
 
 from shared import faults
 from shared.bus.consumer import Subscription
@@ -36,6 +39,7 @@ class CaseOpened(EventData):
     hot: bool = False
     slow: bool = False
     sleep: float = 0.0
+    commit_cut: int = 0
 
 
 @event("notes.case.closed")
@@ -68,6 +72,13 @@ async def on_opened(uow: UnitOfWork, event: EventEnvelope, data: CaseOpened) -> 
         await uow.conn.execute(
             "DO $$ BEGIN RAISE EXCEPTION 'could not serialize' USING ERRCODE = '40001'; END $$"
         )
+    if data.commit_cut:
+
+        async def cut() -> None:
+            if _fails_again(event, data.commit_cut):
+                raise asyncpg.exceptions.InternalClientError("connection lost while committing")
+
+        uow.before_commit.append(cut)
     if data.hot:
         await uow.conn.execute("UPDATE hot SET n = n + 1 WHERE k = 'a'")
         await uow.conn.execute("UPDATE hot SET n = n + 1 WHERE k = 'b'")
