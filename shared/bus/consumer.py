@@ -493,7 +493,7 @@ class EventConsumer:
                             await self.subscription.handlers[event.type](uow, event, item.data)
                         finally:
                             carenet_logging.event_id.reset(token)
-                    if attempt_id is not None:
+                    if attempt_id is not None:  # a batch of fresh messages has none recorded
                         await forget_attempts(uow.conn, self.inbox_key, ids)
                     committing = True
                     await uow.commit()

@@ -105,13 +105,21 @@ async def test_a_postgresql_restart_during_batches_never_dead_letters_a_good_eve
     own = PostgresServer(tmp_path / "pg", fsync=False).start()
     try:
         await notes_stream(nc)
-        await start_service(cases(batch_size=5), DATABASE_URL=own.dsn, CARENET_MAX_DELIVER="1")
+        runtime = await start_service(
+            cases(batch_size=5), DATABASE_URL=own.dsn, CARENET_MAX_DELIVER="1"
+        )
+        [consumer] = runtime.consumers
         events = [opened(uuid4(), sleep=0.05) for _ in range(60)]
         await publish(nc, *events)
         await eventually(lambda: _some_applied(own.dsn), timeout=20)
 
         await asyncio.to_thread(own.stop)
-        await asyncio.sleep(2)
+
+        async def waiting_for_the_database() -> bool:
+            return not consumer.healthy
+
+        await eventually(waiting_for_the_database)
+        await asyncio.sleep(1)
         await asyncio.to_thread(own.start)
 
         async def all_applied() -> bool:
@@ -121,6 +129,11 @@ async def test_a_postgresql_restart_during_batches_never_dead_letters_a_good_eve
                 return False
 
         await eventually(all_applied, timeout=60)
+
+        async def healthy_again() -> bool:
+            return consumer.healthy
+
+        await eventually(healthy_again)
         assert [event_id for event_id, _ in await applied(own.dsn)] == [e.id for e in events]
         assert await dead_letters(nc) == []
     finally:
