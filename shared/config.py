@@ -89,6 +89,6 @@ def load_settings(service: str, env: Mapping[str, str] | None = None) -> Setting
         http_port=_int(env, "CARENET_HTTP_PORT", 8000, 0, 65535),
         log_level=log_level,
         max_deliver=_int(env, "CARENET_MAX_DELIVER", 5, 1, 100),
-        ack_wait_seconds=float(_int(env, "CARENET_ACK_WAIT_SECONDS", 30, 1, 3600)),
+        ack_wait_seconds=float(_int(env, "CARENET_ACK_WAIT_SECONDS", 10, 1, 3600)),
         graceful_timeout_seconds=float(_int(env, "CARENET_GRACEFUL_TIMEOUT_SECONDS", 10, 1, 300)),
     )

@@ -122,6 +122,7 @@ class ServiceRuntime:
                 sites=self.sites,
                 max_deliver=self.settings.max_deliver,
                 ack_wait=self.settings.ack_wait_seconds,
+                dsn=self.settings.database_url,
             )
             await wait_for_stream(js, consumer.stream)
             self.consumers.append(consumer)
@@ -165,6 +166,13 @@ class ServiceRuntime:
     async def stop(self) -> None:
         if self.relay is not None:
             self.relay.stop()
+        # Consumers first: they stop fetching, let the batch in hand finish (or abandon it once
+        # the graceful timeout is up, un-counting the attempt cut short) and nak the rest.
+        if self.consumers:
+            await asyncio.gather(
+                *(c.stop(self.settings.graceful_timeout_seconds) for c in self.consumers),
+                return_exceptions=True,
+            )
         for task in self._tasks:
             task.cancel()
         # A nats-py request in flight while the server is away can hold off cancellation for

@@ -49,7 +49,12 @@ def _rows_of(uow: UnitOfWork) -> store.Rows:
         pending = rows
 
         async def flush() -> None:
-            await uow.conn.execute("SELECT pg_advisory_xact_lock_shared($1)", REBUILD_LOCK)
+            # A rebuild holds the lock for as long as it takes; short tries keep each statement
+            # far inside the pool's command timeout, so waiting never counts as a failure.
+            while not await uow.conn.fetchval(
+                "SELECT pg_try_advisory_xact_lock_shared($1)", REBUILD_LOCK
+            ):
+                await asyncio.sleep(0.1)
             await pending.flush(uow.conn)
 
         uow.before_commit.append(flush)

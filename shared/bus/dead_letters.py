@@ -36,10 +36,13 @@ async def dead_letter(
     consumer: str,
     reason: str,
     kind: str,
+    deliveries: int | None = None,
 ) -> None:
     """Copy ``msg`` to the DLQ stream (acknowledged) with why; the caller then acks the original.
 
     ``kind`` is a short label for metrics (``unparseable``, ``invalid``, ``failed``).
+    ``deliveries`` (the ``Carenet-Deliveries`` header) defaults to JetStream's delivery count;
+    a consumer that retried the message in place counts those retries as deliveries too.
     The copy's ``Nats-Msg-Id`` is derived from the service, the consumer and the original's
     stream position: a crash between the copy and the ack never leaves two copies, and two
     services dead-lettering the same event each keep their own.
@@ -53,7 +56,7 @@ async def dead_letter(
             ORIGINAL_SUBJECT: msg.subject,
             ORIGINAL_STREAM: meta.stream,
             ORIGINAL_SEQUENCE: str(meta.sequence.stream),
-            DELIVERIES: str(meta.num_delivered),
+            DELIVERIES: str(meta.num_delivered if deliveries is None else deliveries),
             "Nats-Msg-Id": f"dlq:{service}:{consumer}:{meta.stream}:{meta.sequence.stream}",
         }
     )
