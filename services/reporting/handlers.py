@@ -51,9 +51,10 @@ def _rows_of(uow: UnitOfWork) -> store.Rows:
         async def flush() -> None:
             # A rebuild holds the lock for as long as it takes; short tries keep each statement
             # far inside the pool's command timeout, so waiting never counts as a failure.
-            while not await uow.conn.fetchval(
-                "SELECT pg_try_advisory_xact_lock_shared($1)", REBUILD_LOCK
-            ):
+            lock = "SELECT pg_try_advisory_xact_lock_shared($1)"
+            while True:
+                if await uow.conn.fetchval(lock, REBUILD_LOCK):
+                    break
                 await asyncio.sleep(0.1)
             await pending.flush(uow.conn)
 
