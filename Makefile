@@ -5,7 +5,7 @@ PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 
-.PHONY: up test lint docs bench clean
+.PHONY: up test lint docs bench clean reliability
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -38,3 +38,7 @@ clean:
 
 bench: $(VENV)/.installed
 	$(BIN)/python bench/ingest.py
+
+# The full reliability campaign (docs/reliability.md): real processes, faults, exact books.
+reliability: $(VENV)/.installed-test
+	$(BIN)/python -m tests.reliability --full --table-out reliability-table.md
