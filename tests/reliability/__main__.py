@@ -23,7 +23,8 @@ async def _run(full: bool, root: Path, seed: int, only: list[str]) -> tuple[str,
         await campaign.start()
         if only:
             for name in only:
-                await getattr(campaign, name)()
+                method, _, argument = name.partition(":")
+                await getattr(campaign, method)(*([argument] if argument else []))
         else:
             await campaign.run_all()
     finally:
@@ -45,7 +46,8 @@ def main(argv: list[str] | None = None) -> int:
         "--only",
         action="append",
         default=[],
-        help="run only these Campaign methods (plain, fuzz, poison, oversized, ...)",
+        help="run only these scenarios, in order: plain, kill:<service>, nats_outage, "
+        "postgres_outage, stall_reporting, poison, fuzz, oversized",
     )
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(name)s %(message)s")

@@ -63,14 +63,20 @@ class Sizes:
     fuzz_concurrency: int = 16
     poison_rounds: int = 10
     ready_timeout: float = 120.0
+    think: float = 0.05
+    ack_wait: float = 30.0
+    """CARENET_ACK_WAIT_SECONDS of the services: how long a killed consumer's events wait."""
+    """Up to this many seconds between a client's sends (half on average)."""
 
 
 FULL = Sizes(clients=60, load_seconds=45.0, fault_at=10.0, fuzz_examples=200, poison_rounds=34)
 CI = Sizes(
     clients=50,
-    load_seconds=6.0,
+    load_seconds=5.0,
     fault_at=2.0,
-    fault_seconds=10.0,
+    fault_seconds=5.0,
+    think=0.25,
+    ack_wait=10.0,
     settle_timeout=90.0,
     command_deadline=60.0,
     propagation_deadline=45.0,
@@ -95,6 +101,7 @@ class Row:
     recovery: float | None = None
     problems: list[str] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
+    began: float = field(default_factory=time.monotonic)
 
     @property
     def passed(self) -> bool:
@@ -149,7 +156,7 @@ class Campaign:
     """Runs scenarios against one cluster and keeps the books across them."""
 
     def __init__(self, root: Path, sizes: Sizes, seed: int = 10) -> None:
-        self.cluster = Cluster(root)
+        self.cluster = Cluster(root, ack_wait=sizes.ack_wait)
         self.sizes = sizes
         self.seed = seed
         self.everything = Expectations()
@@ -251,6 +258,7 @@ class Campaign:
             await asyncio.sleep(0.5)
         assert books is not None, "the books could not be read"
         self.everything.merge(expected)
+        row.notes.append(f"settled {time.monotonic() - row.began:.0f} s after the scenario began")
         row.expected = books.expected
         row.found = books.found
         row.lost = books.lost
@@ -406,6 +414,7 @@ class Campaign:
             seed=self.seed * 100 + self._scenarios_run,
             command_deadline=self.sizes.command_deadline,
             propagation_deadline=self.sizes.propagation_deadline,
+            think=self.sizes.think,
             during=during,
         )
         self._tally_problems(tally, row)

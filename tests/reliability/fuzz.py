@@ -148,10 +148,15 @@ def _mutate(draw: st.DrawFn, payload: dict[str, Any]) -> dict[str, Any]:
     return payload
 
 
+def valid_strategy(model: type) -> st.SearchStrategy[dict[str, Any]]:
+    """Payloads the model's JSON schema allows (its cross-field rules may still refuse some)."""
+    schema = model.model_json_schema()  # type: ignore[attr-defined]
+    return _strategy(schema, schema.get("$defs", {}))
+
+
 def payload_strategy(model: type) -> st.SearchStrategy[dict[str, Any]]:
     """Valid payloads of a contract model, and mutated ones, about half each."""
-    schema = model.model_json_schema()  # type: ignore[attr-defined]
-    valid = _strategy(schema, schema.get("$defs", {}))
+    valid = valid_strategy(model)
 
     @st.composite
     def mutated(draw: st.DrawFn) -> dict[str, Any]:
@@ -222,6 +227,14 @@ class FuzzReport:
         ]
 
 
+def _fits(spec: Any, payload: dict[str, Any]) -> bool:
+    try:
+        spec.model.model_validate(payload)
+    except ValidationError:
+        return False
+    return True
+
+
 @dataclass(frozen=True)
 class Job:
     label: str
@@ -250,6 +263,20 @@ def jobs_for(examples: int, run_seed: int) -> list[Job]:
             jobs.append(Job("generated", kind, spec.service, spec.name, subject, body, payload))
         for label, body in special_bodies():
             jobs.append(Job(label, kind, spec.service, spec.name, subject, body, None))
+        # A valid payload but for its actor: NUL (PostgreSQL refuses it in text), and blank.
+        fields = spec.model.model_fields
+        bases = [
+            b for b in generate(valid_strategy(spec.model), 20, run_seed + number) if _fits(spec, b)
+        ]
+        if bases and "actor" in fields:
+            for label, actor in (("nul_in_actor", "a\x00b"), ("blank_actor", "   ")):
+                if label == "blank_actor" and kind != "cmd":
+                    continue
+                payload = {**bases[0], "actor": actor}
+                if kind == "cmd":
+                    payload["command_id"] = str(uuid.uuid4())
+                body = json.dumps(payload, default=str).encode()
+                jobs.append(Job(label, kind, spec.service, spec.name, subject, body, payload))
         # A site the organisation does not have, with a valid-looking body.
         unknown_site = b'{"actor": "x", "command_id": "' + str(uuid.uuid4()).encode() + b'"}'
         jobs.append(
@@ -301,6 +328,8 @@ async def fuzz(
                 report.outcomes["malformed reply"] += 1
                 broke(job, "malformed reply", repr(message.data[:200]))
                 return
+            if reply.ok and job.label == "blank_actor":
+                broke(job, "accepted a blank actor", repr(job.body[:120]))
             if reply.ok:
                 report.outcomes["ok"] += 1
                 if job.kind == "cmd" and job.payload is not None:

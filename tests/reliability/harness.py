@@ -163,8 +163,9 @@ class ServiceProcess:
 class Cluster:
     """nats-server, PostgreSQL and the four services, started and faulted for real."""
 
-    def __init__(self, root: Path) -> None:
+    def __init__(self, root: Path, *, ack_wait: float = 30.0) -> None:
         self.root = root
+        self.ack_wait = ack_wait
         self.nats_server = NatsServer(root / "nats", log_file=root / "logs" / "nats-server.log")
         self.postgres = PostgresServer(
             root / "pg", fsync=False, log_file=root / "logs" / "postgres.log"
@@ -198,6 +199,8 @@ class Cluster:
             "CARENET_LOG_LEVEL": "WARNING",
             # Summaries would publish on their own from the 5th; the books count read models.
             "CARENET_PUBLISH_DAY": "0",
+            # After a kill -9 the events a consumer held come back after ack_wait.
+            "CARENET_ACK_WAIT_SECONDS": f"{self.ack_wait:g}",
         }
         for name in SERVICES:
             service = ServiceProcess(name, env, self.root / "logs" / f"{name}.log")
