@@ -48,7 +48,9 @@ CONSENTS = "consents"
 ATTENDANCE = "attendance"
 
 
-def effects_of(service: str, name: str, payload: dict[str, Any], result: dict[str, Any]) -> list:
+def effects_of(
+    service: str, name: str, payload: dict[str, Any], result: dict[str, Any]
+) -> list[tuple[str, Any]]:
     """The (kind, key) effects an acknowledged command must have in reporting."""
     match (service, name):
         case ("intake", "register_person"):
@@ -96,7 +98,7 @@ class Expectations:
     consents: Counter[str] = field(default_factory=Counter)
     attendance: dict[str, int] = field(default_factory=dict)
 
-    def add(self, effects: list) -> None:
+    def add(self, effects: list[tuple[str, Any]]) -> None:
         for kind, key in effects:
             if kind == CONSENTS:
                 self.consents[key] += 1

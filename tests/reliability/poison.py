@@ -9,7 +9,7 @@ from datetime import UTC, datetime
 from nats.aio.client import Client as NatsClient
 
 # Per stream: an event type every consumer of that stream handles, given data it cannot read.
-HANDLED_TYPE = {
+HANDLED_TYPE: dict[str, tuple[str, dict[str, object]]] = {
     "intake": ("intake.person.registered", {"person_id": "not-a-uuid", "roles": 7}),
     "groups": ("groups.session.scheduled", {"session_id": "not-a-uuid"}),
     "volunteers": ("volunteers.hours.logged", {"hours_id": "not-a-uuid", "minutes": "many"}),
