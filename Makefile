@@ -41,4 +41,4 @@ bench: $(VENV)/.installed
 
 # The full reliability campaign (docs/reliability.md): real processes, faults, exact books.
 reliability: $(VENV)/.installed-test
-	$(BIN)/python -m tests.reliability --full --table-out reliability-table.md
+	$(BIN)/python -m tests.reliability --full --table-out .carenet/reliability-table.md

@@ -59,6 +59,7 @@ def main(argv: list[str] | None = None) -> int:
             text, passed = asyncio.run(_run(args.full, Path(root), args.seed, args.only))
     print(text)
     if args.table_out:
+        args.table_out.parent.mkdir(parents=True, exist_ok=True)
         args.table_out.write_text(text)
     return 0 if passed else 1
 

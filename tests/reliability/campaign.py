@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 import asyncpg
+import nats.errors
 
 from shared.bus.requests import CORRELATION_HEADER
 from tests.reliability import fuzz as fuzzing
@@ -243,9 +244,8 @@ class Campaign:
                 finally:
                     await conn.close()
                 pending = await self.cluster.consumers_pending()
-            except (TimeoutError, OSError, asyncpg.PostgresError) as exc:
+            except (TimeoutError, OSError, asyncpg.PostgresError, nats.errors.Error) as exc:
                 row.notes.append(f"books not readable yet: {exc!r}")
-                books = None
             lagging = {k: v for k, v in pending.items() if v}
             if books is not None and books.balanced() and not lagging:
                 break
@@ -256,7 +256,8 @@ class Campaign:
                     )
                 break
             await asyncio.sleep(0.5)
-        assert books is not None, "the books could not be read"
+        if books is None:
+            raise CampaignError(f"{row.scenario}: reporting's tables could not be read")
         self.everything.merge(expected)
         row.notes.append(f"settled {time.monotonic() - row.began:.0f} s after the scenario began")
         row.expected = books.expected
