@@ -25,7 +25,7 @@ import nats.errors
 from shared.bus.requests import CORRELATION_HEADER
 from tests.reliability import fuzz as fuzzing
 from tests.reliability import poison
-from tests.reliability.harness import SERVICES, CampaignError, Cluster
+from tests.reliability.harness import CONSUMED_STREAMS, SERVICES, CampaignError, Cluster
 from tests.reliability.ledger import (
     KINDS,
     Books,
@@ -164,6 +164,8 @@ class Campaign:
         self.rows: list[Row] = []
         self.probe_volunteer: str | None = None
         self._scenarios_run = 0
+        self._stream_read: dict[str, int] = {}
+        self._stored_ids: set[str] = set()
 
     # ---- lifecycle
 
@@ -266,7 +268,28 @@ class Campaign:
         row.doubled = books.doubled
         if not books.balanced():
             row.problems.append(f"books do not balance: {books.detail()}")
+        await self._check_streams(row)
         return books
+
+    async def _check_streams(self, row: Row) -> None:
+        """Each event is stored once in its stream: a copy the relay published again must be
+        dropped by JetStream's deduplication (the books cannot see it: inboxes skip it)."""
+        stored = 0
+        doubled = 0
+        for stream in CONSUMED_STREAMS:
+            try:
+                ids, last = await self.cluster.stored_ids(stream, self._stream_read.get(stream, 0))
+            except (TimeoutError, nats.errors.Error, CampaignError) as exc:
+                row.problems.append(f"could not read {stream}: {exc!r}")
+                continue
+            self._stream_read[stream] = last
+            stored += len(ids)
+            twice = len(ids) - len(set(ids)) + len(set(ids) & self._stored_ids)
+            self._stored_ids.update(ids)
+            doubled += twice
+            if twice:
+                row.problems.append(f"{twice} events stored twice in {stream}")
+        row.notes.append(f"{stored} events stored in the streams, {doubled} of them twice")
 
     def _tally_problems(self, tally: Tally, row: Row) -> None:
         row.sent += tally.sent

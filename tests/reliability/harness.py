@@ -19,6 +19,7 @@ import signal
 import subprocess
 import sys
 import time
+import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -27,6 +28,7 @@ from typing import Any
 import asyncpg
 import nats
 from nats.aio.client import Client as NatsClient
+from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy
 from nats.js.errors import NotFoundError
 
 from shared.devservers import NatsServer, PostgresServer, free_port
@@ -277,6 +279,8 @@ class Cluster:
             except NotFoundError:
                 continue
             for info in infos:
+                if not info.config.durable_name:
+                    continue  # the campaign's own short-lived readers
                 pending[f"{stream}/{info.name}"] = int(info.num_pending or 0) + int(
                     info.num_ack_pending or 0
                 )
@@ -298,6 +302,51 @@ class Cluster:
         js = self.nc.jetstream(timeout=5)
         info = await js.stream_info(stream, subjects_filter=">")
         return dict(info.state.subjects or {})
+
+    async def stored_ids(
+        self, stream: str, after: int, timeout: float = 120
+    ) -> tuple[list[str], int]:
+        """``Nats-Msg-Id`` of each message stored in ``stream`` after sequence ``after``, and
+        the last sequence read (headers only, through a short-lived consumer of our own)."""
+        assert self.nc is not None
+        js = self.nc.jetstream(timeout=10)
+        last = (await js.stream_info(stream)).state.last_seq
+        if last <= after:
+            return [], after
+        name = f"campaign_reader_{uuid.uuid4().hex[:12]}"
+        await js.add_consumer(
+            stream,
+            ConsumerConfig(
+                name=name,
+                deliver_policy=DeliverPolicy.BY_START_SEQUENCE,
+                opt_start_seq=after + 1,
+                ack_policy=AckPolicy.NONE,
+                headers_only=True,
+                inactive_threshold=60,
+            ),
+        )
+        ids: list[str] = []
+        seen = after
+        deadline = time.monotonic() + timeout
+        try:
+            reader = await js.pull_subscribe_bind(consumer=name, stream=stream)
+            while seen < last:
+                if time.monotonic() > deadline:
+                    raise CampaignError(f"reading {stream} stopped at {seen} of {last}")
+                try:
+                    messages = await reader.fetch(500, timeout=2)
+                except TimeoutError:
+                    continue
+                for msg in messages:
+                    seen = max(seen, msg.metadata.sequence.stream)
+                    msg_id = (msg.headers or {}).get("Nats-Msg-Id")
+                    if msg_id:
+                        ids.append(msg_id)
+            await reader.unsubscribe()
+        finally:
+            with contextlib.suppress(Exception):
+                await js.delete_consumer(stream, name)
+        return ids, seen
 
     async def connect_db(self) -> asyncpg.Connection:
         return await asyncpg.connect(self.database_url, timeout=5)
