@@ -5,7 +5,7 @@ PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 
-.PHONY: up test lint docs bench clean alerts-check
+.PHONY: up test lint docs bench clean alerts-check reliability
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -45,3 +45,7 @@ clean:
 
 bench: $(VENV)/.installed
 	$(BIN)/python bench/ingest.py
+
+# The full reliability campaign (docs/reliability.md): real processes, faults, exact books.
+reliability: $(VENV)/.installed-test
+	$(BIN)/python -m tests.reliability --full --table-out .carenet/reliability-table.md

@@ -1,0 +1,1 @@
+"""The reliability campaign: real processes, real faults, exact books (see docs/reliability.md)."""
