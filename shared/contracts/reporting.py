@@ -94,7 +94,7 @@ class Outcomes(Query):
 class PublishSummary(Command):
     """Publish a site's summary of a closed month now (once per site and month)."""
 
-    month: str = Field(pattern=r"^\d{4}-(0[1-9]|1[0-2])$", examples=["2026-10"])
+    month: str = Field(pattern=r"^[1-9]\d{3}-(0[1-9]|1[0-2])$", examples=["2026-10"])
 
 
 @event("reporting.summary.published")

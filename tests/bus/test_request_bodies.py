@@ -62,6 +62,8 @@ def _refused(reply: Reply) -> dict[str, str]:
         pytest.param(b'{"text": ' + b"[" * 5_000 + b"]" * 5_000 + b"}", id="5k-deep-valid-json"),
         pytest.param(b'{"a": ' * 50_000, id="nested-objects"),
         pytest.param(b'{"text": ' + b"[" * 100 + b"]" * 100 + b"}", id="100-deep-valid-json"),
+        # Python refuses to read an integer of more than 4,300 digits (a ValueError).
+        pytest.param(b'{"text": "x", "on": ' + b"1" * 5_000 + b"}", id="5000-digit-number"),
     ],
 )
 async def test_deeply_nested_json_gets_a_validation_error(start_service, nc, body):

@@ -8,6 +8,7 @@ from uuid import uuid4
 from zoneinfo import ZoneInfo
 
 import pytest
+from pydantic import ValidationError
 
 from services.groups.app import build as build_groups
 from services.intake.app import build as build_intake
@@ -100,3 +101,12 @@ async def test_a_programme_with_a_one_megabyte_facilitator_is_refused_and_change
     async with groups.pool.acquire() as conn:
         assert await conn.fetchval("SELECT count(*) FROM outbox") == 0
         assert await conn.fetchval("SELECT count(*) FROM programmes") == 0
+
+
+def test_a_month_in_year_zero_is_refused_by_publish_summary() -> None:
+    from shared.contracts.reporting import PublishSummary
+
+    with pytest.raises(ValidationError):
+        PublishSummary.model_validate(
+            {"command_id": str(uuid4()), "actor": "x", "month": "0000-01"}
+        )
