@@ -65,9 +65,9 @@ class Sizes:
     poison_rounds: int = 10
     ready_timeout: float = 120.0
     think: float = 0.05
-    ack_wait: float = 30.0
-    """CARENET_ACK_WAIT_SECONDS of the services: how long a killed consumer's events wait."""
     """Up to this many seconds between a client's sends (half on average)."""
+    ack_wait: float = 10.0
+    """CARENET_ACK_WAIT_SECONDS of the services: how long a killed consumer's events wait."""
 
 
 FULL = Sizes(clients=60, load_seconds=45.0, fault_at=10.0, fuzz_examples=200, poison_rounds=34)

@@ -165,7 +165,7 @@ class ServiceProcess:
 class Cluster:
     """nats-server, PostgreSQL and the four services, started and faulted for real."""
 
-    def __init__(self, root: Path, *, ack_wait: float = 30.0) -> None:
+    def __init__(self, root: Path, *, ack_wait: float = 10.0) -> None:
         self.root = root
         self.ack_wait = ack_wait
         self.nats_server = NatsServer(root / "nats", log_file=root / "logs" / "nats-server.log")
