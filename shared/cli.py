@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import json
 import os
 import runpy
 import sys
@@ -63,23 +62,11 @@ def _docs(args: argparse.Namespace) -> int:
     return 0
 
 
-def _database_url(data: str | None) -> str | None:
-    """``DATABASE_URL``, else the ``database`` of ``up.json`` in ``carenet up``'s data folder."""
-    if url := os.environ.get("DATABASE_URL"):
-        return url
-    folder = Path(data or os.environ.get("CARENET_DATA") or ".carenet")
-    try:
-        found = json.loads((folder / "up.json").read_text()).get("database")
-    except (OSError, ValueError, AttributeError):
-        return None
-    return found if isinstance(found, str) and found else None
-
-
 def _reconcile(args: argparse.Namespace) -> int:
-    from shared.client_cli import nats_url
+    from shared.client_cli import database_url, nats_url
 
     url = nats_url(args.data)
-    database = _database_url(args.data)
+    database = database_url(args.data)
     if url is None or database is None:
         print(
             "carenet reconcile: set NATS_URL and DATABASE_URL (or run `make up`, which writes "

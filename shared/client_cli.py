@@ -151,16 +151,26 @@ def payload(args: argparse.Namespace) -> dict[str, Any]:
     return body
 
 
-def nats_url(data: str | None = None) -> str | None:
-    """``NATS_URL``, else the ``nats`` of ``up.json`` in the data directory ``carenet up`` uses."""
-    if url := os.environ.get("NATS_URL"):
+def _from_up_json(variable: str, key: str, data: str | None) -> str | None:
+    """``$variable``, else ``key`` of ``up.json`` in the data directory ``carenet up`` uses."""
+    if url := os.environ.get(variable):
         return url
     folder = Path(data or os.environ.get("CARENET_DATA") or ".carenet")
     try:
-        found = json.loads((folder / "up.json").read_text()).get("nats")
+        found = json.loads((folder / "up.json").read_text()).get(key)
     except (OSError, ValueError, AttributeError):
         return None
     return found if isinstance(found, str) and found else None
+
+
+def nats_url(data: str | None = None) -> str | None:
+    """``NATS_URL``, else the ``nats`` of ``up.json`` in the data directory ``carenet up`` uses."""
+    return _from_up_json("NATS_URL", "nats", data)
+
+
+def database_url(data: str | None = None) -> str | None:
+    """``DATABASE_URL``, else the ``database`` of ``up.json`` (for operators' tools)."""
+    return _from_up_json("DATABASE_URL", "database", data)
 
 
 def subject_site(site: str) -> str:

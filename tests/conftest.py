@@ -120,6 +120,20 @@ def settings_for(nats_url: str, database_url: str) -> Callable[..., Settings]:
     return build
 
 
+async def started_runtime(
+    settings_for: Callable[..., Settings], definition: ServiceDefinition, **env: str
+) -> ServiceRuntime:
+    """A service started in this process that the caller stops itself (to stop and start
+    it again within one test); ``start_service`` stops what it starts after the test."""
+    runtime = ServiceRuntime(definition, settings_for(definition.name, **env))
+    try:
+        await asyncio.wait_for(runtime.start(), timeout=30)
+    except BaseException:
+        await runtime.stop()
+        raise
+    return runtime
+
+
 @pytest.fixture
 async def start_service(
     settings_for: Callable[..., Settings],

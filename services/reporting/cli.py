@@ -6,7 +6,6 @@ import argparse
 import asyncio
 import contextlib
 import json
-import os
 import sys
 from pathlib import Path
 from typing import Any
@@ -90,17 +89,6 @@ async def report_command(args: argparse.Namespace) -> int:
     return 0
 
 
-def _database_url(data: str | None) -> str | None:
-    if url := os.environ.get("DATABASE_URL"):
-        return url
-    folder = Path(data or os.environ.get("CARENET_DATA") or ".carenet")
-    try:
-        found = json.loads((folder / "up.json").read_text()).get("database")
-    except (OSError, ValueError, AttributeError):
-        return None
-    return found if isinstance(found, str) and found else None
-
-
 def progress_bar(read: int, total: int, seconds: float) -> None:
     width = 30
     share = read / total if total else 1.0
@@ -114,10 +102,10 @@ def progress_bar(read: int, total: int, seconds: float) -> None:
 
 async def rebuild_command(args: argparse.Namespace) -> int:
     from services.reporting.rebuild import rebuild
-    from shared.client_cli import nats_url
+    from shared.client_cli import database_url, nats_url
 
     url = nats_url(args.data)
-    database = _database_url(args.data)
+    database = database_url(args.data)
     if url is None or database is None:
         return _fail("set NATS_URL and DATABASE_URL (or run `make up`, which writes up.json)")
     result = await rebuild(database, url, progress=progress_bar)

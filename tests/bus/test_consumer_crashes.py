@@ -4,11 +4,8 @@ graceful stop counts against nothing."""
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable
 from uuid import uuid4
 
-from shared.config import Settings
-from shared.service import ServiceDefinition, ServiceRuntime
 from tests.bus.helpers import body
 from tests.bus.test_consumer_order import (
     applied,
@@ -18,20 +15,8 @@ from tests.bus.test_consumer_order import (
     opened,
     publish,
 )
-from tests.conftest import eventually
+from tests.conftest import eventually, started_runtime
 from tests.example.ordering import STARTED, cases
-
-
-async def _started(
-    settings_for: Callable[..., Settings], definition: ServiceDefinition, **env: str
-) -> ServiceRuntime:
-    runtime = ServiceRuntime(definition, settings_for(definition.name, **env))
-    try:
-        await asyncio.wait_for(runtime.start(), timeout=30)
-    except BaseException:
-        await runtime.stop()
-        raise
-    return runtime
 
 
 async def test_a_batch_with_one_crashing_event_dead_letters_only_that_event(
@@ -87,7 +72,7 @@ async def test_a_stop_while_a_slow_handler_runs_does_not_count_an_attempt(
         "CARENET_ACK_WAIT_SECONDS": "1",
         "CARENET_GRACEFUL_TIMEOUT_SECONDS": "1",
     }
-    first = await _started(settings_for, cases(), **settings)
+    first = await started_runtime(settings_for, cases(), **settings)
     try:
         await in_cases(database_url, "INSERT INTO hold VALUES ('the test holds it')")
         slow = opened(uuid4(), slow=True)
@@ -103,7 +88,7 @@ async def test_a_stop_while_a_slow_handler_runs_does_not_count_an_attempt(
     assert row["n"] == 0, "the attempt cut short by the stop is not counted"
     await in_cases(database_url, "DELETE FROM hold")
 
-    second = await _started(settings_for, cases(), **settings)
+    second = await started_runtime(settings_for, cases(), **settings)
     try:
         assert await eventually(lambda: applied(database_url)) == [(slow.id, "opened")]
         assert await dead_letters(nc) == []
@@ -116,7 +101,7 @@ async def test_a_stop_lets_the_event_in_hand_finish_within_the_graceful_timeout(
 ):
     await notes_stream(nc)
     settings = {"CARENET_MAX_DELIVER": "1", "CARENET_GRACEFUL_TIMEOUT_SECONDS": "10"}
-    runtime = await _started(settings_for, cases(), **settings)
+    runtime = await started_runtime(settings_for, cases(), **settings)
     try:
         await in_cases(database_url, "INSERT INTO hold VALUES ('the test holds it')")
         slow = opened(uuid4(), slow=True)

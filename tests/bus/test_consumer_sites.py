@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import asyncio
 import shutil
-from collections.abc import Callable
 from pathlib import Path
 from uuid import uuid4
 
@@ -12,25 +10,12 @@ import asyncpg
 import pytest
 from nats.js.errors import NotFoundError
 
-from shared.config import Settings
 from shared.db import migrations
 from shared.db.pool import create_pool
-from shared.service import ServiceDefinition, ServiceRuntime
+from shared.service import ServiceRuntime
 from tests.bus.helpers import add, body, counter, note_event, publish_raw
-from tests.conftest import eventually
+from tests.conftest import eventually, started_runtime
 from tests.example.services import NOTES, tally
-
-
-async def _started(
-    settings_for: Callable[..., Settings], definition: ServiceDefinition, **env: str
-) -> ServiceRuntime:
-    runtime = ServiceRuntime(definition, settings_for(definition.name, **env))
-    try:
-        await asyncio.wait_for(runtime.start(), timeout=30)
-    except BaseException:
-        await runtime.stop()
-        raise
-    return runtime
 
 
 async def _settled(runtime: ServiceRuntime) -> bool:
@@ -53,7 +38,7 @@ async def _counts(pool: asyncpg.Pool, expected: int) -> bool:
 
 async def test_a_new_site_list_does_not_apply_history_again(start_service, settings_for, nc):
     await start_service(NOTES)
-    everywhere = await _started(settings_for, tally(), CARENET_SITES="*")
+    everywhere = await started_runtime(settings_for, tally(), CARENET_SITES="*")
     try:
         for i in range(3):
             assert (await add(nc, f"note {i}")).ok
@@ -63,7 +48,7 @@ async def test_a_new_site_list_does_not_apply_history_again(start_service, setti
         await everywhere.stop()
 
     # Same service, now serving one site: a new durable that starts from the beginning.
-    jinsha = await _started(settings_for, tally(), CARENET_SITES="jinsha")
+    jinsha = await started_runtime(settings_for, tally(), CARENET_SITES="jinsha")
     try:
         assert jinsha.pool is not None
         await eventually(lambda: _settled(jinsha))
