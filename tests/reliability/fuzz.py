@@ -23,7 +23,7 @@ from pydantic import ValidationError
 
 from shared.contracts.catalogue import CATALOGUE
 from shared.contracts.envelope import command_subject, query_subject
-from shared.contracts.public import load_public_contracts
+from shared.contracts.public import SERVICES, load_public_contracts
 from shared.contracts.replies import ErrorCode, Reply
 from tests.reliability.ledger import Expectations, effects_of
 
@@ -249,9 +249,11 @@ class Job:
 def jobs_for(examples: int, run_seed: int) -> list[Job]:
     """Every payload to send: generated ones per command and query, then the special bodies."""
     load_public_contracts()
-    catalogue = [("cmd", spec) for spec in CATALOGUE.commands.values()] + [
-        ("qry", spec) for spec in CATALOGUE.queries.values()
-    ]
+    # Only carenet's own services: in a test run the catalogue also holds the example services
+    # other tests register, which nothing in the campaign serves.
+    catalogue = [
+        ("cmd", spec) for spec in CATALOGUE.commands.values() if spec.service in SERVICES
+    ] + [("qry", spec) for spec in CATALOGUE.queries.values() if spec.service in SERVICES]
     jobs: list[Job] = []
     for number, (kind, spec) in enumerate(catalogue):
         subject_of = command_subject if kind == "cmd" else query_subject
