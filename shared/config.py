@@ -29,6 +29,8 @@ class Settings:
     max_deliver: int
     ack_wait_seconds: float
     graceful_timeout_seconds: float
+    max_concurrent_requests: int = 16
+    """Commands and queries one instance handles at once (its pool has a connection for each)."""
 
     @property
     def instance(self) -> str:
@@ -91,4 +93,5 @@ def load_settings(service: str, env: Mapping[str, str] | None = None) -> Setting
         max_deliver=_int(env, "CARENET_MAX_DELIVER", 5, 1, 100),
         ack_wait_seconds=float(_int(env, "CARENET_ACK_WAIT_SECONDS", 10, 1, 3600)),
         graceful_timeout_seconds=float(_int(env, "CARENET_GRACEFUL_TIMEOUT_SECONDS", 10, 1, 300)),
+        max_concurrent_requests=_int(env, "CARENET_MAX_CONCURRENT_REQUESTS", 16, 1, 256),
     )

@@ -144,25 +144,60 @@ class UnitOfWork:
         self.events.append(envelope)
         return envelope
 
-    async def commit(self) -> None:
+    async def commit(self, *, reply: CommandReply | None = None) -> None:
+        """Keep the work: deferred work, then ``reply`` stored in the command log, the events
+        in the outbox and the relay's wake-up in one statement, then COMMIT."""
         for deferred in self.before_commit:
             await deferred()
-        if self.events:
-            await write_outbox(self.conn, self.schema, self.events)
+        if self.events or reply is not None:
+            await write_outbox(self.conn, self.schema, self.events, reply=reply)
         await self._transaction.commit()
         self._committed = True
 
 
+@dataclass(frozen=True)
+class CommandReply:
+    """The reply a command's repeats get, stored with the command's own work."""
+
+    command_id: UUID
+    reply: dict[str, Any]
+
+
+# One statement each, so a command's reply, its events and the relay's wake-up cost one round
+# trip. Data-modifying WITH clauses always run to completion; NOTIFY is delivered at commit.
+_EVENTS = """WITH written AS (
+    INSERT INTO outbox (event_id, subject, body)
+    SELECT * FROM unnest($1::uuid[], $2::text[], $3::text[]))
+SELECT pg_notify($4, '')"""
+_EVENTS_AND_REPLY = """WITH written AS (
+    INSERT INTO outbox (event_id, subject, body)
+    SELECT * FROM unnest($1::uuid[], $2::text[], $3::text[])),
+answered AS (UPDATE command_log SET reply = $6 WHERE command_id = $5)
+SELECT pg_notify($4, '')"""
+_REPLY = "UPDATE command_log SET reply = $2 WHERE command_id = $1"
+
+
 async def write_outbox(
-    conn: asyncpg.Connection, schema: str, events: list[EventEnvelope] | list[BaseModel]
+    conn: asyncpg.Connection,
+    schema: str,
+    events: list[EventEnvelope] | list[BaseModel],
+    *,
+    reply: CommandReply | None = None,
 ) -> None:
-    """Insert events into the outbox and wake the relay (NOTIFY is delivered at commit)."""
+    """Insert events into the outbox and wake the relay (NOTIFY is delivered at commit), and
+    store ``reply`` in the command log, in one statement."""
     envelopes = [e for e in events if isinstance(e, EventEnvelope)]
-    await conn.execute(
-        """INSERT INTO outbox (event_id, subject, body)
-           SELECT * FROM unnest($1::uuid[], $2::text[], $3::text[])""",
+    if not envelopes:
+        if reply is not None:
+            await conn.execute(_REPLY, reply.command_id, reply.reply)
+        return
+    columns = (
         [e.id for e in envelopes],
         [e.nats_subject for e in envelopes],
         [e.model_dump_json() for e in envelopes],
+        outbox_channel(schema),
     )
-    await conn.execute("SELECT pg_notify($1, '')", outbox_channel(schema))
+    if reply is None:
+        await conn.execute(_EVENTS, *columns)
+    else:
+        await conn.execute(_EVENTS_AND_REPLY, *columns, reply.command_id, reply.reply)
