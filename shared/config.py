@@ -9,6 +9,14 @@ from pathlib import Path
 
 from shared.sites import Organisation, load_organisation
 
+DEFAULT_MAX_CONCURRENT_REQUESTS = 16
+"""Requests an instance handles at once by default. Each holds a pooled connection for its
+transaction, and a command spends most of its time waiting on PostgreSQL round trips, so a
+few per core keep both busy; on 2 cores 16 were enough to make the service CPU-bound (more only
+lengthen the queue inside PostgreSQL and the lock waits of contended rows), and four services
+with pools of 16 + their subscriptions + 2 stay well under PostgreSQL's default 100
+connections."""
+
 
 class ConfigError(Exception):
     """A setting is missing or invalid; the message is one line an operator can act on."""
@@ -29,7 +37,7 @@ class Settings:
     max_deliver: int
     ack_wait_seconds: float
     graceful_timeout_seconds: float
-    max_concurrent_requests: int = 16
+    max_concurrent_requests: int = DEFAULT_MAX_CONCURRENT_REQUESTS
     """Commands and queries one instance handles at once (its pool has a connection for each)."""
 
     @property
@@ -93,5 +101,7 @@ def load_settings(service: str, env: Mapping[str, str] | None = None) -> Setting
         max_deliver=_int(env, "CARENET_MAX_DELIVER", 5, 1, 100),
         ack_wait_seconds=float(_int(env, "CARENET_ACK_WAIT_SECONDS", 10, 1, 3600)),
         graceful_timeout_seconds=float(_int(env, "CARENET_GRACEFUL_TIMEOUT_SECONDS", 10, 1, 300)),
-        max_concurrent_requests=_int(env, "CARENET_MAX_CONCURRENT_REQUESTS", 16, 1, 256),
+        max_concurrent_requests=_int(
+            env, "CARENET_MAX_CONCURRENT_REQUESTS", DEFAULT_MAX_CONCURRENT_REQUESTS, 1, 256
+        ),
     )

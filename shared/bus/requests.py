@@ -19,6 +19,10 @@ What a caller can rely on:
   ``COLLISION_ATTEMPTS`` times, then answers ``unavailable``; anything else, a handler's own
   ``TimeoutError`` or ``OSError`` included while the database answers, is ``internal`` with a
   reference that is also in the log.
+- **Up to ``concurrency`` requests of an instance are handled at once**
+  (``CARENET_MAX_CONCURRENT_REQUESTS``); more wait, queued in the NATS client, and a stop
+  answers every request the instance took: those in hand finish within the graceful timeout,
+  or are cancelled (rolled back) and answered ``unavailable``, like those still queued.
 - **A reply NATS could not carry** (over the server's ``max_payload``) is replaced by an
   ``internal`` error saying so, so the caller is not left waiting.
 - **``request()`` always returns a ``Reply``** for what the bus can do to a request: nobody
@@ -50,6 +54,7 @@ from nats.errors import Error as NatsError
 from nats.errors import MaxPayloadError, NoRespondersError
 from pydantic import BaseModel, ValidationError
 
+from shared.config import DEFAULT_MAX_CONCURRENT_REQUESTS
 from shared.contracts.catalogue import CATALOGUE
 from shared.contracts.envelope import command_subject, query_subject
 from shared.contracts.messages import Command
@@ -98,10 +103,6 @@ _MAYBE_APPLIED = (
 )
 
 
-DEFAULT_CONCURRENCY = 16
-"""Requests one instance handles at once unless ``CARENET_MAX_CONCURRENT_REQUESTS`` says
-otherwise (see ``shared.config``)."""
-
 _STOPPING = "the service is stopping before it could answer"
 
 
@@ -123,7 +124,7 @@ class RequestEndpoints:
     """Where a fresh connection tells an outage from a handler's own error (``classify``)."""
     commands: dict[str, CommandHandler] = field(default_factory=dict)
     queries: dict[str, QueryHandler] = field(default_factory=dict)
-    concurrency: int = DEFAULT_CONCURRENCY
+    concurrency: int = DEFAULT_MAX_CONCURRENT_REQUESTS
     handled: int = field(default=0, init=False)
     _nats: NatsClient | None = field(default=None, init=False)
     _slots: asyncio.Semaphore | None = field(default=None, init=False)

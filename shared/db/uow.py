@@ -60,6 +60,9 @@ class UnitOfWork:
     cause: Cause = field(default_factory=Cause.fresh)
     conn: asyncpg.Connection = field(init=False)
     events: list[EventEnvelope] = field(default_factory=list, init=False)
+    _bodies: dict[int, tuple[EventEnvelope, str]] = field(default_factory=dict, init=False)
+    """Each recorded envelope (kept, so its ``id()`` stays its own) with its JSON, made once
+    when it is recorded (to check its size)."""
     _transaction: Any = field(default=None, init=False)
     _committed: bool = field(default=False, init=False)
     before_commit: list[Callable[[], Awaitable[None]]] = field(default_factory=list, init=False)
@@ -134,7 +137,8 @@ class UnitOfWork:
             causation_id=self.cause.causation_id,
             data=data.model_dump(mode="json"),
         )
-        size = len(envelope.model_dump_json().encode())
+        body = envelope.model_dump_json()
+        size = len(body.encode())
         if size > MAX_EVENT_BYTES:
             raise CommandError(
                 "validation_error",
@@ -142,7 +146,12 @@ class UnitOfWork:
                 f"{MAX_EVENT_BYTES}-byte limit of an event; send less text or fewer items",
             )
         self.events.append(envelope)
+        self._bodies[id(envelope)] = (envelope, body)
         return envelope
+
+    def _body(self, envelope: EventEnvelope) -> str:
+        kept = self._bodies.get(id(envelope))
+        return kept[1] if kept is not None and kept[0] is envelope else envelope.model_dump_json()
 
     async def commit(self, *, reply: CommandReply | None = None) -> None:
         """Keep the work: deferred work, then ``reply`` stored in the command log, the events
@@ -150,7 +159,9 @@ class UnitOfWork:
         for deferred in self.before_commit:
             await deferred()
         if self.events or reply is not None:
-            await write_outbox(self.conn, self.schema, self.events, reply=reply)
+            # Looked up by identity: a handler may have taken an event back out of ``events``.
+            bodies = [self._body(e) for e in self.events]
+            await write_outbox(self.conn, self.schema, self.events, reply=reply, bodies=bodies)
         await self._transaction.commit()
         self._committed = True
 
@@ -183,9 +194,11 @@ async def write_outbox(
     events: list[EventEnvelope] | list[BaseModel],
     *,
     reply: CommandReply | None = None,
+    bodies: list[str] | None = None,
 ) -> None:
     """Insert events into the outbox and wake the relay (NOTIFY is delivered at commit), and
-    store ``reply`` in the command log, in one statement."""
+    store ``reply`` in the command log, in one statement. ``bodies``: the events' envelopes
+    already serialized, in the same order."""
     envelopes = [e for e in events if isinstance(e, EventEnvelope)]
     if not envelopes:
         if reply is not None:
@@ -194,7 +207,7 @@ async def write_outbox(
     columns = (
         [e.id for e in envelopes],
         [e.nats_subject for e in envelopes],
-        [e.model_dump_json() for e in envelopes],
+        bodies if bodies is not None else [e.model_dump_json() for e in envelopes],
         outbox_channel(schema),
     )
     if reply is None:

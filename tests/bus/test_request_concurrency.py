@@ -13,7 +13,7 @@ import pytest
 from nats.aio.client import Client as NatsClient
 
 from shared.bus.requests import request
-from shared.config import Settings
+from shared.config import ConfigError, Settings
 from shared.contracts.replies import Reply
 from shared.db.uow import UnitOfWork
 from shared.service import ServiceDefinition, ServiceRuntime
@@ -173,3 +173,10 @@ async def test_a_stop_that_runs_out_of_time_answers_every_request_unavailable_at
         assert await conn.fetchval("SELECT count(*) FROM notes.command_log") == 0
     finally:
         await conn.close()
+
+
+def test_the_bound_is_a_setting_of_at_least_one_request(settings_for):
+    assert settings_for("notes").max_concurrent_requests == 16
+    assert settings_for("notes", CARENET_MAX_CONCURRENT_REQUESTS="3").max_concurrent_requests == 3
+    with pytest.raises(ConfigError, match="CARENET_MAX_CONCURRENT_REQUESTS=0 is outside"):
+        settings_for("notes", CARENET_MAX_CONCURRENT_REQUESTS="0")
