@@ -11,11 +11,11 @@ from shared.sites import Organisation, load_organisation
 
 DEFAULT_MAX_CONCURRENT_REQUESTS = 16
 """Requests an instance handles at once by default. Each holds a pooled connection for its
-transaction, and a command spends most of its time waiting on PostgreSQL round trips, so a
-few per core keep both busy; on 2 cores 16 were enough to make the service CPU-bound (more only
-lengthen the queue inside PostgreSQL and the lock waits of contended rows), and four services
-with pools of 16 + their subscriptions + 2 stay well under PostgreSQL's default 100
-connections."""
+transaction and spends most of its time waiting on PostgreSQL round trips, so a few per core
+keep the process and the database busy; on 2 cores, 8, 16 and 32 all made the service
+CPU-bound (more only lengthen the queues inside PostgreSQL and on contended rows' locks). Four
+services with pools of 16 + their subscriptions + 2 stay well under PostgreSQL's default of
+100 connections, with room for a replica each."""
 
 
 class ConfigError(Exception):
