@@ -13,9 +13,9 @@ DEFAULT_MAX_CONCURRENT_REQUESTS = 16
 """Requests an instance handles at once by default. Each holds a pooled connection for its
 transaction and spends most of its time waiting on PostgreSQL round trips, so a few per core
 keep the process and the database busy; on 2 cores, 8, 16 and 32 all made the service
-CPU-bound (more only lengthen the queues inside PostgreSQL and on contended rows' locks). Four
-services with pools of 16 + their subscriptions + 2 stay well under PostgreSQL's default of
-100 connections, with room for a replica each."""
+CPU-bound (more only lengthen the queues inside PostgreSQL and on contended rows' locks). The
+four services' pools (16 + their subscriptions + 2: 78 connections at most) and their relays
+stay under PostgreSQL's default of 100; replicas need a lower bound or more connections."""
 
 
 class ConfigError(Exception):
