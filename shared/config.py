@@ -9,6 +9,14 @@ from pathlib import Path
 
 from shared.sites import Organisation, load_organisation
 
+DEFAULT_MAX_CONCURRENT_REQUESTS = 16
+"""Requests an instance handles at once by default. Each holds a pooled connection for its
+transaction and spends most of its time waiting on PostgreSQL round trips, so a few per core
+keep the process and the database busy; on 2 cores, 8, 16 and 32 all made the service
+CPU-bound (more only lengthen the queues inside PostgreSQL and on contended rows' locks). The
+four services' pools (16 + their subscriptions + 2: 78 connections at most) and their relays
+stay under PostgreSQL's default of 100; replicas need a lower bound or more connections."""
+
 
 class ConfigError(Exception):
     """A setting is missing or invalid; the message is one line an operator can act on."""
@@ -29,6 +37,8 @@ class Settings:
     max_deliver: int
     ack_wait_seconds: float
     graceful_timeout_seconds: float
+    max_concurrent_requests: int = DEFAULT_MAX_CONCURRENT_REQUESTS
+    """Commands and queries one instance handles at once (its pool has a connection for each)."""
 
     @property
     def instance(self) -> str:
@@ -91,4 +101,7 @@ def load_settings(service: str, env: Mapping[str, str] | None = None) -> Setting
         max_deliver=_int(env, "CARENET_MAX_DELIVER", 5, 1, 100),
         ack_wait_seconds=float(_int(env, "CARENET_ACK_WAIT_SECONDS", 10, 1, 3600)),
         graceful_timeout_seconds=float(_int(env, "CARENET_GRACEFUL_TIMEOUT_SECONDS", 10, 1, 300)),
+        max_concurrent_requests=_int(
+            env, "CARENET_MAX_CONCURRENT_REQUESTS", DEFAULT_MAX_CONCURRENT_REQUESTS, 1, 256
+        ),
     )

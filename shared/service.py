@@ -28,7 +28,7 @@ from shared.bus.requests import CommandHandler, QueryHandler, RequestEndpoints
 from shared.bus.streams import dlq_config, ensure_stream, stream_config, wait_for_stream
 from shared.config import ConfigError, Settings, load_settings
 from shared.db import migrations
-from shared.db.pool import INFRASTRUCTURE_ERRORS, create_pool
+from shared.db.pool import INFRASTRUCTURE_ERRORS, connect, create_pool
 from shared.observability.http import StatusServer
 from shared.observability.logging import configure_logging
 from shared.observability.metrics import CONSUMER_ACK_PENDING, CONSUMER_PENDING, READY
@@ -73,6 +73,14 @@ class ServiceRuntime:
         self._started = False
 
     @property
+    def pool_size(self) -> int:
+        """A connection for every request in hand, one for each subscription's batch, and two
+        more (readiness probes, a consumer's bookkeeping, periodic work), so none of them
+        waits for another's connection."""
+        subscriptions = len(self.definition.subscriptions)
+        return self.settings.max_concurrent_requests + subscriptions + 2
+
+    @property
     def sites(self) -> tuple[str, ...] | None:
         return None if self.settings.all_sites else self.settings.sites
 
@@ -85,10 +93,19 @@ class ServiceRuntime:
             self.status.port,
         )
         self.pool = await self._connect_database()
-        async with self.pool.acquire() as conn:
+        # A connection of its own: migrations hold a session advisory lock, and pooled
+        # connections are returned without a session reset (shared.db.pool).
+        conn = await connect(
+            self.settings.database_url,
+            self.definition.schema,
+            application=f"carenet-{self.settings.instance}-migrate",
+        )
+        try:
             applied = await migrations.migrate(
                 conn, self.definition.schema, self.definition.migrations
             )
+        finally:
+            await conn.close()
         if applied:
             log.info("migrations applied: %s", ", ".join(applied))
         self.broker = make_broker(
@@ -110,8 +127,9 @@ class ServiceRuntime:
             dsn=self.settings.database_url,
             commands=dict(self.definition.commands),
             queries=dict(self.definition.queries),
+            concurrency=self.settings.max_concurrent_requests,
         )
-        endpoints.register(self.broker)
+        await endpoints.start(self.broker.connection)
         for subscription in self.definition.subscriptions:
             consumer = EventConsumer(
                 subscription=subscription,
@@ -166,13 +184,16 @@ class ServiceRuntime:
     async def stop(self) -> None:
         if self.relay is not None:
             self.relay.stop()
-        # Consumers first: they stop fetching, let the batch in hand finish (or abandon it once
-        # the graceful timeout is up, un-counting the attempt cut short) and nak the rest.
-        if self.consumers:
-            await asyncio.gather(
-                *(c.stop(self.settings.graceful_timeout_seconds) for c in self.consumers),
-                return_exceptions=True,
-            )
+        # Requests and consumers first, side by side: requests stop arriving and those in hand
+        # are answered; consumers stop fetching, let the batch in hand finish (or abandon it
+        # once the graceful timeout is up, un-counting the attempt cut short) and nak the rest.
+        # Both need the pool and the connection, which close after.
+        grace = self.settings.graceful_timeout_seconds
+        stopping = [c.stop(grace) for c in self.consumers]
+        if self.endpoints is not None:
+            stopping.append(self.endpoints.stop(grace))
+        if stopping:
+            await asyncio.gather(*stopping, return_exceptions=True)
         for task in self._tasks:
             task.cancel()
         # A nats-py request in flight while the server is away can hold off cancellation for
@@ -204,6 +225,7 @@ class ServiceRuntime:
                     self.settings.database_url,
                     self.definition.schema,
                     application=f"carenet-{self.settings.instance}",
+                    max_size=self.pool_size,
                 )
             except INFRASTRUCTURE_ERRORS as exc:
                 log.warning("waiting for the database: %s", exc)

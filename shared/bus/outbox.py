@@ -208,6 +208,13 @@ class OutboxRelay:
     """The server ends the relay's session (and frees the lock) after this long without a word."""
     stream: str = ""
     on_state: Callable[[str], None] = field(default=lambda state: None)
+    measure_seconds: float = 5.0
+    """The backlog gauges are counted at most this often (a ``count(*)`` of the outbox on every
+    wake-up would cost every command); a pass that emptied the outbox sets the backlog and its
+    age to 0 without counting, and a pass that failed or parked an event counts at once."""
+    _measured_at: float = field(default=float("-inf"), init=False)
+    _emptied: bool = field(default=False, init=False)
+    _parked_one: bool = field(default=False, init=False)
     _wake: asyncio.Event = field(default_factory=asyncio.Event, init=False)
     _stopping: bool = field(default=False, init=False)
     _publisher: Publisher | None = field(default=None, init=False)
@@ -306,13 +313,23 @@ class OutboxRelay:
         """Publish everything unpublished and not parked, oldest first; returns how many.
 
         Raises ``PublishFailed`` if an event could not be published for now; the backlog
-        gauges are measured either way.
+        gauges are measured either way (see ``measure_seconds``).
         """
+        self._emptied = self._parked_one = False
+        failed = True
         try:
-            return await self._drain(conn)
+            total = await self._drain(conn)
+            failed = False
+            return total
         finally:
-            with contextlib.suppress(Exception):
-                await self._measure(conn)
+            now = asyncio.get_running_loop().time()
+            if failed or self._parked_one or now - self._measured_at >= self.measure_seconds:
+                with contextlib.suppress(Exception):
+                    await self._measure(conn)
+                    self._measured_at = now
+            elif self._emptied:
+                OUTBOX_BACKLOG.labels(self.service).set(0)
+                OUTBOX_OLDEST_AGE.labels(self.service).set(0)
 
     async def _drain(self, conn: asyncpg.Connection) -> int:
         if self._publisher is None:
@@ -328,6 +345,7 @@ class OutboxRelay:
                 self.batch_size,
             )
             if not rows:
+                self._emptied = True
                 break
             await self._read_duplicate_window()
             rows = await self._skip_stored(conn, rows)
@@ -480,6 +498,7 @@ class OutboxRelay:
         return acks, failure
 
     async def _park(self, conn: asyncpg.Connection, row: asyncpg.Record, reason: str) -> None:
+        self._parked_one = True
         await conn.execute(
             "UPDATE outbox SET parked_at = now(), park_reason = $2 WHERE seq = $1",
             row["seq"],

@@ -19,6 +19,10 @@ What a caller can rely on:
   ``COLLISION_ATTEMPTS`` times, then answers ``unavailable``; anything else, a handler's own
   ``TimeoutError`` or ``OSError`` included while the database answers, is ``internal`` with a
   reference that is also in the log.
+- **Up to ``concurrency`` requests of an instance are handled at once**
+  (``CARENET_MAX_CONCURRENT_REQUESTS``); more wait, queued in the NATS client, and a stop
+  answers every request the instance took: those in hand finish within the graceful timeout,
+  or are cancelled (rolled back) and answered ``unavailable``, like those still queued.
 - **A reply NATS could not carry** (over the server's ``max_payload``) is replaced by an
   ``internal`` error saying so, so the caller is not left waiting.
 - **``request()`` always returns a ``Reply``** for what the bus can do to a request: nobody
@@ -31,6 +35,7 @@ What a caller can rely on:
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import logging
 import random
@@ -42,20 +47,20 @@ from uuid import UUID, uuid4
 from zoneinfo import ZoneInfo
 
 import asyncpg
-from faststream.nats import NatsBroker
-from faststream.nats.message import NatsMessage
 from nats.aio.client import Client as NatsClient
 from nats.aio.msg import Msg
+from nats.aio.subscription import Subscription
 from nats.errors import Error as NatsError
 from nats.errors import MaxPayloadError, NoRespondersError
 from pydantic import BaseModel, ValidationError
 
+from shared.config import DEFAULT_MAX_CONCURRENT_REQUESTS
 from shared.contracts.catalogue import CATALOGUE
 from shared.contracts.envelope import command_subject, query_subject
 from shared.contracts.messages import Command
 from shared.contracts.replies import CommandError, ErrorDetail, Reply, validation_details
 from shared.db.errors import Failure, classify, classify_fast
-from shared.db.uow import Cause, UnitOfWork
+from shared.db.uow import Cause, CommandReply, UnitOfWork
 from shared.observability import logging as carenet_logging
 from shared.observability.metrics import HANDLER_SECONDS, MESSAGES
 
@@ -98,16 +103,17 @@ _MAYBE_APPLIED = (
 )
 
 
-async def _raw_message(message: NatsMessage) -> Msg:
-    """FastStream decoder that decodes nothing: carenet's handler reads the raw bytes, so no
-    body (deeply nested, not UTF-8, huge) can fail before a reply is made."""
-    raw: Msg = message.raw_message
-    return raw
+_STOPPING = "the service is stopping before it could answer"
 
 
 @dataclass
 class RequestEndpoints:
-    """A service's command and query handlers, served on its sites' subjects."""
+    """A service's command and query handlers, served on its sites' subjects.
+
+    Up to ``concurrency`` requests of the instance are handled at once, each in a task of its
+    own. When that many are in hand the subscriptions' callbacks wait for a free slot, so what
+    arrives meanwhile stays queued in the client (backpressure) instead of piling up as tasks.
+    """
 
     service: str
     schema: str
@@ -118,10 +124,17 @@ class RequestEndpoints:
     """Where a fresh connection tells an outage from a handler's own error (``classify``)."""
     commands: dict[str, CommandHandler] = field(default_factory=dict)
     queries: dict[str, QueryHandler] = field(default_factory=dict)
+    concurrency: int = DEFAULT_MAX_CONCURRENT_REQUESTS
     handled: int = field(default=0, init=False)
-    _broker: NatsBroker | None = field(default=None, init=False)
+    _nats: NatsClient | None = field(default=None, init=False)
+    _slots: asyncio.Semaphore | None = field(default=None, init=False)
+    _in_hand: set[asyncio.Task[None]] = field(default_factory=set, init=False)
+    _subscriptions: list[Subscription] = field(default_factory=list, init=False)
+    _stopping: bool = field(default=False, init=False)
 
     def __post_init__(self) -> None:
+        if self.concurrency < 1:
+            raise ValueError(f"{self.service}: concurrency must be at least 1")
         for name in self.commands:
             if (self.service, name) not in CATALOGUE.commands:
                 raise ValueError(f"{self.service}: command {name} is not in the contract catalogue")
@@ -134,26 +147,109 @@ class RequestEndpoints:
             return [f"{kind}.*.{self.service}.*"]
         return [f"{kind}.{site}.{self.service}.*" for site in self.sites]
 
-    def register(self, broker: NatsBroker) -> None:
-        """Subscribe in the service's queue group; each message is answered by ``handle``."""
-        self._broker = broker
+    @property
+    def in_hand(self) -> int:
+        """Requests being handled right now."""
+        return len(self._in_hand)
+
+    async def start(self, nats: NatsClient) -> None:
+        """Subscribe in the service's queue group on ``nats`` (the broker's connection).
+
+        carenet reads the raw message (no FastStream decoding, no dependency injection, no
+        worker-thread hop): no body, however broken, fails before a reply is made.
+        """
+        self._nats = nats
+        self._slots = asyncio.Semaphore(self.concurrency)
         for kind in ("cmd", "qry"):
             if not (self.commands if kind == "cmd" else self.queries):
                 continue
             for subject in self.subjects(kind):
-                # The raw message arrives as the (undecoded) body, typed Any so that nothing
-                # validates it and no NatsMessage parameter costs a worker-thread hop.
-                @broker.subscriber(
-                    subject, queue=self.service, decoder=_raw_message, include_in_schema=False
+                self._subscriptions.append(
+                    await nats.subscribe(subject, queue=self.service, cb=self._take)
                 )
-                async def on_request(raw: Any) -> bytes:
-                    reply = await self.handle(raw.subject, raw.data, raw.headers or {})
-                    return self._sendable(reply, broker)
 
-    def _sendable(self, reply: Reply, broker: NatsBroker) -> bytes:
+    async def _take(self, msg: Msg) -> None:
+        """One subscription's callback: hand ``msg`` to a task once a slot is free."""
+        if self._stopping:
+            await self._send(msg, self._stopped_reply(msg.subject))
+            return
+        assert self._slots is not None
+        await self._slots.acquire()
+        if self._stopping:  # woken by the stop, not by a finished request
+            self._slots.release()
+            await self._send(msg, self._stopped_reply(msg.subject))
+            return
+        task = asyncio.create_task(self._answer(msg))
+        self._in_hand.add(task)
+        task.add_done_callback(self._finished)
+
+    def _finished(self, task: asyncio.Task[None]) -> None:
+        self._in_hand.discard(task)
+        assert self._slots is not None
+        self._slots.release()
+
+    async def _answer(self, msg: Msg) -> None:
+        try:
+            reply = await self.handle(msg.subject, msg.data, msg.headers or {})
+        except asyncio.CancelledError:
+            # Cut short by a stop that ran out of time: the transaction rolls back (or its
+            # commit's outcome is unknown), so the caller is told to send it again.
+            await self._send(msg, self._stopped_reply(msg.subject))
+            raise
+        await self._send(msg, reply)
+
+    def _stopped_reply(self, subject: str) -> Reply:
+        if subject.startswith("cmd."):
+            return Reply.failure("unavailable", f"{_STOPPING}; {_MAYBE_APPLIED}")
+        return Reply.failure("unavailable", f"{_STOPPING}; ask again")
+
+    async def _send(self, msg: Msg, reply: Reply) -> None:
+        if not msg.reply or self._nats is None:
+            return
+        try:
+            await self._nats.publish(msg.reply, self._sendable(reply, self._nats))
+        except Exception as exc:  # noqa: BLE001 - NATS away: the caller's request times out
+            log.warning("could not send the reply to %s: %r", msg.subject, exc)
+
+    async def stop(self, timeout: float) -> None:
+        """Take no new requests and answer every one already here, within ``timeout`` seconds.
+
+        The server stops sending at once; what it had sent is handled as usual while time
+        lasts. Then what is still queued is answered ``unavailable`` at once, and handlers
+        still running are cancelled (their transactions roll back) and answer the same.
+        """
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeout
+        subscriptions, self._subscriptions = self._subscriptions, []
+        draining = [asyncio.create_task(self._drain(s)) for s in subscriptions]
+        if draining:
+            await asyncio.wait(draining, timeout=max(deadline - loop.time(), 0))
+        self._stopping = True  # from now on a queued request is answered at once
+        if self._slots is not None:
+            # A callback waiting for a slot gets one, finds the stop and passes the slot on.
+            self._slots.release()
+        if self._in_hand:
+            await asyncio.wait(set(self._in_hand), timeout=max(deadline - loop.time(), 0))
+        for task in list(self._in_hand):
+            task.cancel()
+        if self._in_hand:
+            await asyncio.wait(set(self._in_hand), timeout=5)
+        if draining:
+            await asyncio.wait(draining, timeout=5)
+        for task in draining:
+            task.cancel()
+
+    async def _drain(self, subscription: Subscription) -> None:
+        try:
+            await subscription.drain()
+        except Exception:  # noqa: BLE001 - NATS away: nothing more can arrive or be answered
+            with contextlib.suppress(Exception):
+                await subscription.unsubscribe()
+
+    def _sendable(self, reply: Reply, nats: NatsClient) -> bytes:
         """The reply's bytes, or an ``internal`` error if NATS would refuse to carry them."""
         body = reply.to_json()
-        if len(body) <= broker.connection.max_payload:
+        if len(body) <= nats.max_payload:
             return body
         log.error("a reply of %d bytes is over NATS's max_payload; answered internal", len(body))
         return Reply.failure(
@@ -237,8 +333,8 @@ class RequestEndpoints:
             return Reply.failure("validation_error", "the body is nested too deeply")
         if kind == "qry":
             async with self.pool.acquire() as conn:
-                assert self._broker is not None
-                context = QueryContext(conn, site, self.zone, self._broker.connection)
+                assert self._nats is not None
+                context = QueryContext(conn, site, self.zone, self._nats)
                 try:
                     return Reply.success(await handler(request, context))  # type: ignore[arg-type]
                 except CommandError as exc:
@@ -273,12 +369,8 @@ class RequestEndpoints:
             except CommandError as exc:
                 return exc.reply()
             reply = Reply.success(result)
-            await uow.conn.execute(
-                "UPDATE command_log SET reply = $2 WHERE command_id = $1",
-                command.command_id,
-                reply.model_dump(mode="json", exclude_none=True),
-            )
-            await uow.commit()
+            stored = reply.model_dump(mode="json", exclude_none=True)
+            await uow.commit(reply=CommandReply(command.command_id, stored))
             return reply
 
     async def _first_reply(self, conn: asyncpg.Connection, command_id: UUID, name: str) -> Reply:

@@ -31,6 +31,20 @@ COMMAND_TIMEOUT = 60.0
 CONNECT_TIMEOUT = 10.0
 
 
+async def _keep_session(conn: asyncpg.Connection) -> None:
+    """What a connection needs when it goes back to the pool: nothing more than asyncpg does.
+
+    asyncpg itself always rolls back a transaction left open and drops the connection's
+    listeners before this runs. Its default reset also sends ``pg_advisory_unlock_all(); CLOSE
+    ALL; UNLISTEN *; RESET ALL`` - one more round trip for every command - to undo session
+    state that carenet never leaves on a pooled connection: session advisory locks, LISTEN,
+    cursors WITH HOLD and session settings are taken only on dedicated connections (``connect``:
+    the outbox relay, migrations, rebuilds); pooled work uses transaction-scoped locks
+    (``pg_advisory_xact_lock``) and ``SET LOCAL``. ``tests/bus/test_round_trips.py`` checks
+    that a released connection keeps no transaction and costs no round trip.
+    """
+
+
 def schema_settings(schema: str, application: str) -> dict[str, str]:
     if not SCHEMA_NAME.match(schema):
         raise ValueError(f"invalid schema name {schema!r}")
@@ -61,6 +75,7 @@ async def create_pool(
         server_settings=schema_settings(schema, application),
         command_timeout=command_timeout,
         timeout=CONNECT_TIMEOUT,
+        reset=_keep_session,
     )
     assert pool is not None
     return pool

@@ -60,6 +60,9 @@ class UnitOfWork:
     cause: Cause = field(default_factory=Cause.fresh)
     conn: asyncpg.Connection = field(init=False)
     events: list[EventEnvelope] = field(default_factory=list, init=False)
+    _bodies: dict[int, tuple[EventEnvelope, str]] = field(default_factory=dict, init=False)
+    """Each recorded envelope (kept, so its ``id()`` stays its own) with its JSON, made once
+    when it is recorded (to check its size)."""
     _transaction: Any = field(default=None, init=False)
     _committed: bool = field(default=False, init=False)
     before_commit: list[Callable[[], Awaitable[None]]] = field(default_factory=list, init=False)
@@ -134,7 +137,8 @@ class UnitOfWork:
             causation_id=self.cause.causation_id,
             data=data.model_dump(mode="json"),
         )
-        size = len(envelope.model_dump_json().encode())
+        body = envelope.model_dump_json()
+        size = len(body.encode())
         if size > MAX_EVENT_BYTES:
             raise CommandError(
                 "validation_error",
@@ -142,27 +146,71 @@ class UnitOfWork:
                 f"{MAX_EVENT_BYTES}-byte limit of an event; send less text or fewer items",
             )
         self.events.append(envelope)
+        self._bodies[id(envelope)] = (envelope, body)
         return envelope
 
-    async def commit(self) -> None:
+    def _body(self, envelope: EventEnvelope) -> str:
+        kept = self._bodies.get(id(envelope))
+        return kept[1] if kept is not None and kept[0] is envelope else envelope.model_dump_json()
+
+    async def commit(self, *, reply: CommandReply | None = None) -> None:
+        """Keep the work: deferred work, then ``reply`` stored in the command log, the events
+        in the outbox and the relay's wake-up in one statement, then COMMIT."""
         for deferred in self.before_commit:
             await deferred()
-        if self.events:
-            await write_outbox(self.conn, self.schema, self.events)
+        if self.events or reply is not None:
+            # Looked up by identity: a handler may have taken an event back out of ``events``.
+            bodies = [self._body(e) for e in self.events]
+            await write_outbox(self.conn, self.schema, self.events, reply=reply, bodies=bodies)
         await self._transaction.commit()
         self._committed = True
 
 
+@dataclass(frozen=True)
+class CommandReply:
+    """The reply a command's repeats get, stored with the command's own work."""
+
+    command_id: UUID
+    reply: dict[str, Any]
+
+
+# One statement each, so a command's reply, its events and the relay's wake-up cost one round
+# trip. Data-modifying WITH clauses always run to completion; NOTIFY is delivered at commit.
+_EVENTS = """WITH written AS (
+    INSERT INTO outbox (event_id, subject, body)
+    SELECT * FROM unnest($1::uuid[], $2::text[], $3::text[]))
+SELECT pg_notify($4, '')"""
+_EVENTS_AND_REPLY = """WITH written AS (
+    INSERT INTO outbox (event_id, subject, body)
+    SELECT * FROM unnest($1::uuid[], $2::text[], $3::text[])),
+answered AS (UPDATE command_log SET reply = $6 WHERE command_id = $5)
+SELECT pg_notify($4, '')"""
+_REPLY = "UPDATE command_log SET reply = $2 WHERE command_id = $1"
+
+
 async def write_outbox(
-    conn: asyncpg.Connection, schema: str, events: list[EventEnvelope] | list[BaseModel]
+    conn: asyncpg.Connection,
+    schema: str,
+    events: list[EventEnvelope] | list[BaseModel],
+    *,
+    reply: CommandReply | None = None,
+    bodies: list[str] | None = None,
 ) -> None:
-    """Insert events into the outbox and wake the relay (NOTIFY is delivered at commit)."""
+    """Insert events into the outbox and wake the relay (NOTIFY is delivered at commit), and
+    store ``reply`` in the command log, in one statement. ``bodies``: the events' envelopes
+    already serialized, in the same order."""
     envelopes = [e for e in events if isinstance(e, EventEnvelope)]
-    await conn.execute(
-        """INSERT INTO outbox (event_id, subject, body)
-           SELECT * FROM unnest($1::uuid[], $2::text[], $3::text[])""",
+    if not envelopes:
+        if reply is not None:
+            await conn.execute(_REPLY, reply.command_id, reply.reply)
+        return
+    columns = (
         [e.id for e in envelopes],
         [e.nats_subject for e in envelopes],
-        [e.model_dump_json() for e in envelopes],
+        bodies if bodies is not None else [e.model_dump_json() for e in envelopes],
+        outbox_channel(schema),
     )
-    await conn.execute("SELECT pg_notify($1, '')", outbox_channel(schema))
+    if reply is None:
+        await conn.execute(_EVENTS, *columns)
+    else:
+        await conn.execute(_EVENTS_AND_REPLY, *columns, reply.command_id, reply.reply)
