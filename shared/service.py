@@ -128,6 +128,7 @@ class ServiceRuntime:
             commands=dict(self.definition.commands),
             queries=dict(self.definition.queries),
             concurrency=self.settings.max_concurrent_requests,
+            known_sites=frozenset(self.settings.organisation.codes()),
         )
         await endpoints.start(self.broker.connection)
         for subscription in self.definition.subscriptions:

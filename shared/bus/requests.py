@@ -125,6 +125,9 @@ class RequestEndpoints:
     commands: dict[str, CommandHandler] = field(default_factory=dict)
     queries: dict[str, QueryHandler] = field(default_factory=dict)
     concurrency: int = DEFAULT_MAX_CONCURRENT_REQUESTS
+    known_sites: frozenset[str] | None = None
+    """The organisation's site codes: a request for any other site is ``not_found``. (An
+    instance serving every site is subscribed to ``cmd.*.<service>.*`` and would take it.)"""
     handled: int = field(default=0, init=False)
     _nats: NatsClient | None = field(default=None, init=False)
     _slots: asyncio.Semaphore | None = field(default=None, init=False)
@@ -320,6 +323,8 @@ class RequestEndpoints:
         if spec is None or handler is None:
             what = "command" if kind == "cmd" else "query"
             return Reply.failure("not_found", f"{self.service} has no {what} {name!r}")
+        if self.known_sites is not None and site not in self.known_sites:
+            return CommandError.not_found("site", "site").reply()
         payload = _decode(data)
         if isinstance(payload, Reply):
             return payload

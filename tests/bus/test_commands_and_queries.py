@@ -161,6 +161,14 @@ async def test_an_instance_serves_only_its_sites(start_service, nc):
     assert elsewhere.error is not None and elsewhere.error.code == "unavailable"
 
 
+async def test_a_request_for_a_site_the_organisation_does_not_have_is_not_found(start_service, nc):
+    notes = await start_service(NOTES)  # every site: subscribed to cmd.*.notes.*
+    reply = await add(nc, "lost", site="nowhere")
+    assert reply.error is not None and reply.error.code == "not_found"
+    assert [d.field for d in reply.error.details] == ["site"]
+    assert await _rows(notes) == 0
+
+
 async def test_replicas_share_the_requests_of_a_queue_group(start_service, nc):
     first = await start_service(NOTES)
     second = await start_service(NOTES)
