@@ -253,8 +253,8 @@ async def answer(pool: asyncpg.Pool, msg: Msg) -> None:
         async with pool.acquire() as conn:
             body = await HANDLERS[name](conn, site, cmd)
     except Exception as exc:  # noqa: BLE001 - every request gets a reply
-        body = json.dumps({"ok": False, "error": {"code": "internal", "message": repr(exc)}})
-        body = body.encode()
+        failure = {"ok": False, "error": {"code": "internal", "message": repr(exc)}}
+        body = json.dumps(failure).encode()
     await msg.respond(body)
 
 
