@@ -28,7 +28,7 @@ def parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
         prog="python -m bench", description=__doc__.split("\n", 1)[0] if __doc__ else None
     )
-    p.add_argument("--events", type=int, default=30_000, help="ingest: mixed events (issue: 200k)")
+    p.add_argument("--events", type=int, default=50_000, help="ingest: mixed events (issue: 200k)")
     p.add_argument(
         "--requests", type=int, default=2_000, help="commands: requests per command and side"
     )
@@ -36,7 +36,7 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--rate", type=int, default=500, help="freshness: commands per second")
     p.add_argument("--seconds", type=float, default=10.0, help="freshness: how long")
     p.add_argument(
-        "--rebuild-events", type=int, default=100_000, help="rebuild: events (issue: 1M)"
+        "--rebuild-events", type=int, default=200_000, help="rebuild: events (issue: 1M)"
     )
     p.add_argument(
         "--attendances", type=int, default=1_000_000, help="summary: attendances (issue: 1M)"

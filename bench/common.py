@@ -290,7 +290,7 @@ async def eventually(
     raise RuntimeError(f"timed out after {timeout}s waiting for {what} (last {last!r})")
 
 
-def run_child(args: list[str], env: dict[str, str], log: Path) -> tuple[str, float, int]:
+def run_child(args: list[str], env: dict[str, str], log: Path) -> tuple[str, float, float]:
     """Run a child process to the end: (stdout, wall seconds, peak RSS in MiB) of that child
     alone (``os.wait4`` gives its own rusage, not the sum of every child so far); its stderr
     goes to ``log``."""
@@ -306,7 +306,7 @@ def run_child(args: list[str], env: dict[str, str], log: Path) -> tuple[str, flo
         raise RuntimeError(
             f"{args} exited {process.returncode}: {out.decode()[-1000:]} {log.read_text()[-2000:]}"
         )
-    return out.decode(), seconds, usage.ru_maxrss // 1024
+    return out.decode(), seconds, round(usage.ru_maxrss / 1024, 1)
 
 
 async def one_by_one(
