@@ -290,23 +290,28 @@ async def eventually(
     raise RuntimeError(f"timed out after {timeout}s waiting for {what} (last {last!r})")
 
 
-def run_child(args: list[str], env: dict[str, str], log: Path) -> tuple[str, float, float]:
-    """Run a child process to the end: (stdout, wall seconds, peak RSS in MiB) of that child
-    alone (``os.wait4`` gives its own rusage, not the sum of every child so far); its stderr
-    goes to ``log``."""
+def run_child(module: list[str], env: dict[str, str], log: Path) -> tuple[str, float, float]:
+    """Run ``python -m <module...>`` to the end: (stdout, wall seconds, its peak RSS in MiB,
+    measured by ``bench.peak``); its stderr goes to ``log``."""
+    peak_file = log.with_suffix(".peak")
+    peak_file.unlink(missing_ok=True)
     started = time.perf_counter()
     with log.open("ab") as errors:
-        process = subprocess.Popen(args, env=env, cwd=REPO, stdout=subprocess.PIPE, stderr=errors)
-    assert process.stdout is not None
-    out = process.stdout.read()
-    _pid, status, usage = os.wait4(process.pid, 0)
-    process.returncode = os.waitstatus_to_exitcode(status)
-    seconds = time.perf_counter() - started
-    if process.returncode != 0:
-        raise RuntimeError(
-            f"{args} exited {process.returncode}: {out.decode()[-1000:]} {log.read_text()[-2000:]}"
+        finished = subprocess.run(
+            [sys.executable, "-m", "bench.peak", *module],
+            env={**env, "BENCH_PEAK_FILE": str(peak_file)},
+            cwd=REPO,
+            stdout=subprocess.PIPE,
+            stderr=errors,
+            check=False,
         )
-    return out.decode(), seconds, round(usage.ru_maxrss / 1024, 1)
+    seconds = time.perf_counter() - started
+    out = finished.stdout.decode()
+    if finished.returncode != 0:
+        raise RuntimeError(
+            f"{module} exited {finished.returncode}: {out[-1000:]} {log.read_text()[-2000:]}"
+        )
+    return out, seconds, round(int(peak_file.read_text()) / 1024, 1)
 
 
 async def one_by_one(

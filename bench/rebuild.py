@@ -4,14 +4,13 @@ Both run as child processes over the same streams (``--rebuild-events`` mixed ev
 three sources) into the same tables of one database (carenet: schema ``reporting``; baseline:
 ``bench/replay.py`` into schema ``baseline``). The figure is events per second over each
 side's own replay time (what the rebuild command prints; process start-up excluded on both
-sides), with the child's peak RSS from ``os.wait4``.
+sides), with the child's peak RSS from ``bench/peak.py``.
 """
 
 from __future__ import annotations
 
 import json
 import re
-import sys
 
 import asyncpg
 import nats
@@ -43,14 +42,14 @@ async def run(servers: Servers, events: int) -> Row:
     env = service_env(servers.nats_url, dsn)
     say("rebuild: baseline (ordered consumer + batched insert)")
     out, _wall, base_rss = run_child(
-        [sys.executable, "-m", "bench.replay", servers.nats_url, dsn],
+        ["bench.replay", servers.nats_url, dsn],
         env,
         servers.logs / "replay.log",
     )
     base = json.loads(out.strip().splitlines()[-1])
     say("rebuild: carenet reporting rebuild")
     out, _wall, kit_rss = run_child(
-        [sys.executable, "-m", "shared.cli", "reporting", "rebuild"],
+        ["shared.cli", "reporting", "rebuild"],
         env,
         servers.logs / "rebuild.log",
     )
