@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import os
 import sys
 import time
 from collections.abc import Sequence
@@ -78,13 +79,18 @@ async def run_all(options: argparse.Namespace) -> list[Row]:
 
 def main(argv: Sequence[str] | None = None) -> None:
     options = parser().parse_args(argv)
+    load_before = os.getloadavg()
     started = time.perf_counter()
     rows = asyncio.run(run_all(options))
     seconds = time.perf_counter() - started
     settings = {k: (str(v) if isinstance(v, Path) else v) for k, v in vars(options).items()}
-    write_results(options.out, rows, settings, seconds)
+    write_results(options.out, rows, settings, seconds, load_before)
     print(markdown_table(rows))
-    print(f"\n{seconds:.0f} s in all; written to {options.out}")
+    load_after = os.getloadavg()
+    print(
+        f"\n{seconds:.0f} s in all on {os.cpu_count()} CPUs (load average {load_before[0]:.1f} "
+        f"before, {load_after[0]:.1f} after); written to {options.out}"
+    )
     sys.stdout.flush()
 
 

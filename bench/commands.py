@@ -72,7 +72,7 @@ class Cluster:
         """A request's reply (``{"ok": false, ...}`` for a timeout too)."""
         try:
             msg = await self.nc.request(
-                f"{prefix}.{site}.{service}.{name}", json.dumps(body).encode(), timeout=60
+                f"{prefix}.{site}.{service}.{name}", json.dumps(body).encode(), timeout=120
             )
         except (TimeoutError, nats.errors.Error) as exc:
             return {"ok": False, "error": {"code": "timeout", "message": repr(exc)}}

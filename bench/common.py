@@ -114,12 +114,21 @@ def markdown_table(rows: Sequence[Row]) -> str:
     return "\n".join(lines)
 
 
-def write_results(path: Path, rows: Sequence[Row], options: dict[str, Any], seconds: float) -> None:
+def write_results(
+    path: Path,
+    rows: Sequence[Row],
+    options: dict[str, Any],
+    seconds: float,
+    load_before: tuple[float, float, float],
+) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     document = {
         "finished_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
         "seconds": round(seconds, 1),
         "cpus": os.cpu_count(),
+        # The machine's load average before and after: other work moves both sides' figures.
+        "load_average_before": [round(x, 2) for x in load_before],
+        "load_average_after": [round(x, 2) for x in os.getloadavg()],
         "python": sys.version.split()[0],
         "options": options,
         "workloads": [row.as_json() for row in rows],
