@@ -77,13 +77,21 @@ async def run_all(options: argparse.Namespace) -> list[Row]:
     return rows
 
 
+def _shown(path: Path) -> str:
+    """A path as the results show it: relative to the repository when inside it."""
+    try:
+        return str(path.resolve().relative_to(RESULTS.parent.parent.parent))
+    except ValueError:
+        return str(path)
+
+
 def main(argv: Sequence[str] | None = None) -> None:
     options = parser().parse_args(argv)
     load_before = os.getloadavg()
     started = time.perf_counter()
     rows = asyncio.run(run_all(options))
     seconds = time.perf_counter() - started
-    settings = {k: (str(v) if isinstance(v, Path) else v) for k, v in vars(options).items()}
+    settings = {k: (_shown(v) if isinstance(v, Path) else v) for k, v in vars(options).items()}
     write_results(options.out, rows, settings, seconds, load_before)
     print(markdown_table(rows))
     load_after = os.getloadavg()
