@@ -1,12 +1,13 @@
 """The commands baseline: a raw nats-py responder, run as its own process like a service.
 
 ``python -m bench.responder NATS_URL DSN`` answers ``bench.<site>.<service>.<name>`` in the
-queue group ``baseline``, one task per request (at most ``--concurrency`` at once, the
-subscription waits beyond that). Each request is decoded, validated with the contract's
-pydantic model, and applied in one transaction on asyncpg: the command-log row (with its
-reply; a repeated ``command_id`` gets the stored reply), the entity's rows, the outbox row(s)
-of the event(s) built with the contract's models. No relay publishes that outbox: the
-baseline is the request path only. ``bench.ping`` answers when it is subscribed.
+queue group ``baseline``, one task per request: at most ``--concurrency`` at once (default 16,
+the bound the kit's request handling defaults to, on as many connections; the subscription
+waits beyond that). Each request is decoded, validated with the contract's pydantic model,
+and applied in one transaction on asyncpg: the command-log row (with its reply; a repeated
+``command_id`` gets the stored reply), the entity's rows, the outbox row(s) of the event(s)
+built with the contract's models. No relay publishes that outbox: the baseline is the request
+path only. ``bench.ping`` answers when it is subscribed.
 """
 
 from __future__ import annotations
@@ -259,9 +260,8 @@ async def answer(pool: asyncpg.Pool, msg: Msg) -> None:
 
 
 async def serve(nats_url: str, dsn: str, concurrency: int) -> None:
-    # The kit's pool size (shared.db.pool.create_pool's default), so both sides have as many
-    # connections.
-    pool = await asyncpg.create_pool(dsn, min_size=2, max_size=10)
+    # A connection for each request handled at once, as the kit gives its pool (at most 64).
+    pool = await asyncpg.create_pool(dsn, min_size=2, max_size=min(concurrency, 64))
     nc = await nats.connect(nats_url)
     room = asyncio.Semaphore(concurrency)
     running: set[asyncio.Task[None]] = set()
@@ -296,6 +296,6 @@ if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__.split("\n", 1)[0] if __doc__ else None)
     parser.add_argument("nats_url")
     parser.add_argument("dsn")
-    parser.add_argument("--concurrency", type=int, default=64)
+    parser.add_argument("--concurrency", type=int, default=16)
     options = parser.parse_args()
     asyncio.run(serve(options.nats_url, options.dsn, options.concurrency))
