@@ -43,8 +43,10 @@ docs: $(VENV)/.installed
 clean:
 	rm -rf $(VENV) .carenet
 
+# Every workload against carenet and a raw nats-py + asyncpg baseline (bench/README.md); sizes
+# are flags: make bench BENCH_ARGS="--events 200000 --rebuild-events 1000000".
 bench: $(VENV)/.installed
-	$(BIN)/python bench/ingest.py
+	$(BIN)/python -m bench $(BENCH_ARGS)
 
 # The full reliability campaign (docs/reliability.md): real processes, faults, exact books.
 reliability: $(VENV)/.installed-test
