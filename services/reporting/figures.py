@@ -204,15 +204,25 @@ class Figures:
         return {"total": sum(counts.values()), "by": {"type": _by(types, counts)}}
 
     async def _unique_participants(self) -> dict[str, Any]:
+        # Counted in the database: a year of attendances has far more (person, session) pairs
+        # than people, and fetching each distinct person to count them here cost most of a
+        # year's summary.
         rows = await self._fetch(
-            f"""SELECT DISTINCT p.person_id, people.roles
-                FROM sessions s CROSS JOIN LATERAL unnest(s.present) AS p(person_id)
-                LEFT JOIN people ON people.person_id = p.person_id
-                WHERE s.session_on BETWEEN $1 AND $2 AND s.held AND NOT s.cancelled
-                  AND {self._where("s.site")}"""
+            f"""WITH present AS (
+                    SELECT DISTINCT p.person_id
+                    FROM sessions s CROSS JOIN LATERAL unnest(s.present) AS p(person_id)
+                    WHERE s.session_on BETWEEN $1 AND $2 AND s.held AND NOT s.cancelled
+                      AND {self._where("s.site")}),
+                roles AS (
+                    SELECT DISTINCT present.person_id, role
+                    FROM present JOIN people ON people.person_id = present.person_id
+                    CROSS JOIN LATERAL unnest(people.roles) AS role)
+                SELECT NULL::text AS k, count(*)::int AS n FROM present
+                UNION ALL
+                SELECT role, count(*)::int FROM roles GROUP BY role"""
         )
-        roles = Counter(role for r in rows for role in set(r["roles"] or ()))
-        return {"total": len(rows), "by": {"role": _by(ROLES, dict(roles))}}
+        total = next(r["n"] for r in rows if r["k"] is None)
+        return {"total": total, "by": {"role": _by(ROLES, _grouped(rows))}}
 
     async def _volunteers_active(self) -> dict[str, Any]:
         rows = await self._fetch(
