@@ -106,6 +106,21 @@ class Unprocessable(Exception):
     """Raised by a handler for an event that can never be applied: straight to ``DLQ``."""
 
 
+def delivery_count(msg: Msg) -> int:
+    """How many times JetStream has delivered ``msg``, read from its ack subject alone.
+
+    nats-py's ``msg.metadata`` builds its dataclasses through reflection, which cost about a
+    seventh of a batch's apply in a profile; the count is one token of the reply subject
+    (``$JS.ACK.<stream>.<consumer>.<delivered>...``, or the longer form with domain and account).
+    """
+    tokens = (msg.reply or "").split(".")
+    if len(tokens) == 9 and tokens[:2] == ["$JS", "ACK"]:
+        return int(tokens[4])
+    if len(tokens) >= 11 and tokens[:2] == ["$JS", "ACK"]:
+        return int(tokens[Msg.Ack.NumDelivered])
+    return msg.metadata.num_delivered
+
+
 @dataclass(frozen=True)
 class Subscription:
     """What a service consumes: one source service's stream, and a handler per event type.
@@ -325,7 +340,7 @@ class EventConsumer:
             await self._settle(batch)
 
     async def _apply_in_order(self, parsed: list[_Parsed], batch: _Batch) -> None:
-        first_deliveries = all(item.msg.metadata.num_delivered == 1 for item in parsed)
+        first_deliveries = all(delivery_count(item.msg) == 1 for item in parsed)
         if len(parsed) > 1 and first_deliveries:
             started = time.perf_counter()
             error = await self._attempt(parsed, None)
@@ -368,7 +383,7 @@ class EventConsumer:
         while True:
             attempt_id = uuid4()
             earlier = await self._begin_attempt(event_id, attempt_id)
-            deliveries = item.msg.metadata.num_delivered + retried_here
+            deliveries = delivery_count(item.msg) + retried_here
             if earlier.count >= self.max_deliver:
                 await self._give_up(item, earlier, deliveries)
                 return

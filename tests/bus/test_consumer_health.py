@@ -63,3 +63,18 @@ async def test_the_connection_keeps_the_same_subscriptions_however_many_batches_
 
     await eventually(all_done, timeout=30)
     assert len(connection._subs) == before
+
+
+async def test_the_delivery_count_read_from_the_ack_subject_is_the_servers(nc):
+    from nats.js.api import StreamConfig
+
+    from shared.bus.consumer import delivery_count
+
+    js = nc.jetstream()
+    await js.add_stream(StreamConfig(name="COUNTS", subjects=["counts.>"]))
+    await js.publish("counts.one", b"x")
+    pull = await js.pull_subscribe("counts.>", durable="counter")
+    for expected in (1, 2, 3):
+        [msg] = await pull.fetch(1, timeout=5)
+        assert delivery_count(msg) == msg.metadata.num_delivered == expected
+        await msg.nak()
