@@ -28,7 +28,8 @@ from shared.bus.requests import CommandHandler, QueryHandler, RequestEndpoints
 from shared.bus.streams import dlq_config, ensure_stream, stream_config, wait_for_stream
 from shared.config import ConfigError, Settings, load_settings
 from shared.db import migrations
-from shared.db.pool import INFRASTRUCTURE_ERRORS, connect, create_pool
+from shared.db.errors import Failure, classify_fast
+from shared.db.pool import connect, create_pool
 from shared.observability.http import StatusServer
 from shared.observability.logging import configure_logging
 from shared.observability.metrics import CONSUMER_ACK_PENDING, CONSUMER_PENDING, READY
@@ -228,7 +229,9 @@ class ServiceRuntime:
                     application=f"carenet-{self.settings.instance}",
                     max_size=self.pool_size,
                 )
-            except INFRASTRUCTURE_ERRORS as exc:
+            except Exception as exc:
+                if classify_fast(exc) is Failure.WORK:
+                    raise  # a wrong DSN or password will not mend itself
                 log.warning("waiting for the database: %s", exc)
                 await asyncio.sleep(backoff)
                 backoff = min(backoff * 2, 5.0)

@@ -43,8 +43,6 @@ def _fail(message: str) -> int:
 async def report_command(args: argparse.Namespace) -> int:
     import nats
     from nats.errors import Error as NatsError
-    from nats.errors import NoRespondersError
-    from nats.errors import TimeoutError as NatsTimeout
 
     from shared.bus.requests import request
     from shared.client_cli import nats_url, subject_site
@@ -71,13 +69,12 @@ async def report_command(args: argparse.Namespace) -> int:
             {"site": args.site, "period": period, "exact": args.exact},
             timeout=30,
         )
-    except NoRespondersError:
-        return _fail(f"no reporting service is answering for site {args.site}")
-    except (NatsTimeout, TimeoutError):
-        return _fail("the reporting service did not answer in time")
     finally:
         with contextlib.suppress(Exception):
             await nc.close()
+    if reply.error is not None and reply.error.code == "unavailable":
+        # Nobody answered, or not in time: request() says which.
+        return _fail(reply.error.message)
     if not reply.ok or reply.result is None:
         print(json.dumps(reply.model_dump(mode="json", exclude_none=True), indent=2))
         return 1
