@@ -22,7 +22,7 @@ COPY services/ ./services/
 RUN pip install . \
     && rm -rf build ./*.egg-info
 
-ENV CARENET_CONFIG=/app/shared/demo_organisation.toml \
+ENV CARENET_CONFIG=/app/shared/agency/demo_organisation.toml \
     CARENET_HTTP_PORT=8080
 
 EXPOSE 8080

@@ -39,8 +39,8 @@ from bench.common import (
     services_running,
     wait_all_ready,
 )
-from shared.db import migrations
-from shared.sites import DEMO_ORGANISATION, load_organisation
+from shared.agency.sites import DEMO_ORGANISATION, load_organisation
+from shared.kit.db import migrations
 
 SERVICES = Path(REPO) / "services"
 SITES = ("likang", "nanyuan", "jinsha", "longjin")

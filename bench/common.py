@@ -19,8 +19,8 @@ from typing import Any
 
 import asyncpg
 
-from shared.devservers import NatsServer, PostgresServer, free_port
-from shared.sites import DEMO_ORGANISATION
+from shared.agency.sites import DEMO_ORGANISATION
+from shared.local.devservers import NatsServer, PostgresServer, free_port
 
 REPO = Path(__file__).resolve().parent.parent
 

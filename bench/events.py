@@ -9,12 +9,12 @@ from uuid import uuid4
 
 from nats.aio.client import Client as NatsClient
 
-from shared.bus.streams import dlq_config, ensure_stream, stream_config
-from shared.contracts.envelope import EventEnvelope
-from shared.contracts.groups import AttendanceRecorded, EnrollmentCreated, SessionScheduled
-from shared.contracts.intake import CaseContactLogged, PersonRegistered, ReferralReceived
-from shared.contracts.messages import EventData
-from shared.contracts.volunteers import HoursLogged, PeerContactLogged, VolunteerRegistered
+from shared.kit.bus.streams import dlq_config, ensure_stream, stream_config
+from shared.kit.contracts.envelope import EventEnvelope
+from shared.kit.contracts.groups import AttendanceRecorded, EnrollmentCreated, SessionScheduled
+from shared.kit.contracts.intake import CaseContactLogged, PersonRegistered, ReferralReceived
+from shared.kit.contracts.messages import EventData
+from shared.kit.contracts.volunteers import HoursLogged, PeerContactLogged, VolunteerRegistered
 
 SOURCES = ("intake", "groups", "volunteers")
 SITES = ("likang", "nanyuan", "jinsha", "longjin", "icmhc", "clubhouse", "si-unit")

@@ -30,13 +30,13 @@ from bench.events import SOURCES, counts_by_source, ensure_streams, mixed_events
 from services.reporting import handlers, store
 from services.reporting.app import BATCH
 from services.reporting.rebuild import MIGRATIONS
-from shared.bus.consumer import EventConsumer, Subscription
-from shared.bus.streams import stream_name
-from shared.contracts.catalogue import CATALOGUE
-from shared.contracts.envelope import EventEnvelope
-from shared.db import migrations
-from shared.db.pool import create_pool
-from shared.sites import DEMO_ORGANISATION, load_organisation
+from shared.agency.sites import DEMO_ORGANISATION, load_organisation
+from shared.kit.bus.consumer import EventConsumer, Subscription
+from shared.kit.bus.streams import stream_name
+from shared.kit.contracts.catalogue import CATALOGUE
+from shared.kit.contracts.envelope import EventEnvelope
+from shared.kit.db import migrations
+from shared.kit.db.pool import create_pool
 
 
 async def fresh_schema(dsn: str, schema: str) -> asyncpg.Pool:

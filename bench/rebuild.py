@@ -18,7 +18,7 @@ import nats
 from bench.common import Row, Servers, Side, delete_streams, run_child, say, service_env
 from bench.events import ensure_streams, mixed_events, publish
 from services.reporting.rebuild import MIGRATIONS
-from shared.db import migrations
+from shared.kit.db import migrations
 
 PUBLISH_CHUNK = 50_000
 

@@ -21,10 +21,10 @@ from nats.js.api import DeliverPolicy
 from nats.js.errors import NotFoundError
 
 from services.reporting import store
-from shared.bus.streams import stream_name
-from shared.contracts.catalogue import CATALOGUE
-from shared.contracts.envelope import EventEnvelope
-from shared.contracts.public import load_public_contracts
+from shared.kit.bus.streams import stream_name
+from shared.kit.contracts.catalogue import CATALOGUE
+from shared.kit.contracts.envelope import EventEnvelope
+from shared.kit.contracts.public import load_public_contracts
 
 FLUSH_EVERY = 1000
 

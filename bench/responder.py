@@ -25,12 +25,12 @@ import asyncpg
 import nats
 from nats.aio.msg import Msg
 
-from shared.contracts.catalogue import CATALOGUE
-from shared.contracts.envelope import EventEnvelope
-from shared.contracts.groups import AttendanceRecorded, EnrollmentCreated, SessionHeld
-from shared.contracts.intake import PersonRegistered
-from shared.contracts.messages import EventData
-from shared.sites import DEMO_ORGANISATION, load_organisation
+from shared.agency.sites import DEMO_ORGANISATION, load_organisation
+from shared.kit.contracts.catalogue import CATALOGUE
+from shared.kit.contracts.envelope import EventEnvelope
+from shared.kit.contracts.groups import AttendanceRecorded, EnrollmentCreated, SessionHeld
+from shared.kit.contracts.intake import PersonRegistered
+from shared.kit.contracts.messages import EventData
 
 ZONE: ZoneInfo = load_organisation(DEMO_ORGANISATION).zone
 

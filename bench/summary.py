@@ -30,7 +30,7 @@ from bench.common import (
     wait_all_ready,
 )
 from bench.events import SITES, ensure_streams
-from shared.contracts.groups import ProgrammeType
+from shared.kit.contracts.groups import ProgrammeType
 
 PRESENT = 20
 REPEATS = 5

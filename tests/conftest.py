@@ -23,12 +23,12 @@ import nats
 import pytest
 from nats.aio.client import Client as NatsClient
 
-from shared.bus.requests import request
-from shared.config import Settings, load_settings
-from shared.contracts.replies import Reply
-from shared.devservers import NatsServer, PostgresServer
-from shared.service import ServiceDefinition, ServiceRuntime
-from shared.sites import DEMO_ORGANISATION
+from shared.agency.sites import DEMO_ORGANISATION
+from shared.kit.bus.requests import request
+from shared.kit.config import Settings, load_settings
+from shared.kit.contracts.replies import Reply
+from shared.kit.service import ServiceDefinition, ServiceRuntime
+from shared.local.devservers import NatsServer, PostgresServer
 
 REPO = Path(__file__).resolve().parent.parent
 

@@ -19,7 +19,7 @@ from typing import Any
 import pytest
 from prometheus_client.metrics import MetricWrapperBase
 
-from shared.observability import metrics
+from shared.kit.observability import metrics
 from tests.test_compose import _services as compose_services
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -110,7 +110,7 @@ def dashboard_expressions() -> list[str]:
 
 
 def exposition_names() -> set[str]:
-    """Every series name the metrics in shared/observability/metrics.py put on /metrics."""
+    """Every series name the metrics in shared/kit/observability/metrics.py put on /metrics."""
     suffixes = {
         "counter": ("_total", "_created"),
         "gauge": ("",),

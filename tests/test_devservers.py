@@ -18,7 +18,7 @@ import nats
 import pytest
 from nats.js.api import StorageType
 
-from shared.devservers import (
+from shared.local.devservers import (
     DevServerError,
     NatsServer,
     PostgresServer,
@@ -168,7 +168,7 @@ def test_servers_die_with_their_parent(tmp_path: Path) -> None:
     script = (
         "import sys, threading, time\n"
         "from pathlib import Path\n"
-        "from shared.devservers import NatsServer, PostgresServer\n"
+        "from shared.local.devservers import NatsServer, PostgresServer\n"
         "root = Path(sys.argv[1])\n"
         "n = NatsServer(root / 'nats')\n"
         "p = PostgresServer(root / 'pg', fsync=False)\n"

@@ -16,8 +16,8 @@ from uuid import uuid4
 import asyncpg
 import nats
 
-from shared.bus.requests import request
-from shared.up import available_services
+from shared.kit.bus.requests import request
+from shared.local.up import available_services
 from tests.conftest import REPO, eventually
 
 

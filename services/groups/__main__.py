@@ -1,4 +1,4 @@
 from services.groups.app import build
-from shared.service import main
+from shared.kit.service import main
 
 main("groups", build)

@@ -7,10 +7,10 @@ from functools import partial
 from pathlib import Path
 
 from services.groups import handlers, queries
-from shared.bus.consumer import Subscription
-from shared.config import Settings
-from shared.known_people import remember_person
-from shared.service import ServiceDefinition
+from shared.kit.bus.consumer import Subscription
+from shared.kit.config import Settings
+from shared.kit.known_people import remember_person
+from shared.kit.service import ServiceDefinition
 
 
 def build(settings: Settings) -> ServiceDefinition:

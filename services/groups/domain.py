@@ -8,8 +8,8 @@ from datetime import date, datetime, time, timedelta
 from itertools import pairwise
 from uuid import UUID
 
-from shared.contracts.groups import Schedule
-from shared.contracts.replies import CommandError, ErrorDetail
+from shared.kit.contracts.groups import Schedule
+from shared.kit.contracts.replies import CommandError, ErrorDetail
 
 
 def session_dates(schedule: Schedule) -> list[date]:

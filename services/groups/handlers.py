@@ -10,8 +10,8 @@ import asyncpg
 
 from services.groups import store
 from services.groups.domain import Slot, clashes_within, refuse_clashes, session_dates
-from shared.contracts import EventEnvelope
-from shared.contracts.groups import (
+from shared.kit.contracts import EventEnvelope
+from shared.kit.contracts.groups import (
     AttendanceRecorded,
     CancelSession,
     CreateProgramme,
@@ -29,9 +29,9 @@ from shared.contracts.groups import (
     Withdraw,
     WithdrawalReason,
 )
-from shared.contracts.intake import CaseClosed, CaseOpened, CaseTransferred
-from shared.contracts.replies import CommandError, ErrorDetail
-from shared.db.uow import UnitOfWork
+from shared.kit.contracts.intake import CaseClosed, CaseOpened, CaseTransferred
+from shared.kit.contracts.replies import CommandError, ErrorDetail
+from shared.kit.db.uow import UnitOfWork
 
 
 def _scheduled(row: asyncpg.Record, slot: Slot, *, rescheduled: bool) -> SessionScheduled:

@@ -8,9 +8,9 @@ from uuid import UUID
 
 from services.groups import store
 from services.groups.domain import attendance_rate
-from shared.bus.requests import QueryContext, request
-from shared.contracts.groups import CompletionQuery, ProgrammeQuery, RosterQuery
-from shared.contracts.replies import CommandError
+from shared.kit.bus.requests import QueryContext, request
+from shared.kit.contracts.groups import CompletionQuery, ProgrammeQuery, RosterQuery
+from shared.kit.contracts.replies import CommandError
 
 
 async def programme(q: ProgrammeQuery, ctx: QueryContext) -> dict[str, Any]:

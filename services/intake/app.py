@@ -7,9 +7,9 @@ from functools import partial
 from pathlib import Path
 
 from services.intake import handlers, queries
-from shared.config import Settings
-from shared.instruments import load_instruments
-from shared.service import ServiceDefinition
+from shared.agency.instruments import load_instruments
+from shared.kit.config import Settings
+from shared.kit.service import ServiceDefinition
 
 
 def build(settings: Settings) -> ServiceDefinition:

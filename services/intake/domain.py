@@ -6,8 +6,8 @@ from dataclasses import dataclass, field
 from datetime import date
 from uuid import UUID
 
-from shared.contracts.intake import AgeBand, CloseReason, Decision
-from shared.contracts.replies import CommandError
+from shared.kit.contracts.intake import AgeBand, CloseReason, Decision
+from shared.kit.contracts.replies import CommandError
 
 AGE_BANDS: tuple[tuple[int, AgeBand], ...] = (
     (18, "under_18"),

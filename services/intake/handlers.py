@@ -7,7 +7,9 @@ from uuid import UUID, uuid4
 
 from services.intake import store
 from services.intake.domain import age_band, phone_digits, require_service_consent
-from shared.contracts.intake import (
+from shared.agency.instruments import AnswersInvalid, Instrument
+from shared.agency.sites import Organisation
+from shared.kit.contracts.intake import (
     AcknowledgeSafetyFollowup,
     AssessmentRecorded,
     CarerLinked,
@@ -32,10 +34,8 @@ from shared.contracts.intake import (
     SafetyFollowupAcknowledged,
     TransferCase,
 )
-from shared.contracts.replies import CommandError, ErrorDetail
-from shared.db.uow import UnitOfWork
-from shared.instruments import AnswersInvalid, Instrument
-from shared.sites import Organisation
+from shared.kit.contracts.replies import CommandError, ErrorDetail
+from shared.kit.db.uow import UnitOfWork
 
 
 async def _person_must_exist(uow: UnitOfWork, person_id: UUID, field: str) -> list[str]:

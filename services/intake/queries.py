@@ -7,8 +7,8 @@ from typing import Any
 
 import asyncpg
 
-from shared.bus.requests import QueryContext
-from shared.contracts.intake import (
+from shared.kit.bus.requests import QueryContext
+from shared.kit.contracts.intake import (
     AccessLogQuery,
     CaseQuery,
     ConsentQuery,
@@ -17,7 +17,7 @@ from shared.contracts.intake import (
     ReferralsOverdue,
     SafetyFollowups,
 )
-from shared.contracts.replies import CommandError
+from shared.kit.contracts.replies import CommandError
 
 
 def _jsonable(row: asyncpg.Record) -> dict[str, Any]:

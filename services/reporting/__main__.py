@@ -1,4 +1,4 @@
 from services.reporting.app import build
-from shared.service import main
+from shared.kit.service import main
 
 main("reporting", build)

@@ -8,10 +8,10 @@ from pathlib import Path
 
 from services.reporting import handlers, queries
 from services.reporting.domain import site_targets
-from shared.bus.consumer import Subscription
-from shared.config import Settings
-from shared.instruments import load_instruments
-from shared.service import ServiceDefinition
+from shared.agency.instruments import load_instruments
+from shared.kit.bus.consumer import Subscription
+from shared.kit.config import Settings
+from shared.kit.service import ServiceDefinition
 
 # Read models take events in batches: one transaction per batch is what makes ingest and
 # rebuilds fast (nats-facts.md: ~10x a transaction per event).

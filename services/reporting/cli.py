@@ -44,8 +44,8 @@ async def report_command(args: argparse.Namespace) -> int:
     import nats
     from nats.errors import Error as NatsError
 
-    from shared.bus.requests import request
-    from shared.client_cli import nats_url, subject_site
+    from shared.cli.client import nats_url, subject_site
+    from shared.kit.bus.requests import request
 
     if args.format == "xlsx" and args.out is None:
         return _fail("an xlsx report needs --out FILE")
@@ -99,7 +99,7 @@ def progress_bar(read: int, total: int, seconds: float) -> None:
 
 async def rebuild_command(args: argparse.Namespace) -> int:
     from services.reporting.rebuild import rebuild
-    from shared.client_cli import database_url, nats_url
+    from shared.cli.client import database_url, nats_url
 
     url = nats_url(args.data)
     database = database_url(args.data)

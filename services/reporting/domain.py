@@ -12,8 +12,8 @@ from datetime import date, datetime
 from decimal import ROUND_HALF_UP, Decimal
 from typing import Any
 
-from shared.contracts.reporting import PeriodRange
-from shared.instruments import Instrument
+from shared.agency.instruments import Instrument
+from shared.kit.contracts.reporting import PeriodRange
 
 # Below this many people a count or a mean could point at someone: figures.md.
 SMALL = 5

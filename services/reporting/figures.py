@@ -15,8 +15,9 @@ from typing import Any, get_args
 import asyncpg
 
 from services.reporting.domain import Pair, Period, Score, hours, outcome_stats, pairs
-from shared.contracts.groups import EnrollmentStatus, ProgrammeType
-from shared.contracts.intake import (
+from shared.agency.instruments import Instrument
+from shared.kit.contracts.groups import EnrollmentStatus, ProgrammeType
+from shared.kit.contracts.intake import (
     CloseReason,
     ContactMode,
     Decision,
@@ -24,8 +25,7 @@ from shared.contracts.intake import (
     Relationship,
     Role,
 )
-from shared.contracts.volunteers import PeerContactMode
-from shared.instruments import Instrument
+from shared.kit.contracts.volunteers import PeerContactMode
 
 ROLES: tuple[str, ...] = get_args(Role)
 KINDS = ("new", "reactivated")

@@ -22,12 +22,12 @@ from services.reporting import store
 from services.reporting.domain import Period, deidentify, month_period, previous_month
 from services.reporting.figures import HEADLINE, Figures
 from services.reporting.queries import Reporting
-from shared.bus.consumer import EventHandler
-from shared.contracts import EventEnvelope
-from shared.contracts.replies import CommandError
-from shared.contracts.reporting import PublishSummary, SummaryPublished
-from shared.db.uow import UnitOfWork
-from shared.service import ServiceRuntime
+from shared.kit.bus.consumer import EventHandler
+from shared.kit.contracts import EventEnvelope
+from shared.kit.contracts.replies import CommandError
+from shared.kit.contracts.reporting import PublishSummary, SummaryPublished
+from shared.kit.db.uow import UnitOfWork
+from shared.kit.service import ServiceRuntime
 
 log = logging.getLogger("carenet.reporting")
 

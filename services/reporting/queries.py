@@ -17,11 +17,11 @@ from services.reporting.domain import (
     site_targets,
 )
 from services.reporting.figures import Figures
-from shared.bus.requests import QueryContext
-from shared.contracts.replies import CommandError
-from shared.contracts.reporting import Outcomes, Summary
-from shared.instruments import Instrument
-from shared.sites import Organisation
+from shared.agency.instruments import Instrument
+from shared.agency.sites import Organisation
+from shared.kit.bus.requests import QueryContext
+from shared.kit.contracts.replies import CommandError
+from shared.kit.contracts.reporting import Outcomes, Summary
 
 ALL = "*"
 

@@ -29,12 +29,12 @@ from pydantic import ValidationError
 
 from services.reporting import store
 from services.reporting.handlers import REBUILD_LOCK
-from shared.bus.streams import stream_name
-from shared.contracts.catalogue import CATALOGUE
-from shared.contracts.envelope import EventEnvelope
-from shared.contracts.public import load_public_contracts
-from shared.db import migrations
-from shared.db.pool import connect
+from shared.kit.bus.streams import stream_name
+from shared.kit.contracts.catalogue import CATALOGUE
+from shared.kit.contracts.envelope import EventEnvelope
+from shared.kit.contracts.public import load_public_contracts
+from shared.kit.db import migrations
+from shared.kit.db.pool import connect
 
 MIGRATIONS = Path(__file__).parent / "migrations"
 SOURCES = tuple(store.APPLY)

@@ -13,15 +13,15 @@ from typing import Any
 
 import asyncpg
 
-from shared.contracts import EventEnvelope
-from shared.contracts.groups import (
+from shared.kit.contracts import EventEnvelope
+from shared.kit.contracts.groups import (
     AttendanceRecorded,
     EnrollmentCreated,
     SessionCancelled,
     SessionHeld,
     SessionScheduled,
 )
-from shared.contracts.intake import (
+from shared.kit.contracts.intake import (
     AssessmentRecorded,
     CarerLinked,
     CaseClosed,
@@ -33,7 +33,7 @@ from shared.contracts.intake import (
     ReferralDecided,
     ReferralReceived,
 )
-from shared.contracts.volunteers import (
+from shared.kit.contracts.volunteers import (
     AssignmentMade,
     HoursLogged,
     PeerContactLogged,

@@ -7,8 +7,8 @@ from datetime import date, datetime, time
 from typing import Any
 from uuid import UUID
 
-from shared.contracts.intake import SERVICE_USER_ROLES
-from shared.contracts.replies import CommandError
+from shared.kit.contracts.intake import SERVICE_USER_ROLES
+from shared.kit.contracts.replies import CommandError
 
 PEER_TEAM_DEFAULT = "peer_supporters"
 

@@ -10,11 +10,11 @@ import asyncpg
 
 from services.volunteers import store
 from services.volunteers.domain import TeamRules, check_peer_match, is_service_user, pick
-from shared.contracts import EventEnvelope
-from shared.contracts.groups import SessionCancelled, SessionScheduled
-from shared.contracts.intake import CarerLinked, ConsentRecorded
-from shared.contracts.replies import CommandError
-from shared.contracts.volunteers import (
+from shared.kit.contracts import EventEnvelope
+from shared.kit.contracts.groups import SessionCancelled, SessionScheduled
+from shared.kit.contracts.intake import CarerLinked, ConsentRecorded
+from shared.kit.contracts.replies import CommandError
+from shared.kit.contracts.volunteers import (
     AssignmentCancelled,
     AssignmentConfirmed,
     AssignmentDeclined,
@@ -38,7 +38,7 @@ from shared.contracts.volunteers import (
     VolunteerJoinedTeam,
     VolunteerRegistered,
 )
-from shared.db.uow import UnitOfWork
+from shared.kit.db.uow import UnitOfWork
 
 
 async def _volunteer(uow: UnitOfWork, volunteer_id: UUID, field: str = "volunteer_id") -> Any:

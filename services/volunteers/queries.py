@@ -5,9 +5,9 @@ from __future__ import annotations
 from typing import Any
 
 from services.volunteers.domain import TeamRules
-from shared.bus.requests import QueryContext
-from shared.contracts.replies import CommandError
-from shared.contracts.volunteers import (
+from shared.kit.bus.requests import QueryContext
+from shared.kit.contracts.replies import CommandError
+from shared.kit.contracts.volunteers import (
     AssignmentsQuery,
     HoursQuery,
     RecognitionQuery,

@@ -8,13 +8,13 @@ from zoneinfo import ZoneInfo
 import asyncpg
 from nats.aio.client import Client as NatsClient
 
-from shared.bus.requests import request
-from shared.contracts import EventEnvelope
-from shared.contracts.replies import Reply
-from shared.db.migrations import migrate
-from shared.db.pool import create_pool
-from shared.db.uow import UnitOfWork
-from shared.service import ServiceRuntime
+from shared.kit.bus.requests import request
+from shared.kit.contracts import EventEnvelope
+from shared.kit.contracts.replies import Reply
+from shared.kit.db.migrations import migrate
+from shared.kit.db.pool import create_pool
+from shared.kit.db.uow import UnitOfWork
+from shared.kit.service import ServiceRuntime
 from tests.example.services import NOTES, AddNote, NoteAdded, add_note
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 from uuid import uuid4
 
-from shared.bus.requests import request
+from shared.kit.bus.requests import request
 from tests.bus.helpers import add
 from tests.example.services import NOTES
 

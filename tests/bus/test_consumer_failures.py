@@ -8,7 +8,7 @@ from uuid import uuid4
 
 import asyncpg
 
-from shared.devservers import PostgresServer
+from shared.local.devservers import PostgresServer
 from tests.bus.test_consumer_order import (
     applied,
     dead_letters,

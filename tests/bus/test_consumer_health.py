@@ -6,7 +6,7 @@ from uuid import uuid4
 
 from prometheus_client import REGISTRY
 
-from shared.bus.streams import stream_config
+from shared.kit.bus.streams import stream_config
 from tests.bus.helpers import publish_raw
 from tests.bus.test_consumer_order import applied, dead_letters, notes_stream, opened, publish
 from tests.conftest import eventually
@@ -68,7 +68,7 @@ async def test_the_connection_keeps_the_same_subscriptions_however_many_batches_
 async def test_the_delivery_count_read_from_the_ack_subject_is_the_servers(nc):
     from nats.js.api import StreamConfig
 
-    from shared.bus.consumer import delivery_count
+    from shared.kit.bus.consumer import delivery_count
 
     js = nc.jetstream()
     await js.add_stream(StreamConfig(name="COUNTS", subjects=["counts.>"]))

@@ -10,8 +10,8 @@ import asyncpg
 import pytest
 from nats.aio.client import Client as NatsClient
 
-from shared.bus.streams import dlq_config, ensure_stream, stream_config
-from shared.contracts import EventEnvelope
+from shared.kit.bus.streams import dlq_config, ensure_stream, stream_config
+from shared.kit.contracts import EventEnvelope
 from tests.bus.helpers import body, publish_raw, stream_messages
 from tests.conftest import eventually
 from tests.example.ordering import CaseClosed, CaseOpened, cases

@@ -10,9 +10,9 @@ import asyncpg
 import pytest
 from nats.js.errors import NotFoundError
 
-from shared.db import migrations
-from shared.db.pool import create_pool
-from shared.service import ServiceRuntime
+from shared.kit.db import migrations
+from shared.kit.db.pool import create_pool
+from shared.kit.service import ServiceRuntime
 from tests.bus.helpers import add, body, counter, note_event, publish_raw
 from tests.conftest import eventually, started_runtime
 from tests.example.services import NOTES, tally

@@ -11,7 +11,7 @@ import asyncpg
 import nats
 import pytest
 
-from shared.devservers import NatsServer
+from shared.local.devservers import NatsServer
 from tests.bus.helpers import (
     add,
     add_directly,

@@ -11,8 +11,8 @@ from collections import Counter
 import asyncpg
 from nats.aio.client import Client as NatsClient
 
-from shared.bus.reconcile import reconcile
-from shared.bus.streams import ensure_stream, stream_config
+from shared.kit.bus.reconcile import reconcile
+from shared.kit.bus.streams import ensure_stream, stream_config
 from tests.bus.helpers import add_directly, counter
 from tests.conftest import REPO, eventually, service_env
 from tests.example.services import NOTES, tally

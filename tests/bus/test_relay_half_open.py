@@ -11,8 +11,8 @@ from uuid import uuid4
 import asyncpg
 from nats.aio.client import Client as NatsClient
 
-from shared.bus.outbox import OutboxRelay
-from shared.bus.streams import ensure_stream, stream_config
+from shared.kit.bus.outbox import OutboxRelay
+from shared.kit.bus.streams import ensure_stream, stream_config
 from tests.bus.helpers import notes_schema
 from tests.conftest import eventually
 

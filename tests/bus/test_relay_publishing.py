@@ -13,9 +13,9 @@ import asyncpg
 import pytest
 from nats.aio.client import Client as NatsClient
 
-from shared.bus.outbox import OutboxRelay
-from shared.bus.streams import ensure_stream, stream_config
-from shared.observability.metrics import (
+from shared.kit.bus.outbox import OutboxRelay
+from shared.kit.bus.streams import ensure_stream, stream_config
+from shared.kit.observability.metrics import (
     OUTBOX_BACKLOG,
     OUTBOX_OLDEST_AGE,
     OUTBOX_PARKED,

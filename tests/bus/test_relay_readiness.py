@@ -7,8 +7,8 @@ import json
 from typing import Any
 from uuid import uuid4
 
-from shared.bus.streams import ensure_stream, stream_config
-from shared.observability.metrics import READY
+from shared.kit.bus.streams import ensure_stream, stream_config
+from shared.kit.observability.metrics import READY
 from tests.bus.helpers import add_directly
 from tests.conftest import eventually
 from tests.example.services import NOTES

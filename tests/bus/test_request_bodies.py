@@ -12,10 +12,10 @@ import pytest
 
 from services.groups.app import build as build_groups
 from services.intake.app import build as build_intake
-from shared.bus.requests import QueryContext, request
-from shared.contracts import Query, query
-from shared.contracts.replies import Reply
-from shared.service import ServiceDefinition
+from shared.kit.bus.requests import QueryContext, request
+from shared.kit.contracts import Query, query
+from shared.kit.contracts.replies import Reply
+from shared.kit.service import ServiceDefinition
 from tests.conftest import ServiceClient
 from tests.example.services import NOTES
 

@@ -12,11 +12,11 @@ import asyncpg
 import pytest
 from nats.aio.client import Client as NatsClient
 
-from shared.bus.requests import request
-from shared.config import ConfigError, Settings
-from shared.contracts.replies import Reply
-from shared.db.uow import UnitOfWork
-from shared.service import ServiceDefinition, ServiceRuntime
+from shared.kit.bus.requests import request
+from shared.kit.config import ConfigError, Settings
+from shared.kit.contracts.replies import Reply
+from shared.kit.db.uow import UnitOfWork
+from shared.kit.service import ServiceDefinition, ServiceRuntime
 from tests.bus.helpers import add
 from tests.conftest import eventually, started_runtime
 from tests.example.services import NOTES, AddNote, add_note

@@ -11,12 +11,12 @@ from uuid import uuid4
 
 from pydantic import Field
 
-from shared.bus.requests import request
-from shared.contracts import BusinessCommand, command
-from shared.contracts.replies import Reply
-from shared.db.uow import UnitOfWork
-from shared.devservers import PostgresServer
-from shared.service import ServiceDefinition
+from shared.kit.bus.requests import request
+from shared.kit.contracts import BusinessCommand, command
+from shared.kit.contracts.replies import Reply
+from shared.kit.db.uow import UnitOfWork
+from shared.kit.service import ServiceDefinition
+from shared.local.devservers import PostgresServer
 from tests.example.services import NOTES
 
 ATTEMPTS: collections.Counter[str] = collections.Counter()

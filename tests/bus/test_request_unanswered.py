@@ -8,10 +8,10 @@ import time
 from typing import Any
 from uuid import uuid4
 
-from shared.bus.requests import request
-from shared.contracts import BusinessCommand, command
-from shared.db.uow import UnitOfWork
-from shared.service import ServiceDefinition
+from shared.kit.bus.requests import request
+from shared.kit.contracts import BusinessCommand, command
+from shared.kit.db.uow import UnitOfWork
+from shared.kit.service import ServiceDefinition
 from tests.bus.helpers import add
 from tests.example.services import NOTES
 

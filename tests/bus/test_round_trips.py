@@ -17,11 +17,11 @@ import pytest
 from asyncpg.connection import LoggedQuery
 from nats.aio.client import Client as NatsClient
 
-from shared.bus.outbox import OutboxRelay
-from shared.bus.requests import RequestEndpoints
-from shared.bus.streams import ensure_stream, stream_config
-from shared.db.pool import connect, create_pool
-from shared.observability.metrics import OUTBOX_BACKLOG, OUTBOX_OLDEST_AGE
+from shared.kit.bus.outbox import OutboxRelay
+from shared.kit.bus.requests import RequestEndpoints
+from shared.kit.bus.streams import ensure_stream, stream_config
+from shared.kit.db.pool import connect, create_pool
+from shared.kit.observability.metrics import OUTBOX_BACKLOG, OUTBOX_OLDEST_AGE
 from tests.bus.helpers import add_directly, notes_schema
 from tests.example.services import NOTES
 

@@ -2,7 +2,7 @@
 
 import sys
 
-from shared.service import main
+from shared.kit.service import main
 from tests.example.services import NOTES, tally
 
 if __name__ == "__main__":

@@ -15,11 +15,11 @@ from uuid import UUID
 
 import asyncpg
 
-from shared import faults
-from shared.bus.consumer import Subscription
-from shared.contracts import EventData, EventEnvelope, event
-from shared.db.uow import UnitOfWork
-from shared.service import ServiceDefinition
+from shared.kit import faults
+from shared.kit.bus.consumer import Subscription
+from shared.kit.contracts import EventData, EventEnvelope, event
+from shared.kit.db.uow import UnitOfWork
+from shared.kit.service import ServiceDefinition
 
 HERE = Path(__file__).parent
 

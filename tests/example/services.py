@@ -6,13 +6,21 @@ from uuid import UUID, uuid4
 
 from pydantic import Field
 
-from shared import faults
-from shared.bus.consumer import Subscription, Unprocessable
-from shared.bus.requests import QueryContext
-from shared.contracts import BusinessCommand, EventData, EventEnvelope, Query, command, event, query
-from shared.contracts.replies import CommandError
-from shared.db.uow import UnitOfWork
-from shared.service import ServiceDefinition
+from shared.kit import faults
+from shared.kit.bus.consumer import Subscription, Unprocessable
+from shared.kit.bus.requests import QueryContext
+from shared.kit.contracts import (
+    BusinessCommand,
+    EventData,
+    EventEnvelope,
+    Query,
+    command,
+    event,
+    query,
+)
+from shared.kit.contracts.replies import CommandError
+from shared.kit.db.uow import UnitOfWork
+from shared.kit.service import ServiceDefinition
 
 HERE = Path(__file__).parent
 

@@ -276,7 +276,7 @@ async def test_completion_counts_a_participant_who_attended_three_quarters_of_he
 async def test_an_enrolment_repeated_with_its_command_id_is_enrolled_once(
     staff, intake_staff, groups, nc
 ):
-    from shared.bus.requests import request
+    from shared.kit.bus.requests import request
 
     group = await staff.ok("create_programme", **programme())
     person = await registered(intake_staff, groups, "Carer", ["family_carer"])

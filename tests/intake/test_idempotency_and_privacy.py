@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from uuid import uuid4
 
-from shared.bus.requests import request
+from shared.kit.bus.requests import request
 from tests.intake.conftest import intake_events
 
 MOTHER = {

@@ -13,11 +13,11 @@ from uuid import uuid4
 import pytest
 from pydantic import BaseModel, Field
 
-from shared.cli import build_parser
-from shared.client_cli import build_client_parsers, run_client
-from shared.contracts import BusinessCommand, command
-from shared.db.uow import UnitOfWork
-from shared.service import ServiceDefinition
+from shared.cli.client import build_client_parsers, run_client
+from shared.cli.main import build_parser
+from shared.kit.contracts import BusinessCommand, command
+from shared.kit.db.uow import UnitOfWork
+from shared.kit.service import ServiceDefinition
 from tests.example.services import NOTES
 
 

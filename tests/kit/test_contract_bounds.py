@@ -12,11 +12,11 @@ from pydantic import ValidationError
 
 from services.groups.app import build as build_groups
 from services.intake.app import build as build_intake
-from shared.contracts import CATALOGUE, EventData, event
-from shared.contracts.messages import MAX_TEXT, Command
-from shared.contracts.public import load_public_contracts
-from shared.contracts.replies import CommandError
-from shared.db.uow import MAX_EVENT_BYTES, UnitOfWork
+from shared.kit.contracts import CATALOGUE, EventData, event
+from shared.kit.contracts.messages import MAX_TEXT, Command
+from shared.kit.contracts.public import load_public_contracts
+from shared.kit.contracts.replies import CommandError
+from shared.kit.db.uow import MAX_EVENT_BYTES, UnitOfWork
 from tests.conftest import ServiceClient
 
 
@@ -104,7 +104,7 @@ async def test_a_programme_with_a_one_megabyte_facilitator_is_refused_and_change
 
 
 def test_a_month_in_year_zero_is_refused_by_publish_summary() -> None:
-    from shared.contracts.reporting import PublishSummary
+    from shared.kit.contracts.reporting import PublishSummary
 
     with pytest.raises(ValidationError):
         PublishSummary.model_validate(

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from shared.instruments import AnswersInvalid, Instrument, load_instruments
+from shared.agency.instruments import AnswersInvalid, Instrument, load_instruments
 
 INSTRUMENTS = load_instruments()
 

@@ -8,7 +8,13 @@ from pathlib import Path
 import asyncpg
 import pytest
 
-from shared.db.migrations import BUS_MIGRATIONS, MigrationError, load_migrations, migrate, pending
+from shared.kit.db.migrations import (
+    BUS_MIGRATIONS,
+    MigrationError,
+    load_migrations,
+    migrate,
+    pending,
+)
 
 # The kit's own migrations come first in every schema; their number grows with the kit.
 BUS = [f"bus/{m.version}_{m.name}" for m in load_migrations("bus", BUS_MIGRATIONS)]

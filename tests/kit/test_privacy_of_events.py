@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import re
 
-from shared.contracts import CATALOGUE
-from shared.contracts.public import SERVICES, load_public_contracts
+from shared.kit.contracts import CATALOGUE
+from shared.kit.contracts.public import SERVICES, load_public_contracts
 
 PERSONAL = re.compile(
     r"name|phone|address|birth|dob|diagnos|id_number|document|email|note|reason_text|text",

@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from shared.config import ConfigError, load_settings
-from shared.sites import DEMO_ORGANISATION, load_organisation
+from shared.agency.sites import DEMO_ORGANISATION, load_organisation
+from shared.kit.config import ConfigError, load_settings
 from tests.conftest import REPO
 
 GOOD = {

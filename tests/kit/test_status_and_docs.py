@@ -6,7 +6,7 @@ import asyncio
 import json
 import re
 
-from shared.contracts import docs
+from shared.kit.contracts import docs
 from tests.bus.helpers import add
 from tests.conftest import REPO
 from tests.example.services import NOTES, tally

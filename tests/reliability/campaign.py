@@ -22,7 +22,7 @@ from typing import Any
 import asyncpg
 import nats.errors
 
-from shared.bus.requests import CORRELATION_HEADER
+from shared.kit.bus.requests import CORRELATION_HEADER
 from tests.reliability import fuzz as fuzzing
 from tests.reliability import poison
 from tests.reliability.harness import CONSUMED_STREAMS, SERVICES, CampaignError, Cluster

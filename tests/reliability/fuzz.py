@@ -21,10 +21,10 @@ from hypothesis import strategies as st
 from nats.aio.client import Client as NatsClient
 from pydantic import ValidationError
 
-from shared.contracts.catalogue import CATALOGUE
-from shared.contracts.envelope import command_subject, query_subject
-from shared.contracts.public import SERVICES, load_public_contracts
-from shared.contracts.replies import ErrorCode, Reply
+from shared.kit.contracts.catalogue import CATALOGUE
+from shared.kit.contracts.envelope import command_subject, query_subject
+from shared.kit.contracts.public import SERVICES, load_public_contracts
+from shared.kit.contracts.replies import ErrorCode, Reply
 from tests.reliability.ledger import Expectations, effects_of
 
 CONTRACT_CODES = frozenset(get_args(ErrorCode)) - {"internal"}

@@ -31,8 +31,8 @@ from nats.aio.client import Client as NatsClient
 from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy
 from nats.js.errors import NotFoundError
 
-from shared.devservers import NatsServer, PostgresServer, free_port
-from shared.sites import DEMO_ORGANISATION
+from shared.agency.sites import DEMO_ORGANISATION
+from shared.local.devservers import NatsServer, PostgresServer, free_port
 
 log = logging.getLogger("carenet.reliability")
 

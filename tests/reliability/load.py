@@ -21,9 +21,9 @@ from zoneinfo import ZoneInfo
 
 from nats.aio.client import Client as NatsClient
 
-from shared.bus.requests import request
-from shared.contracts.replies import Reply
-from shared.sites import DEMO_ORGANISATION, load_organisation
+from shared.agency.sites import DEMO_ORGANISATION, load_organisation
+from shared.kit.bus.requests import request
+from shared.kit.contracts.replies import Reply
 from tests.reliability.ledger import Expectations, effects_of
 
 SITES = ("nanyuan", "jinsha", "longjin", "icmhc", "clubhouse")

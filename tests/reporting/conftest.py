@@ -9,9 +9,9 @@ from nats.aio.client import Client as NatsClient
 from services.groups.app import build as build_groups
 from services.intake.app import build as build_intake
 from services.reporting.app import build as build_reporting
-from shared.bus.requests import request
-from shared.contracts.replies import Reply
-from shared.service import ServiceRuntime
+from shared.kit.bus.requests import request
+from shared.kit.contracts.replies import Reply
+from shared.kit.service import ServiceRuntime
 from tests.conftest import ServiceClient, eventually
 
 HAS_VOLUNTEERS = importlib.util.find_spec("services.volunteers.app") is not None

@@ -308,7 +308,7 @@ async def test_a_peer_supporter_is_matched_with_a_consenting_user_never_themselv
 
 
 async def test_volunteer_commands_are_idempotent(clients, services, nc):
-    from shared.bus.requests import request
+    from shared.kit.bus.requests import request
 
     carer = await person(clients, services, "Carer", ["family_carer"])
     body = {"command_id": str(uuid4()), "actor": "sw-lee", "person_id": carer, "teams": FAMILY}

@@ -27,9 +27,9 @@ import asyncpg
 from nats.aio.client import Client as NatsClient
 from nats.js.api import PubAck
 
-from shared.bus.outbox import RECHECK_MARGIN, Publisher
-from shared.bus.streams import find_event_ids, stream_name
-from shared.db.pool import connect
+from shared.kit.bus.outbox import RECHECK_MARGIN, Publisher
+from shared.kit.bus.streams import find_event_ids, stream_name
+from shared.kit.db.pool import connect
 
 KEEP = timedelta(hours=1)
 

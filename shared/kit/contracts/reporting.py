@@ -14,8 +14,8 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-from shared.contracts.catalogue import command, event, query
-from shared.contracts.messages import Command, EventData, Query
+from shared.kit.contracts.catalogue import command, event, query
+from shared.kit.contracts.messages import Command, EventData, Query
 
 Mode = Literal["exact", "deidentified"]
 PERIOD_TEXT = r"^\d{4}(-(0[1-9]|1[0-2])|-Q[1-4])?$"

@@ -10,8 +10,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TypeVar
 
-from shared.contracts.envelope import EVENT_TYPE
-from shared.contracts.messages import Command, EventData, Query
+from shared.kit.contracts.envelope import EVENT_TYPE
+from shared.kit.contracts.messages import Command, EventData, Query
 
 E = TypeVar("E", bound=type[EventData])
 C = TypeVar("C", bound=type[Command])

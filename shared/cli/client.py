@@ -31,8 +31,8 @@ from pydantic import BaseModel
 from pydantic.fields import FieldInfo
 from pydantic_core import PydanticUndefined
 
-from shared.contracts.catalogue import CATALOGUE, RequestSpec
-from shared.sites import DEMO_ORGANISATION, load_organisation
+from shared.agency.sites import DEMO_ORGANISATION, load_organisation
+from shared.kit.contracts.catalogue import CATALOGUE, RequestSpec
 
 # Options every request has; a model field of the same name could not be given. A model's own
 # ``site`` field (reporting's "which site's figures", which may be ``*``) is filled from --site.
@@ -92,7 +92,7 @@ async def send(args: argparse.Namespace) -> int:
     import nats
     from nats.errors import Error as NatsError
 
-    from shared.bus.requests import request
+    from shared.kit.bus.requests import request
 
     spec: RequestSpec = args.client_spec
     url = nats_url(args.data)

@@ -50,11 +50,11 @@ from nats.aio.subscription import Subscription
 from nats.errors import MaxPayloadError
 from nats.js.api import PubAck
 
-from shared import faults
-from shared.bus.streams import DUPLICATE_WINDOW_SECONDS, find_event_ids, stream_name
-from shared.db.pool import connect
-from shared.db.uow import outbox_channel
-from shared.observability.metrics import (
+from shared.kit import faults
+from shared.kit.bus.streams import DUPLICATE_WINDOW_SECONDS, find_event_ids, stream_name
+from shared.kit.db.pool import connect
+from shared.kit.db.uow import outbox_channel
+from shared.kit.observability.metrics import (
     OUTBOX_BACKLOG,
     OUTBOX_OLDEST_AGE,
     OUTBOX_PARKED,

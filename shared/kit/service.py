@@ -21,18 +21,18 @@ from typing import Any
 import asyncpg
 from faststream.nats import NatsBroker
 
-from shared.bus.broker import make_broker
-from shared.bus.consumer import EventConsumer, Subscription
-from shared.bus.outbox import OutboxRelay
-from shared.bus.requests import CommandHandler, QueryHandler, RequestEndpoints
-from shared.bus.streams import dlq_config, ensure_stream, stream_config, wait_for_stream
-from shared.config import ConfigError, Settings, load_settings
-from shared.db import migrations
-from shared.db.errors import Failure, classify_fast
-from shared.db.pool import connect, create_pool
-from shared.observability.http import StatusServer
-from shared.observability.logging import configure_logging
-from shared.observability.metrics import CONSUMER_ACK_PENDING, CONSUMER_PENDING, READY
+from shared.kit.bus.broker import make_broker
+from shared.kit.bus.consumer import EventConsumer, Subscription
+from shared.kit.bus.outbox import OutboxRelay
+from shared.kit.bus.requests import CommandHandler, QueryHandler, RequestEndpoints
+from shared.kit.bus.streams import dlq_config, ensure_stream, stream_config, wait_for_stream
+from shared.kit.config import ConfigError, Settings, load_settings
+from shared.kit.db import migrations
+from shared.kit.db.errors import Failure, classify_fast
+from shared.kit.db.pool import connect, create_pool
+from shared.kit.observability.http import StatusServer
+from shared.kit.observability.logging import configure_logging
+from shared.kit.observability.metrics import CONSUMER_ACK_PENDING, CONSUMER_PENDING, READY
 
 log = logging.getLogger("carenet.service")
 
@@ -95,7 +95,7 @@ class ServiceRuntime:
         )
         self.pool = await self._connect_database()
         # A connection of its own: migrations hold a session advisory lock, and pooled
-        # connections are returned without a session reset (shared.db.pool).
+        # connections are returned without a session reset (shared.kit.db.pool).
         conn = await connect(
             self.settings.database_url,
             self.definition.schema,

@@ -12,8 +12,8 @@ from uuid import UUID
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from shared.contracts.catalogue import command, event, query
-from shared.contracts.messages import BusinessCommand, Command, EventData, Label, Query
+from shared.kit.contracts.catalogue import command, event, query
+from shared.kit.contracts.messages import BusinessCommand, Command, EventData, Label, Query
 
 Code = Field(min_length=1, max_length=64, pattern=r"^[a-z][a-z0-9_]*$")
 PeerContactMode = Literal["phone", "visit", "online", "group"]

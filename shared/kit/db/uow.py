@@ -18,10 +18,10 @@ from zoneinfo import ZoneInfo
 import asyncpg
 from pydantic import BaseModel
 
-from shared.contracts.catalogue import CATALOGUE
-from shared.contracts.envelope import EventEnvelope
-from shared.contracts.messages import EventData
-from shared.contracts.replies import CommandError
+from shared.kit.contracts.catalogue import CATALOGUE
+from shared.kit.contracts.envelope import EventEnvelope
+from shared.kit.contracts.messages import EventData
+from shared.kit.contracts.replies import CommandError
 
 MAX_EVENT_BYTES = 64 * 1024
 """Largest serialized event envelope ``UnitOfWork.record`` accepts: far below NATS's default

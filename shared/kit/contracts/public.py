@@ -9,13 +9,13 @@ SERVICES = ("intake", "groups", "volunteers", "reporting")
 
 
 def load_public_contracts() -> list[str]:
-    """Import every ``shared.contracts.<service>`` module that exists; returns their services."""
-    import shared.contracts as package
+    """Import every ``shared.kit.contracts.<service>`` module there is; returns their services."""
+    import shared.kit.contracts as package
 
     present = {module.name for module in pkgutil.iter_modules(package.__path__)}
     loaded = []
     for service in SERVICES:
         if service in present:
-            importlib.import_module(f"shared.contracts.{service}")
+            importlib.import_module(f"shared.kit.contracts.{service}")
             loaded.append(service)
     return loaded

@@ -6,13 +6,13 @@ What a caller can rely on:
   carenet's own code reads the raw bytes (FastStream does not decode them): a body that is
   not UTF-8, not JSON, not a JSON object, nested deeper than the decoder or the contracts
   allow, is ``validation_error``; so is any request the model refuses (field details, at
-  most ``shared.contracts.replies.MAX_DETAILS`` of them). A control character or an
-  over-long string is refused by the model (see ``shared.contracts.messages``) before any
+  most ``shared.kit.contracts.replies.MAX_DETAILS`` of them). A control character or an
+  over-long string is refused by the model (see ``shared.kit.contracts.messages``) before any
   handler or database sees it.
 - **A command is applied at most once per ``command_id``.** The id is claimed in the command's
   own transaction; a repeat (also one that races the first) returns the first ``ok`` reply and
   writes nothing. A command that failed left nothing behind, so its repeat runs again.
-- **Database failures are answered by what they mean** (``shared.db.errors.classify``): an
+- **Database failures are answered by what they mean** (``shared.kit.db.errors.classify``): an
   outage, including a commit interrupted by a PostgreSQL shutdown, is ``unavailable`` (the
   command may have committed; its repeat returns the first reply); a collision (deadlock,
   serialization failure, lock or statement timeout) runs the whole transaction again, up to
@@ -54,15 +54,15 @@ from nats.errors import Error as NatsError
 from nats.errors import MaxPayloadError, NoRespondersError
 from pydantic import BaseModel, ValidationError
 
-from shared.config import DEFAULT_MAX_CONCURRENT_REQUESTS
-from shared.contracts.catalogue import CATALOGUE
-from shared.contracts.envelope import command_subject, query_subject
-from shared.contracts.messages import Command
-from shared.contracts.replies import CommandError, ErrorDetail, Reply, validation_details
-from shared.db.errors import Failure, classify, classify_fast
-from shared.db.uow import Cause, CommandReply, UnitOfWork
-from shared.observability import logging as carenet_logging
-from shared.observability.metrics import HANDLER_SECONDS, MESSAGES
+from shared.kit.config import DEFAULT_MAX_CONCURRENT_REQUESTS
+from shared.kit.contracts.catalogue import CATALOGUE
+from shared.kit.contracts.envelope import command_subject, query_subject
+from shared.kit.contracts.messages import Command
+from shared.kit.contracts.replies import CommandError, ErrorDetail, Reply, validation_details
+from shared.kit.db.errors import Failure, classify, classify_fast
+from shared.kit.db.uow import Cause, CommandReply, UnitOfWork
+from shared.kit.observability import logging as carenet_logging
+from shared.kit.observability.metrics import HANDLER_SECONDS, MESSAGES
 
 __all__ = [
     "COLLISION_ATTEMPTS",

@@ -29,7 +29,7 @@ What every subscription of a service gets (the README's guarantees say the same)
   not an attempt of any of its events, so an event that never started (a batch-mate of a
   crasher) is never dead-lettered: a crasher ends the process once in its batch, then
   ``max_deliver`` times alone.
-- **Failures** are told apart by ``shared.db.errors.classify``. While the database is out of
+- **Failures** are told apart by ``shared.kit.db.errors.classify``. While the database is out of
   reach (an outage) the consumer keeps the batch, waits, and acknowledges, dead-letters and
   counts nothing. A deadlock, serialization failure or statement timeout (a collision) is run
   again at once and not counted (after 20 in a row it counts as a failure). Anything else counts,
@@ -67,9 +67,9 @@ from nats.js.api import AckPolicy as JsAckPolicy
 from nats.js.api import ConsumerConfig, DeliverPolicy
 from pydantic import ValidationError
 
-from shared import faults
-from shared.bus.dead_letters import dead_letter
-from shared.bus.inbox import (
+from shared.kit import faults
+from shared.kit.bus.dead_letters import dead_letter
+from shared.kit.bus.inbox import (
     Earlier,
     applied_before,
     attempt_failed,
@@ -78,13 +78,13 @@ from shared.bus.inbox import (
     forget_attempt,
     forget_attempts,
 )
-from shared.bus.streams import stream_name
-from shared.contracts.catalogue import CATALOGUE
-from shared.contracts.envelope import EventEnvelope
-from shared.db.errors import Failure, classify, classify_fast
-from shared.db.uow import Cause, UnitOfWork
-from shared.observability import logging as carenet_logging
-from shared.observability.metrics import CONSUMER_RUNNING, HANDLER_SECONDS, MESSAGES
+from shared.kit.bus.streams import stream_name
+from shared.kit.contracts.catalogue import CATALOGUE
+from shared.kit.contracts.envelope import EventEnvelope
+from shared.kit.db.errors import Failure, classify, classify_fast
+from shared.kit.db.uow import Cause, UnitOfWork
+from shared.kit.observability import logging as carenet_logging
+from shared.kit.observability.metrics import CONSUMER_RUNNING, HANDLER_SECONDS, MESSAGES
 
 log = logging.getLogger("carenet.consumer")
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import tomllib
 from pathlib import Path
 from typing import Literal
@@ -9,7 +10,9 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
-from shared.contracts.envelope import SITE_CODE
+SITE_CODE = re.compile(r"^[a-z][a-z0-9-]{1,31}$")
+"""A site's code, as it appears in subjects and envelopes."""
+
 
 SiteKind = Literal["head_office", "centre", "clubhouse", "street_programme", "service_unit"]
 

@@ -2,7 +2,7 @@
 
 A service's migrations run with ``search_path`` set to its schema, so the SQL files name no
 schema. The bus tables (outbox, inbox, command log) are the same for every service and come
-first, from ``shared/db/bus_migrations``.
+first, from ``shared/kit/db/bus_migrations``.
 """
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ from pathlib import Path
 
 import asyncpg
 
-from shared.db.pool import SCHEMA_NAME
+from shared.kit.db.pool import SCHEMA_NAME
 
 BUS_MIGRATIONS = Path(__file__).parent / "bus_migrations"
 FILE_NAME = re.compile(r"^(\d{3})_([a-z0-9_]+)\.sql$")

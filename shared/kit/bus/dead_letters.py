@@ -7,8 +7,8 @@ import logging
 from nats.aio.msg import Msg
 from nats.js import JetStreamContext
 
-from shared.bus.streams import DLQ_STREAM
-from shared.observability.metrics import DEAD_LETTERS
+from shared.kit.bus.streams import DLQ_STREAM
+from shared.kit.observability.metrics import DEAD_LETTERS
 
 log = logging.getLogger("carenet.dlq")
 

@@ -8,9 +8,9 @@ from uuid import UUID
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-from shared.contracts.catalogue import command, event, query
-from shared.contracts.intake import Role
-from shared.contracts.messages import (
+from shared.kit.contracts.catalogue import command, event, query
+from shared.kit.contracts.intake import Role
+from shared.kit.contracts.messages import (
     MAX_PEOPLE,
     BusinessCommand,
     Command,

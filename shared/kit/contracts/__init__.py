@@ -3,15 +3,15 @@
 AsyncAPI and the JSON Schemas in ``docs/`` are generated from what is registered here.
 """
 
-from shared.contracts.catalogue import CATALOGUE, Catalogue, command, event, query
-from shared.contracts.envelope import EventEnvelope, event_subject
-from shared.contracts.messages import (
+from shared.kit.contracts.catalogue import CATALOGUE, Catalogue, command, event, query
+from shared.kit.contracts.envelope import EventEnvelope, event_subject
+from shared.kit.contracts.messages import (
     BusinessCommand,
     Command,
     EventData,
     Query,
 )
-from shared.contracts.replies import CommandError, ErrorCode, ErrorDetail, Reply
+from shared.kit.contracts.replies import CommandError, ErrorCode, ErrorDetail, Reply
 
 __all__ = [
     "CATALOGUE",

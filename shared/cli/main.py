@@ -10,21 +10,22 @@ import sys
 from datetime import timedelta
 from pathlib import Path
 
-from shared.client_cli import build_client_parsers
-from shared.contracts.public import SERVICES, load_public_contracts
+from shared.cli.client import build_client_parsers
+from shared.kit.contracts.public import SERVICES, load_public_contracts
 
-REPO = Path(__file__).resolve().parent.parent
+REPO = Path(__file__).resolve().parents[2]
 
 
 def _up(args: argparse.Namespace) -> int:
-    from shared.up import Launch, Up, available_services, run_up
+    from shared.agency.sites import DEMO_ORGANISATION
+    from shared.local.up import Launch, Up, available_services, run_up
 
     launches = available_services(REPO)
     for spec in args.service or []:
         name, _, target = spec.partition("=")
         module, _, argument = target.partition(":")
         launches.append(Launch(name, ["-m", module, *([argument] if argument else [])]))
-    config = Path(os.environ.get("CARENET_CONFIG") or REPO / "shared" / "demo_organisation.toml")
+    config = Path(os.environ.get("CARENET_CONFIG") or DEMO_ORGANISATION)
     up = Up(
         data_dir=Path(args.data).resolve(),
         root=REPO,
@@ -43,7 +44,7 @@ def _run(args: argparse.Namespace) -> int:
 
 
 def _docs(args: argparse.Namespace) -> int:
-    from shared.contracts import docs
+    from shared.kit.contracts import docs
 
     target = Path(args.out)
     if args.check:
@@ -63,7 +64,7 @@ def _docs(args: argparse.Namespace) -> int:
 
 
 def _reconcile(args: argparse.Namespace) -> int:
-    from shared.client_cli import database_url, nats_url
+    from shared.cli.client import database_url, nats_url
 
     url = nats_url(args.data)
     database = database_url(args.data)
@@ -83,7 +84,7 @@ def _reconcile(args: argparse.Namespace) -> int:
 async def _reconcile_all(url: str, database: str, services: list[str], keep: timedelta) -> int:
     import nats
 
-    from shared.bus.reconcile import reconcile
+    from shared.kit.bus.reconcile import reconcile
 
     failed = 0
     client = await nats.connect(url, connect_timeout=5, max_reconnect_attempts=3)

@@ -130,7 +130,7 @@ async def find_event_ids(
 
     Reads headers only, through a short-lived consumer without acks, and stops at the message
     that was last when it began or once every id is found. A message stored under a repair id
-    (``<event id>:<n>``, see ``shared.bus.reconcile``) counts for its event id.
+    (``<event id>:<n>``, see ``shared.kit.bus.reconcile``) counts for its event id.
     """
     wanted = set(event_ids)
     found: dict[str, int] = {}

@@ -12,9 +12,9 @@ from uuid import UUID
 
 from pydantic import Field, field_validator
 
-from shared.contracts.catalogue import command, event, query
-from shared.contracts.envelope import SITE_CODE
-from shared.contracts.messages import BusinessCommand, Command, EventData, Query
+from shared.kit.contracts.catalogue import command, event, query
+from shared.kit.contracts.envelope import SITE_CODE
+from shared.kit.contracts.messages import BusinessCommand, Command, EventData, Query
 
 Role = Literal[
     "person_in_recovery",

@@ -24,9 +24,9 @@ from typing import Any
 
 import asyncpg
 
-from shared.contracts.public import SERVICES
-from shared.devservers import NatsServer, PostgresServer, free_port, port_is_free
-from shared.sites import DEMO_ORGANISATION, load_organisation
+from shared.agency.sites import DEMO_ORGANISATION, load_organisation
+from shared.kit.contracts.public import SERVICES
+from shared.local.devservers import NatsServer, PostgresServer, free_port, port_is_free
 
 log = logging.getLogger("carenet.up")
 

@@ -7,7 +7,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
-from shared.sites import Organisation, load_organisation
+from shared.agency.sites import Organisation, load_organisation
 
 DEFAULT_MAX_CONCURRENT_REQUESTS = 16
 """Requests an instance handles at once by default. Each holds a pooled connection for its

@@ -9,7 +9,8 @@ from uuid import UUID, uuid4
 
 from pydantic import BaseModel, ConfigDict, Field
 
-SITE_CODE = re.compile(r"^[a-z][a-z0-9-]{1,31}$")
+from shared.agency.sites import SITE_CODE
+
 EVENT_TYPE = re.compile(r"^[a-z][a-z0-9_]*\.[a-z][a-z0-9_]*\.[a-z][a-z0-9_]*$")
 
 

@@ -6,9 +6,9 @@ table with ``person_id uuid PRIMARY KEY, roles text[]``) and apply it with this 
 
 from __future__ import annotations
 
-from shared.contracts import EventEnvelope
-from shared.contracts.intake import PersonRegistered
-from shared.db.uow import UnitOfWork
+from shared.kit.contracts import EventEnvelope
+from shared.kit.contracts.intake import PersonRegistered
+from shared.kit.db.uow import UnitOfWork
 
 
 async def remember_person(uow: UnitOfWork, event: EventEnvelope, data: PersonRegistered) -> None:
