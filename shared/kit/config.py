@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from shared.agency.sites import Organisation, load_organisation
@@ -39,10 +39,35 @@ class Settings:
     graceful_timeout_seconds: float
     max_concurrent_requests: int = DEFAULT_MAX_CONCURRENT_REQUESTS
     """Commands and queries one instance handles at once (its pool has a connection for each)."""
+    env: Mapping[str, str] = field(default_factory=dict, repr=False, compare=False)
+    """The environment the settings were read from; a service reads its own settings from it
+    with ``integer``, ``number`` and ``path``."""
 
     @property
     def instance(self) -> str:
         return f"{self.service}@{','.join(self.sites) if not self.all_sites else '*'}"
+
+    def integer(self, name: str, default: int, low: int, high: int) -> int:
+        """A service's own whole-number setting, within ``low..high``."""
+        return _int(self.env, name, default, low, high)
+
+    def number(self, name: str, default: float, low: float, high: float) -> float:
+        """A service's own setting with a fraction allowed, within ``low..high``."""
+        raw = (self.env.get(name) or "").strip()
+        if not raw:
+            return default
+        try:
+            value = float(raw)
+        except ValueError as exc:
+            raise ConfigError(f"{name}={raw!r} is not a number") from exc
+        if not low <= value <= high:
+            raise ConfigError(f"{name}={value} is outside {low}..{high}")
+        return value
+
+    def path(self, name: str) -> Path | None:
+        """A service's own file setting; None when it is not set."""
+        raw = (self.env.get(name) or "").strip()
+        return Path(raw) if raw else None
 
 
 def _int(env: Mapping[str, str], name: str, default: int, low: int, high: int) -> int:
@@ -104,4 +129,5 @@ def load_settings(service: str, env: Mapping[str, str] | None = None) -> Setting
         max_concurrent_requests=_int(
             env, "CARENET_MAX_CONCURRENT_REQUESTS", DEFAULT_MAX_CONCURRENT_REQUESTS, 1, 256
         ),
+        env=dict(env),
     )

@@ -1,10 +1,15 @@
 """The people a service knows from intake's events: ids and roles, never personal data.
 
-Groups and volunteers both keep this read model in their own schema (a ``known_people``
-table with ``person_id uuid PRIMARY KEY, roles text[]``) and apply it with this handler.
+A service that needs them keeps a ``known_people`` table (``person_id uuid PRIMARY KEY,
+roles text[]``) in its own schema, merges ``HANDLERS`` into its subscription to intake's
+events, and asks ``roles_of`` in its rules.
 """
 
 from __future__ import annotations
+
+from uuid import UUID
+
+import asyncpg
 
 from shared.kit.contracts import EventEnvelope
 from shared.kit.contracts.intake import PersonRegistered
@@ -18,3 +23,13 @@ async def remember_person(uow: UnitOfWork, event: EventEnvelope, data: PersonReg
         data.person_id,
         list(data.roles),
     )
+
+
+HANDLERS = {"intake.person.registered": remember_person}
+"""Merge into a subscription to intake's events: ``{**known_people.HANDLERS, ...}``."""
+
+
+async def roles_of(conn: asyncpg.Connection, person_id: UUID) -> list[str] | None:
+    """The person's roles, or None when intake has not (yet) told this service of them."""
+    roles = await conn.fetchval("SELECT roles FROM known_people WHERE person_id = $1", person_id)
+    return list(roles) if roles is not None else None

@@ -27,6 +27,7 @@ from shared.kit.bus.outbox import OutboxRelay
 from shared.kit.bus.requests import CommandHandler, QueryHandler, RequestEndpoints
 from shared.kit.bus.streams import dlq_config, ensure_stream, stream_config, wait_for_stream
 from shared.kit.config import ConfigError, Settings, load_settings
+from shared.kit.contracts.catalogue import CATALOGUE
 from shared.kit.db import migrations
 from shared.kit.db.errors import Failure, classify_fast
 from shared.kit.db.pool import connect, create_pool
@@ -51,6 +52,22 @@ class ServiceDefinition:
     def schema(self) -> str:
         return self.name
 
+    def check_against_catalogue(self) -> None:
+        """The contract catalogue is the one list of a service's commands and queries: refuse
+        wiring that leaves a catalogued request unhandled or handles one the contract lacks."""
+        problems = []
+        for kind, wired, catalogued in (
+            ("command", self.commands, CATALOGUE.commands),
+            ("query", self.queries, CATALOGUE.queries),
+        ):
+            listed = {name for service, name in catalogued if service == self.name}
+            if missing := sorted(listed - set(wired)):
+                problems.append(f"no handler for the catalogued {kind}s {', '.join(missing)}")
+            if extra := sorted(set(wired) - listed):
+                problems.append(f"handlers for {kind}s not in the catalogue: {', '.join(extra)}")
+        if problems:
+            raise ConfigError(f"{self.name}: {'; '.join(problems)}")
+
 
 class ServiceRuntime:
     """One running instance of a service for the sites in its settings."""
@@ -60,6 +77,7 @@ class ServiceRuntime:
     one transient failure (a publish timeout, a reconnect) does not flap readiness."""
 
     def __init__(self, definition: ServiceDefinition, settings: Settings) -> None:
+        definition.check_against_catalogue()
         self.definition = definition
         self.settings = settings
         self.pool: asyncpg.Pool | None = None
@@ -331,6 +349,7 @@ def main(name: str, build: Callable[[Settings], ServiceDefinition]) -> None:
     try:
         settings = load_settings(name)
         definition = build(settings)
+        definition.check_against_catalogue()
     except (ConfigError, ValueError) as exc:
         print(f"carenet {name}: {exc}", file=sys.stderr)
         raise SystemExit(2) from exc

@@ -79,6 +79,16 @@ class CommandError(Exception):
             "not_found", f"no such {what}", [ErrorDetail(field=field, message=f"unknown {what}")]
         )
 
+    @classmethod
+    def conflict(cls, message: str, **fields: str) -> CommandError:
+        """``conflict``: the request clashes with what is already recorded."""
+        return cls("conflict", message, **fields)
+
+    @classmethod
+    def not_allowed(cls, message: str, **fields: str) -> CommandError:
+        """``not_allowed``: a rule of the agency forbids this, whatever is sent again."""
+        return cls("not_allowed", message, **fields)
+
 
 MAX_DETAILS = 20
 """At most this many field details in one reply, so a reply always fits in a NATS message."""

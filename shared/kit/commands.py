@@ -1,0 +1,45 @@
+"""The shapes every command handler shares: find what it acts on, and name what it created.
+
+A handler reads as *load, decide, save, record*: ``found`` turns a store's ``None`` (or a thing
+kept for another site) into the contract's ``not_found``; ``created`` records the event about a
+new thing and gives the reply that names it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any, TypeVar
+
+from shared.kit.contracts.messages import EventData
+from shared.kit.contracts.replies import CommandError
+from shared.kit.db.uow import UnitOfWork
+
+T = TypeVar("T")
+
+
+def _site_of(thing: object) -> str | None:
+    if isinstance(thing, Mapping):
+        return thing.get("site")
+    try:
+        return thing["site"]  # type: ignore[index]  # asyncpg.Record
+    except (TypeError, KeyError):
+        return getattr(thing, "site", None)
+
+
+def found(thing: T | None, what: str, field: str, *, site: str | None = None) -> T:
+    """``thing`` as loaded, or ``not_found`` naming request field ``field``.
+
+    With ``site``, a thing kept for another site is not found either: a site's staff never
+    learn that an id exists elsewhere.
+    """
+    if thing is None or (site is not None and _site_of(thing) != site):
+        raise CommandError.not_found(what, field)
+    return thing
+
+
+def created(uow: UnitOfWork, event: EventData, key: str, **extra: Any) -> dict[str, Any]:
+    """Record ``event`` about the new thing whose id is the event's field ``key`` (the event's
+    subject), and return the reply naming it, with ``extra`` fields."""
+    ident = getattr(event, key)
+    uow.record(event, subject=ident)
+    return {key: str(ident), **extra}

@@ -1,0 +1,42 @@
+"""Row writes for a service's store: a table and its column values, never a hand-numbered
+``$1 .. $13`` list to keep in step with the columns.
+
+Table and column names come from the store's code, never from a request.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import asyncpg
+
+
+def _insert_sql(table: str, columns: list[str]) -> str:
+    placeholders = ", ".join(f"${i}" for i in range(1, len(columns) + 1))
+    return f"INSERT INTO {table} ({', '.join(columns)}) VALUES ({placeholders})"
+
+
+async def insert(conn: asyncpg.Connection, table: str, /, **values: Any) -> None:
+    """Insert one row."""
+    await conn.execute(_insert_sql(table, list(values)), *values.values())
+
+
+async def insert_once(conn: asyncpg.Connection, table: str, unique: str, /, **values: Any) -> bool:
+    """Insert one row unless it would break ``unique`` (an ``ON CONFLICT`` target such as
+    ``(carer_id, cared_for_id)``); whether the row was inserted. Concurrent inserts of the same
+    key are settled by the constraint, so exactly one of them is told True."""
+    sql = f"{_insert_sql(table, list(values))} ON CONFLICT {unique} DO NOTHING RETURNING true"
+    return bool(await conn.fetchval(sql, *values.values()))
+
+
+async def update(
+    conn: asyncpg.Connection, table: str, key: dict[str, Any], /, **values: Any
+) -> int:
+    """Set ``values`` on the rows matching every column of ``key``; how many rows changed."""
+    columns = list(values)
+    sets = ", ".join(f"{c} = ${i}" for i, c in enumerate(columns, 1))
+    where = " AND ".join(f"{c} = ${i}" for i, c in enumerate(key, len(columns) + 1))
+    status = await conn.execute(
+        f"UPDATE {table} SET {sets} WHERE {where}", *values.values(), *key.values()
+    )
+    return int(status.rsplit(" ", 1)[-1])
