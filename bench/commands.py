@@ -303,7 +303,7 @@ async def _attendance_bodies(cluster: Cluster, requests: int) -> list[tuple[str,
     """One request per session (most recent first), naming people enrolled in its programme."""
     enrolled: dict[UUID, list[str]] = {}
     for r in await cluster.fetch(
-        "SELECT programme_id, person_id FROM groups.enrollments WHERE status = 'enrolled'"
+        "SELECT programme_id, person_id FROM groups.enrolments WHERE status = 'enrolled'"
     ):
         enrolled.setdefault(r["programme_id"], []).append(str(r["person_id"]))
     sessions = await cluster.fetch(

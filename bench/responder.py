@@ -136,7 +136,7 @@ async def enrol(conn: asyncpg.Connection, site: str, cmd: Any) -> bytes:
             cmd.programme_id,
         )
         await conn.execute(
-            """INSERT INTO groups.enrollments (enrollment_id, programme_id, person_id, status,
+            """INSERT INTO groups.enrolments (enrollment_id, programme_id, person_id, status,
                                                enrolled_on, enrolled_by)
                VALUES ($1, $2, $3, 'enrolled', $4, $5)""",
             enrollment_id,

@@ -204,7 +204,7 @@ async def enrol(cmd: Enrol, uow: UnitOfWork) -> dict[str, Any]:
     )
     enrollment_id = uuid4()
     inserted = await uow.conn.fetchval(
-        """INSERT INTO enrollments (enrollment_id, programme_id, person_id, status, enrolled_on,
+        """INSERT INTO enrolments (enrollment_id, programme_id, person_id, status, enrolled_on,
                                     enrolled_by)
            VALUES ($1, $2, $3, $4, $5, $6)
            ON CONFLICT (programme_id, person_id) WHERE status IN ('enrolled', 'waitlisted')
@@ -245,7 +245,7 @@ async def _end_enrolment(
 ) -> str | None:
     """Withdraw an enrolment and give a freed place to the first on the waitlist."""
     await uow.conn.execute(
-        """UPDATE enrollments SET status = 'withdrawn', withdrawn_on = $2, withdraw_reason = $3
+        """UPDATE enrolments SET status = 'withdrawn', withdrawn_on = $2, withdraw_reason = $3
            WHERE enrollment_id = $1""",
         enrollment_id,
         on,
@@ -272,7 +272,7 @@ async def _end_enrolment(
     if waiting is None:
         return None
     await uow.conn.execute(
-        "UPDATE enrollments SET status = 'enrolled' WHERE enrollment_id = $1",
+        "UPDATE enrolments SET status = 'enrolled' WHERE enrollment_id = $1",
         waiting["enrollment_id"],
     )
     uow.record(
@@ -291,12 +291,12 @@ async def withdraw(cmd: Withdraw, uow: UnitOfWork) -> dict[str, Any]:
     on = uow.business_date(cmd.on)
     row = await uow.conn.fetchrow(
         """SELECT e.enrollment_id, e.programme_id, e.person_id, e.status, p.site
-           FROM enrollments e JOIN programmes p USING (programme_id)
+           FROM enrolments e JOIN programmes p USING (programme_id)
            WHERE e.enrollment_id = $1 FOR UPDATE OF e""",
         cmd.enrollment_id,
     )
     if row is None or row["site"] != uow.site:
-        raise CommandError.not_found("enrollment", "enrollment_id")
+        raise CommandError.not_found("enrolment", "enrollment_id")
     if row["status"] == "withdrawn":
         raise CommandError("conflict", "already withdrawn", enrollment_id="already withdrawn")
     promoted = await _end_enrolment(
@@ -335,7 +335,7 @@ async def record_attendance(cmd: RecordAttendance, uow: UnitOfWork) -> dict[str,
     allowed = {
         r["person_id"]
         for r in await uow.conn.fetch(
-            """SELECT person_id FROM enrollments
+            """SELECT person_id FROM enrolments
                WHERE programme_id = $1
                  AND (status = 'enrolled' OR (status = 'withdrawn' AND withdrawn_on > $2))""",
             session["programme_id"],

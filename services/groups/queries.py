@@ -22,12 +22,12 @@ async def programme(q: ProgrammeQuery, ctx: QueryContext) -> dict[str, Any]:
         "SELECT * FROM sessions WHERE programme_id = $1 ORDER BY starts_at", q.programme_id
     )
     counts = await ctx.conn.fetch(
-        """SELECT status, count(*) AS n FROM enrollments WHERE programme_id = $1
+        """SELECT status, count(*) AS n FROM enrolments WHERE programme_id = $1
            GROUP BY status""",
         q.programme_id,
     )
     waitlist = await ctx.conn.fetch(
-        """SELECT enrollment_id, person_id FROM enrollments
+        """SELECT enrollment_id, person_id FROM enrolments
            WHERE programme_id = $1 AND status = 'waitlisted' ORDER BY seq""",
         q.programme_id,
     )
@@ -74,7 +74,7 @@ async def roster(q: RosterQuery, ctx: QueryContext) -> dict[str, Any]:
         raise CommandError("not_found", "no such session", session_id="unknown session")
     rows = await ctx.conn.fetch(
         """SELECT e.enrollment_id, e.person_id, a.present
-           FROM enrollments e
+           FROM enrolments e
            LEFT JOIN attendance a ON a.session_id = $2 AND a.person_id = e.person_id
            WHERE e.programme_id = $1
              AND (e.status = 'enrolled' OR a.person_id IS NOT NULL)
@@ -115,7 +115,7 @@ async def completion(
     rows = await ctx.conn.fetch(
         """SELECT e.person_id, e.status,
                   count(a.*) FILTER (WHERE a.present AND s.status = 'held') AS attended
-           FROM enrollments e
+           FROM enrolments e
            LEFT JOIN attendance a ON a.person_id = e.person_id
            LEFT JOIN sessions s ON s.session_id = a.session_id AND s.programme_id = e.programme_id
            WHERE e.programme_id = $1 AND e.status IN ('enrolled', 'withdrawn')

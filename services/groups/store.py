@@ -103,7 +103,7 @@ async def has_open_case(conn: asyncpg.Connection, person_id: UUID, site: str) ->
 async def enrolled_count(conn: asyncpg.Connection, programme_id: UUID) -> int:
     return int(
         await conn.fetchval(
-            "SELECT count(*) FROM enrollments WHERE programme_id = $1 AND status = 'enrolled'",
+            "SELECT count(*) FROM enrolments WHERE programme_id = $1 AND status = 'enrolled'",
             programme_id,
         )
     )
@@ -111,7 +111,7 @@ async def enrolled_count(conn: asyncpg.Connection, programme_id: UUID) -> int:
 
 async def first_waiting(conn: asyncpg.Connection, programme_id: UUID) -> asyncpg.Record | None:
     return await conn.fetchrow(
-        """SELECT enrollment_id, person_id FROM enrollments
+        """SELECT enrollment_id, person_id FROM enrolments
            WHERE programme_id = $1 AND status = 'waitlisted' ORDER BY seq LIMIT 1""",
         programme_id,
     )
@@ -122,7 +122,7 @@ async def active_enrolments_with_sessions_from(
 ) -> list[asyncpg.Record]:
     """Active enrolments at ``site`` in programmes that still meet on or after ``day``."""
     return await conn.fetch(
-        """SELECT e.enrollment_id, e.programme_id, e.status FROM enrollments e
+        """SELECT e.enrollment_id, e.programme_id, e.status FROM enrolments e
            JOIN programmes p USING (programme_id)
            WHERE e.person_id = $1 AND p.site = $2 AND e.status IN ('enrolled', 'waitlisted')
              AND EXISTS (SELECT 1 FROM sessions s WHERE s.programme_id = p.programme_id

@@ -16,7 +16,7 @@ import asyncpg
 
 from services.reporting.domain import Pair, Period, Score, hours, outcome_stats, pairs
 from shared.agency.instruments import Instrument
-from shared.kit.contracts.groups import EnrollmentStatus, ProgrammeType
+from shared.kit.contracts.groups import EnrolmentStatus, ProgrammeType
 from shared.kit.contracts.intake import (
     CloseReason,
     ContactMode,
@@ -115,7 +115,7 @@ class Figures:
         f["attendances"] = await self._attendances(types)
         f["unique_participants"] = await self._unique_participants()
         statuses = await self._counted("enrolments", "enrolled_on", "status")
-        f["enrolments"] = self._total(get_args(EnrollmentStatus), statuses, "status")
+        f["enrolments"] = self._total(get_args(EnrolmentStatus), statuses, "status")
         f["volunteers_active"] = await self._volunteers_active()
         f["volunteer_hours"] = await self._volunteer_hours()
         duties = await self._counted("assignments", "session_on", "role")

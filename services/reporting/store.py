@@ -299,7 +299,7 @@ def attendance_recorded(event: EventEnvelope, data: AttendanceRecorded) -> Row:
     )
 
 
-def enrollment_created(event: EventEnvelope, data: EnrollmentCreated) -> Row:
+def enrolment_created(event: EventEnvelope, data: EnrollmentCreated) -> Row:
     return _row(
         """INSERT INTO enrolments (enrollment_id, site, programme_type, status, enrolled_on)
            VALUES ($1, $2, $3, $4, $5) ON CONFLICT (enrollment_id) DO NOTHING""",
@@ -405,7 +405,7 @@ APPLY: dict[str, dict[str, Apply]] = {
         "groups.session.cancelled": session_cancelled,
         "groups.session.held": session_held,
         "groups.attendance.recorded": attendance_recorded,
-        "groups.enrollment.created": enrollment_created,
+        "groups.enrollment.created": enrolment_created,
     },
     "volunteers": {
         "volunteers.volunteer.registered": volunteer_registered,

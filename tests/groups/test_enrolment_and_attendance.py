@@ -61,7 +61,7 @@ async def test_staff_enrolling_the_last_places_at_the_same_instant_never_overfil
     assert statuses == ["enrolled"] * 3 + ["waitlisted"] * 7
     async with groups.pool.acquire() as conn:
         assert (
-            await conn.fetchval("SELECT count(*) FROM enrollments WHERE status = 'enrolled'") == 3
+            await conn.fetchval("SELECT count(*) FROM enrolments WHERE status = 'enrolled'") == 3
         )
 
 
@@ -290,4 +290,4 @@ async def test_an_enrolment_repeated_with_its_command_id_is_enrolled_once(
     again = await request(nc, "cmd", "likang", "groups", "enrol", body)
     assert first.ok and again == first
     async with groups.pool.acquire() as conn:
-        assert await conn.fetchval("SELECT count(*) FROM enrollments") == 1
+        assert await conn.fetchval("SELECT count(*) FROM enrolments") == 1

@@ -36,7 +36,7 @@ ProgrammeType = Literal[
     "community_event",
 ]
 Repeat = Literal["once", "daily", "weekdays", "weekly"]
-EnrollmentStatus = Literal["enrolled", "waitlisted"]
+EnrolmentStatus = Literal["enrolled", "waitlisted"]
 WithdrawalReason = Literal["withdrawn", "case_closed", "case_transferred"]
 Tag = Label
 
@@ -211,6 +211,8 @@ class SessionHeld(EventData):
     date: dt.date
 
 
+# The three enrolment events keep the spelling they were published with, in their types, their
+# enrollment_id field and their schema names (docs/asyncapi.json); prose and code say enrolment.
 @event("groups.enrollment.created")
 class EnrollmentCreated(EventData):
     """A person was enrolled, or put on the waitlist."""
@@ -219,7 +221,7 @@ class EnrollmentCreated(EventData):
     programme_id: UUID
     programme_type: ProgrammeType
     person_id: UUID
-    status: EnrollmentStatus
+    status: EnrolmentStatus
     enrolled_on: dt.date
 
 
@@ -241,7 +243,7 @@ class EnrollmentWithdrawn(EventData):
     programme_id: UUID
     person_id: UUID
     reason: WithdrawalReason
-    was: EnrollmentStatus
+    was: EnrolmentStatus
     withdrawn_on: dt.date
 
 
