@@ -4,7 +4,7 @@ Setup (by SQL, straight into reporting's read models): people, and held sessions
 year at the demo organisation's seven sites, all thirteen programme types and 400 programmes,
 20 people present at each (``--attendances`` present marks in all) plus 0-3 walk-ins.
 carenet: the ``summary`` query for site ``*`` and the year, through the running reporting
-service over NATS (every figure of figures.md, de-identified). Baseline: one SQL statement
+service over NATS (every figure of docs/figures.md, de-identified). Baseline: one SQL statement
 computing the headline figures (``services.reporting.figures.HEADLINE``) over the same raw
 rows. One warm-up each, then the median (and max) of five.
 """

@@ -1,4 +1,4 @@
-"""Outcome instruments as configuration, and exact scoring per ``shared/instruments.md``.
+"""Outcome instruments as configuration, and exact scoring per ``docs/instruments.md``.
 
 The shipped set lives in ``instruments.toml`` next to this module; an agency file (the service
 passes ``CARENET_INSTRUMENTS``) adds instruments or overrides keys of shipped ones.

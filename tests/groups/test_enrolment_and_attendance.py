@@ -60,9 +60,7 @@ async def test_staff_enrolling_the_last_places_at_the_same_instant_never_overfil
     statuses = sorted(r.result["status"] for r in replies if r.ok)
     assert statuses == ["enrolled"] * 3 + ["waitlisted"] * 7
     async with groups.pool.acquire() as conn:
-        assert (
-            await conn.fetchval("SELECT count(*) FROM enrolments WHERE status = 'enrolled'") == 3
-        )
+        assert await conn.fetchval("SELECT count(*) FROM enrolments WHERE status = 'enrolled'") == 3
 
 
 async def test_a_programme_needing_a_case_takes_only_people_with_an_open_case_here_in_its_roles(

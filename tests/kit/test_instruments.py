@@ -117,7 +117,7 @@ def test_only_kessler_scales_carry_the_who_notice_and_no_item_texts_ship() -> No
     assert all(i.item_texts == () for i in INSTRUMENTS.values())
 
 
-# Worked examples from instruments.md
+# Worked examples from docs/instruments.md
 
 
 @pytest.mark.parametrize(

@@ -1,4 +1,4 @@
-"""The one NatsBroker factory, with the defaults that keep data (see nats-facts.md)."""
+"""The one NatsBroker factory, with the defaults that keep data (docs/bus-facts.md)."""
 
 from __future__ import annotations
 

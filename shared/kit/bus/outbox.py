@@ -198,7 +198,7 @@ class OutboxRelay:
     publish_timeout: float = 5.0
     poll_seconds: float = 2.0
     keep_published: timedelta = timedelta(hours=1)
-    """Longer than the broker's fsync interval (see nats-facts.md on acknowledged, lost writes)."""
+    """Longer than the broker's fsync interval (docs/bus-facts.md, "Durability")."""
     recheck_after: timedelta | None = None
     """Rows older than this are looked for in the stream before being published again; default
     a third of the stream's duplicate window."""

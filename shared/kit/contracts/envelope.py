@@ -1,4 +1,4 @@
-"""The event envelope of contract.md (CloudEvents' attribute names) and event subjects."""
+"""The event envelope of docs/contract.md (CloudEvents' attribute names) and event subjects."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""The reply shape of contract.md and the error every handler raises to produce one."""
+"""The reply shape of docs/contract.md and the error every handler raises to produce one."""
 
 from __future__ import annotations
 

@@ -2,7 +2,7 @@
 
 Reporting answers from read models built only from the other services' events. Figures are
 de-identified by default (counts of 1–4 and means over fewer than 5 people are suppressed);
-the names of figures and the reply shape are those of ``figures.md``.
+the names of figures and the reply shape are those of ``docs/figures.md``.
 """
 
 from __future__ import annotations
@@ -65,7 +65,7 @@ PeriodField = Field(
 
 @query("reporting", "summary")
 class Summary(Query):
-    """Every figure of figures.md for a site (or *) and a period."""
+    """Every figure of docs/figures.md for a site (or *) and a period."""
 
     site: str = Site
     period: PeriodRange | str = PeriodField
@@ -99,7 +99,7 @@ class PublishSummary(Command):
 
 @event("reporting.summary.published")
 class SummaryPublished(EventData):
-    """A site's de-identified figures for a month that has closed (figures.md names)."""
+    """A site's de-identified figures for a month that has closed (named as in docs/figures.md)."""
 
     month: str = Field(examples=["2026-10"])
     period_from: dt.date
