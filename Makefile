@@ -5,7 +5,7 @@ PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 
-.PHONY: up test lint docs bench clean alerts-check reliability
+.PHONY: up test unit lint docs bench clean alerts-check reliability
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -24,6 +24,10 @@ up: $(VENV)/.installed
 
 test: $(VENV)/.installed-test
 	$(BIN)/pytest
+
+# The rules alone, in seconds, with no server started (tests/unit; `make test` runs them too).
+unit: $(VENV)/.installed-test
+	$(BIN)/pytest tests/unit
 
 lint: $(VENV)/.installed-test
 	$(BIN)/ruff check .

@@ -56,15 +56,15 @@ class ServiceDefinition:
         """The contract catalogue is the one list of a service's commands and queries: refuse
         wiring that leaves a catalogued request unhandled or handles one the contract lacks."""
         problems = []
-        for kind, wired, catalogued in (
-            ("command", self.commands, CATALOGUE.commands),
-            ("query", self.queries, CATALOGUE.queries),
+        for kinds, wired, catalogued in (
+            ("commands", self.commands, CATALOGUE.commands),
+            ("queries", self.queries, CATALOGUE.queries),
         ):
             listed = {name for service, name in catalogued if service == self.name}
             if missing := sorted(listed - set(wired)):
-                problems.append(f"no handler for the catalogued {kind}s {', '.join(missing)}")
+                problems.append(f"no handler for the catalogued {kinds} {', '.join(missing)}")
             if extra := sorted(set(wired) - listed):
-                problems.append(f"handlers for {kind}s not in the catalogue: {', '.join(extra)}")
+                problems.append(f"handlers for {kinds} not in the catalogue: {', '.join(extra)}")
         if problems:
             raise ConfigError(f"{self.name}: {'; '.join(problems)}")
 
