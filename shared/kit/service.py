@@ -10,12 +10,15 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import inspect
 import logging
 import signal
 import sys
 from collections.abc import Callable, Coroutine
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
+from types import ModuleType
 from typing import Any
 
 import asyncpg
@@ -36,6 +39,35 @@ from shared.kit.observability.logging import configure_logging
 from shared.kit.observability.metrics import CONSUMER_ACK_PENDING, CONSUMER_PENDING, READY
 
 log = logging.getLogger("carenet.service")
+
+
+def catalogued(
+    service: str, module: ModuleType, *, queries: bool = False, **dependencies: Any
+) -> dict[str, Any]:
+    """The handlers in ``module`` for every command (or query) the catalogue lists for
+    ``service``: a handler is the function named as the request, and gets each keyword-only
+    parameter it declares from ``dependencies`` by name. So a new command needs its contract,
+    its handler, its SQL and a test, and no line of wiring."""
+    listed = CATALOGUE.queries if queries else CATALOGUE.commands
+    wired: dict[str, Any] = {}
+    problems = []
+    for name in sorted(n for s, n in listed if s == service):
+        handler = getattr(module, name, None)
+        if not callable(handler):
+            problems.append(f"{module.__name__} has no handler {name}")
+            continue
+        wanted = {}
+        for parameter in inspect.signature(handler).parameters.values():
+            if parameter.kind is not inspect.Parameter.KEYWORD_ONLY:
+                continue
+            if parameter.name in dependencies:
+                wanted[parameter.name] = dependencies[parameter.name]
+            elif parameter.default is inspect.Parameter.empty:
+                problems.append(f"{name} needs {parameter.name}, which the wiring does not give")
+        wired[name] = partial(handler, **wanted) if wanted else handler
+    if problems:
+        raise ConfigError(f"{service}: {'; '.join(problems)}")
+    return wired
 
 
 @dataclass(frozen=True)

@@ -140,3 +140,40 @@ def test_every_services_wiring_matches_the_catalogue(service):
 
     app = importlib.import_module(f"services.{service}.app")
     app.build(_settings()).check_against_catalogue()
+
+
+def _module(**functions: object):
+    import types
+
+    module = types.ModuleType("notes_handlers")
+    for name, function in functions.items():
+        setattr(module, name, function)
+    return module
+
+
+def test_catalogued_wires_the_function_named_as_each_request_with_its_dependencies():
+    from shared.kit.service import catalogued
+    from tests.example import services  # noqa: F401 - registers the notes contract
+
+    async def add_note(cmd: object, uow: object, *, shelf: str) -> dict[str, str]:
+        return {"shelf": shelf}
+
+    async def delete_note(cmd: object, uow: object) -> dict[str, str]:
+        return {}
+
+    wired = catalogued("notes", _module(add_note=add_note, delete_note=delete_note), shelf="top")
+    assert sorted(wired) == ["add_note", "delete_note"]
+    assert wired["delete_note"] is delete_note
+    assert wired["add_note"].keywords == {"shelf": "top"}
+
+
+def test_catalogued_refuses_a_missing_handler_and_an_unmet_dependency():
+    from shared.kit.service import catalogued
+    from tests.example import services  # noqa: F401 - registers the notes contract
+
+    async def add_note(cmd: object, uow: object, *, shelf: str) -> dict[str, str]:
+        return {}
+
+    with pytest.raises(ConfigError, match="has no handler delete_note") as caught:
+        catalogued("notes", _module(add_note=add_note))
+    assert "add_note needs shelf" in str(caught.value)
