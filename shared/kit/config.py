@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import os
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TypeVar
 
 from shared.agency.sites import Organisation, load_organisation
 
@@ -16,6 +17,9 @@ keep the process and the database busy; on 2 cores, 8, 16 and 32 all made the se
 CPU-bound (more only lengthen the queues inside PostgreSQL and on contended rows' locks). The
 four services' pools (16 + their subscriptions + 2: 78 connections at most) and their relays
 stay under PostgreSQL's default of 100; replicas need a lower bound or more connections."""
+
+
+N = TypeVar("N", int, float)
 
 
 class ConfigError(Exception):
@@ -53,16 +57,7 @@ class Settings:
 
     def number(self, name: str, default: float, low: float, high: float) -> float:
         """A service's own setting with a fraction allowed, within ``low..high``."""
-        raw = (self.env.get(name) or "").strip()
-        if not raw:
-            return default
-        try:
-            value = float(raw)
-        except ValueError as exc:
-            raise ConfigError(f"{name}={raw!r} is not a number") from exc
-        if not low <= value <= high:
-            raise ConfigError(f"{name}={value} is outside {low}..{high}")
-        return value
+        return _bounded(self.env, name, default, low, high, float, "a number")
 
     def path(self, name: str) -> Path | None:
         """A service's own file setting; None when it is not set."""
@@ -70,17 +65,29 @@ class Settings:
         return Path(raw) if raw else None
 
 
-def _int(env: Mapping[str, str], name: str, default: int, low: int, high: int) -> int:
-    raw = env.get(name)
-    if raw is None or raw == "":
+def _bounded(
+    env: Mapping[str, str],
+    name: str,
+    default: N,
+    low: N,
+    high: N,
+    parse: Callable[[str], N],
+    kind: str,
+) -> N:
+    raw = (env.get(name) or "").strip()
+    if not raw:
         return default
     try:
-        value = int(raw)
+        value = parse(raw)
     except ValueError as exc:
-        raise ConfigError(f"{name}={raw!r} is not a whole number") from exc
+        raise ConfigError(f"{name}={raw!r} is not {kind}") from exc
     if not low <= value <= high:
         raise ConfigError(f"{name}={value} is outside {low}..{high}")
     return value
+
+
+def _int(env: Mapping[str, str], name: str, default: int, low: int, high: int) -> int:
+    return _bounded(env, name, default, low, high, int, "a whole number")
 
 
 def _required(env: Mapping[str, str], name: str, example: str) -> str:
