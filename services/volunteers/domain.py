@@ -203,6 +203,17 @@ def session_for_duties(session: KnownSession | None, site: str) -> KnownSession:
     return session
 
 
+def minutes_given(minutes: int | None, duty_session: KnownSession | None) -> int:
+    """The minutes a volunteer gave: as told, else the length of the duty's session."""
+    if minutes is not None:
+        return minutes
+    if duty_session is None:
+        raise CommandError(
+            "validation_error", "minutes are needed without an assignment", minutes="required"
+        )
+    return duty_session.minutes
+
+
 def still_needed(count: int, already: int) -> int:
     """Places a request for ``count`` still has to fill when ``already`` duties stand."""
     return max(count - already, 0)

@@ -14,6 +14,7 @@ from services.volunteers.domain import (
     TeamRules,
     Volunteer,
     is_service_user,
+    minutes_given,
     pick,
     session_for_duties,
     still_needed,
@@ -237,7 +238,7 @@ async def log_hours(cmd: LogHours, uow: UnitOfWork) -> dict[str, Any]:
     day = uow.business_date(cmd.date or cmd.on)
     v = await _volunteer(uow, cmd.volunteer_id)
     team = v.team_for_hours(cmd.team)
-    minutes = cmd.minutes
+    session = None
     if cmd.assignment_id is not None:
         duty = await _assignment(uow, cmd.assignment_id)
         duty.check_hours_by(v.volunteer_id)
@@ -245,12 +246,7 @@ async def log_hours(cmd: LogHours, uow: UnitOfWork) -> dict[str, Any]:
         assert session is not None, "a duty's session is kept as long as the duty"
         if cmd.date is None and cmd.on is None:
             day = session.day
-        if minutes is None:
-            minutes = session.minutes
-    if minutes is None:
-        raise CommandError(
-            "validation_error", "minutes are needed without an assignment", minutes="required"
-        )
+    minutes = minutes_given(cmd.minutes, session)
     hours_id = uuid4()
     logged = await store.add_hours(
         uow.conn,
