@@ -5,11 +5,11 @@ from __future__ import annotations
 from functools import partial
 from pathlib import Path
 
-from services.volunteers import handlers, queries
+from services.volunteers import handlers, inbound, queries
 from services.volunteers.domain import TeamRules
+from shared.kit import known_people
 from shared.kit.bus.consumer import Subscription
 from shared.kit.config import Settings
-from shared.kit.known_people import remember_person
 from shared.kit.service import ServiceDefinition
 
 
@@ -43,9 +43,9 @@ def build(settings: Settings) -> ServiceDefinition:
                 name="intake-events",
                 source="intake",
                 handlers={
-                    "intake.person.registered": remember_person,
-                    "intake.consent.recorded": handlers.on_consent_recorded,
-                    "intake.carer.linked": handlers.on_carer_linked,
+                    **known_people.HANDLERS,
+                    "intake.consent.recorded": inbound.on_consent_recorded,
+                    "intake.carer.linked": inbound.on_carer_linked,
                 },
                 batch_size=100,
             ),
@@ -53,8 +53,8 @@ def build(settings: Settings) -> ServiceDefinition:
                 name="groups-events",
                 source="groups",
                 handlers={
-                    "groups.session.scheduled": handlers.on_session_scheduled,
-                    "groups.session.cancelled": handlers.on_session_cancelled,
+                    "groups.session.scheduled": inbound.on_session_scheduled,
+                    "groups.session.cancelled": inbound.on_session_cancelled,
                 },
                 batch_size=100,
             ),

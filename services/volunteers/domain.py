@@ -5,12 +5,14 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import date, datetime, time
 from typing import Any
-from uuid import UUID
+from uuid import UUID, uuid4
 
 from shared.kit.contracts.intake import SERVICE_USER_ROLES
-from shared.kit.contracts.replies import CommandError
+from shared.kit.contracts.replies import CommandError, ErrorCode
 
 PEER_TEAM_DEFAULT = "peer_supporters"
+STANDING = ("proposed", "confirmed")
+"""A duty in one of these states still stands: it fills a place and its hours may be logged."""
 
 
 @dataclass(frozen=True)
@@ -110,36 +112,250 @@ def pick(
     return [c.volunteer_id for c in suitable[:needed]], reasons
 
 
-def check_peer_match(
-    *,
-    peer_person_id: UUID,
-    person_id: UUID,
-    peer_active: bool,
-    person_known: bool,
-    service_consent: bool,
-    linked_as_carers: bool,
-) -> None:
-    if not peer_active:
-        raise CommandError(
-            "not_allowed",
-            "the volunteer is not an active, trained peer supporter",
-            peer_volunteer_id="not an active peer supporter",
+@dataclass
+class Volunteer:
+    """A person registered in intake who gives time: their teams in the order joined (the
+    first is where their hours go by default) and the courses they completed."""
+
+    volunteer_id: UUID
+    person_id: UUID
+    site: str
+    registered_on: date
+    skills: list[str] = field(default_factory=list)
+    languages: list[str] = field(default_factory=list)
+    teams: list[str] = field(default_factory=list)
+    courses: set[str] = field(default_factory=set)
+
+    @classmethod
+    def register(
+        cls,
+        person_id: UUID,
+        site: str,
+        *,
+        teams: list[str],
+        skills: list[str],
+        languages: list[str],
+        on: date,
+    ) -> Volunteer:
+        return cls(
+            volunteer_id=uuid4(),
+            person_id=person_id,
+            site=site,
+            registered_on=on,
+            skills=sorted(set(skills)),
+            languages=list(dict.fromkeys(languages)),
+            teams=list(dict.fromkeys(teams)),
         )
-    if not person_known:
-        raise CommandError("not_found", "no such person", person_id="unknown person")
-    if person_id == peer_person_id:
+
+    def join(self, team: str) -> None:
+        if team in self.teams:
+            raise CommandError.conflict("already in that team", team="already a member")
+        self.teams.append(team)
+
+    def complete(self, course: str) -> None:
+        self.courses.add(course)
+
+    def active_teams(self, rules: TeamRules) -> list[str]:
+        return rules.active_teams(self.teams, self.courses)
+
+    def is_peer_supporter(self, rules: TeamRules) -> bool:
+        """Active, so trained, in the team whose members may be matched one to one."""
+        return rules.peer_team in self.active_teams(rules)
+
+    def team_for_hours(self, team: str | None) -> str:
+        chosen = team or self.teams[0]
+        if chosen not in self.teams:
+            raise CommandError(
+                "validation_error", "the volunteer is not in that team", team="not a member"
+            )
+        return chosen
+
+
+@dataclass(frozen=True)
+class KnownSession:
+    """A group session as groups announced it: where and when."""
+
+    session_id: UUID
+    site: str
+    starts_at: datetime
+    ends_at: datetime
+    cancelled: bool = False
+
+    @property
+    def day(self) -> date:
+        return self.starts_at.date()
+
+    @property
+    def minutes(self) -> int:
+        return int((self.ends_at - self.starts_at).total_seconds() // 60)
+
+
+def session_for_duties(session: KnownSession | None, site: str) -> KnownSession:
+    """The session whose duties are to be filled at ``site``: known here and not cancelled."""
+    if session is None or session.site != site:
         raise CommandError(
-            "not_allowed", "a peer supporter is never matched with themselves", person_id="self"
+            "not_found",
+            "no such session here (scheduled in groups? it may take a moment)",
+            session_id="unknown session",
         )
-    if linked_as_carers:
+    if session.cancelled:
+        raise CommandError.not_allowed("the session was cancelled", session_id="cancelled")
+    return session
+
+
+def minutes_given(minutes: int | None, duty_session: KnownSession | None) -> int:
+    """The minutes a volunteer gave: as told, else the length of the duty's session."""
+    if minutes is not None:
+        return minutes
+    if duty_session is None:
         raise CommandError(
-            "not_allowed",
-            "a peer supporter is never matched with their own carer or the person they care for",
-            person_id="family link",
+            "validation_error", "minutes are needed without an assignment", minutes="required"
         )
-    if not service_consent:
-        raise CommandError(
-            "consent_required",
-            "the person has not given consent for service",
-            person_id="no service consent",
-        )
+    return duty_session.minutes
+
+
+def still_needed(count: int, already: int) -> int:
+    """Places a request for ``count`` still has to fill when ``already`` duties stand."""
+    return max(count - already, 0)
+
+
+@dataclass
+class Assignment:
+    """A volunteer's duty at a session: proposed, then confirmed or declined (or cancelled
+    with the session)."""
+
+    assignment_id: UUID
+    volunteer_id: UUID
+    session_id: UUID
+    role: str
+    site: str
+    status: str = "proposed"
+
+    @classmethod
+    def propose(cls, volunteer_id: UUID, session: KnownSession, role: str) -> Assignment:
+        return cls(uuid4(), volunteer_id, session.session_id, role, session.site)
+
+    def _refusal(self, code: ErrorCode) -> CommandError:
+        return CommandError(code, f"the assignment is {self.status}", assignment_id=self.status)
+
+    def confirm(self) -> None:
+        if self.status != "proposed":
+            raise self._refusal("conflict")
+        self.status = "confirmed"
+
+    def decline(self) -> None:
+        if self.status not in STANDING:
+            raise self._refusal("conflict")
+        self.status = "declined"
+
+    def check_hours_by(self, volunteer_id: UUID) -> None:
+        """Hours for a duty are the duty's own volunteer's, and only while the duty stands."""
+        if self.volunteer_id != volunteer_id:
+            raise CommandError(
+                "validation_error",
+                "that duty belongs to another volunteer",
+                assignment_id="another volunteer's",
+            )
+        if self.status not in STANDING:
+            raise self._refusal("not_allowed")
+
+
+@dataclass
+class PeerMatch:
+    """A trained peer supporter matched one to one with a service user, from ``started_on``
+    until it ends."""
+
+    match_id: UUID
+    peer_volunteer_id: UUID
+    person_id: UUID
+    site: str
+    started_on: date
+    status: str = "open"
+    ended_on: date | None = None
+    end_reason: str | None = None
+
+    @classmethod
+    def start(
+        cls,
+        peer: Volunteer,
+        person_id: UUID,
+        *,
+        rules: TeamRules,
+        person_known: bool,
+        service_consent: bool,
+        linked_as_carers: bool,
+        site: str,
+        on: date,
+    ) -> PeerMatch:
+        """A peer is never matched with themselves, their carer or someone they care for, and
+        the person must have given consent for service."""
+        if not peer.is_peer_supporter(rules):
+            raise CommandError.not_allowed(
+                "the volunteer is not an active, trained peer supporter",
+                peer_volunteer_id="not an active peer supporter",
+            )
+        if not person_known:
+            raise CommandError("not_found", "no such person", person_id="unknown person")
+        if person_id == peer.person_id:
+            raise CommandError.not_allowed(
+                "a peer supporter is never matched with themselves", person_id="self"
+            )
+        if linked_as_carers:
+            raise CommandError.not_allowed(
+                "a peer supporter is never matched with their own carer "
+                "or the person they care for",
+                person_id="family link",
+            )
+        if not service_consent:
+            raise CommandError(
+                "consent_required",
+                "the person has not given consent for service",
+                person_id="no service consent",
+            )
+        return cls(uuid4(), peer.volunteer_id, person_id, site, on)
+
+    def _not_before_start(self, on: date, field: str) -> None:
+        if on < self.started_on:
+            raise CommandError(
+                "validation_error",
+                "that is before the match started",
+                **{field: f"before {self.started_on.isoformat()}"},
+            )
+
+    def log_contact(self, on: date) -> None:
+        """Contacts may be entered late, for any day from the start to the end of the match."""
+        self._not_before_start(on, "date")
+        if self.ended_on is not None and on > self.ended_on:
+            raise CommandError.conflict(
+                "the match had ended by then", date=f"after {self.ended_on.isoformat()}"
+            )
+
+    def end(self, reason: str, on: date) -> None:
+        if self.status != "open":
+            raise CommandError.conflict("the match has already ended", match_id="ended")
+        self._not_before_start(on, "on")
+        self.status = "ended"
+        self.ended_on = on
+        self.end_reason = reason
+
+
+@dataclass(frozen=True)
+class Milestones:
+    """Recognition: the hours at which a volunteer's total is celebrated, lowest first."""
+
+    hours: tuple[int, ...]
+
+    @classmethod
+    def of(cls, hours: list[int]) -> Milestones:
+        return cls(tuple(sorted(set(hours))))
+
+    def reached(self, total: float) -> list[int]:
+        return [m for m in self.hours if total >= m]
+
+    def next_after(self, total: float) -> int | None:
+        return next((m for m in self.hours if total < m), None)
+
+
+def in_hours(minutes: int) -> float:
+    """Minutes as hours, to one decimal, as every reply shows them."""
+    return round(minutes / 60, 1)

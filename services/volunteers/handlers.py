@@ -1,21 +1,28 @@
-"""Volunteers' command handlers and the handlers of intake's and groups' events."""
+"""Volunteers' command handlers: load, decide, save, record."""
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
 from typing import Any
 from uuid import UUID, uuid4
 
-import asyncpg
-
 from services.volunteers import store
-from services.volunteers.domain import TeamRules, check_peer_match, is_service_user, pick
-from shared.kit.contracts import EventEnvelope
-from shared.kit.contracts.groups import SessionCancelled, SessionScheduled
-from shared.kit.contracts.intake import CarerLinked, ConsentRecorded
+from services.volunteers.domain import (
+    Assignment,
+    KnownSession,
+    PeerMatch,
+    Slot,
+    TeamRules,
+    Volunteer,
+    is_service_user,
+    minutes_given,
+    pick,
+    session_for_duties,
+    still_needed,
+)
+from shared.kit import known_people
+from shared.kit.commands import created, found
 from shared.kit.contracts.replies import CommandError
 from shared.kit.contracts.volunteers import (
-    AssignmentCancelled,
     AssignmentConfirmed,
     AssignmentDeclined,
     AssignmentMade,
@@ -41,205 +48,144 @@ from shared.kit.contracts.volunteers import (
 from shared.kit.db.uow import UnitOfWork
 
 
-async def _volunteer(uow: UnitOfWork, volunteer_id: UUID, field: str = "volunteer_id") -> Any:
-    row = await store.volunteer(uow.conn, volunteer_id)
-    if row is None:
-        raise CommandError.not_found("volunteer", field)
-    return row
+async def _volunteer(uow: UnitOfWork, volunteer_id: UUID, field: str = "volunteer_id") -> Volunteer:
+    return found(await store.volunteer(uow.conn, volunteer_id), "volunteer", field)
+
+
+async def _assignment(uow: UnitOfWork, assignment_id: UUID) -> Assignment:
+    duty = await store.assignment(uow.conn, assignment_id)
+    return found(duty, "assignment", "assignment_id", site=uow.site)
+
+
+async def _session_to_staff(uow: UnitOfWork, session_id: UUID) -> KnownSession:
+    return session_for_duties(await store.session_to_staff(uow.conn, session_id), uow.site)
 
 
 async def register_volunteer(cmd: RegisterVolunteer, uow: UnitOfWork) -> dict[str, Any]:
     registered_on = uow.business_date(cmd.on)
-    roles = await uow.conn.fetchval(
-        "SELECT roles FROM known_people WHERE person_id = $1", cmd.person_id
-    )
+    roles = await known_people.roles_of(uow.conn, cmd.person_id)
     if roles is None:
         raise CommandError(
             "not_found",
             "this person is not known here (registered in intake? it may take a moment)",
             person_id="unknown person",
         )
-    volunteer_id = uuid4()
-    inserted = await uow.conn.fetchval(
-        """INSERT INTO volunteers (volunteer_id, person_id, site, skills, languages, registered_on)
-           VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (person_id) DO NOTHING RETURNING true""",
-        volunteer_id,
+    v = Volunteer.register(
         cmd.person_id,
         uow.site,
-        sorted(set(cmd.skills)),
-        list(dict.fromkeys(cmd.languages)),
-        registered_on,
+        teams=cmd.teams,
+        skills=cmd.skills,
+        languages=cmd.languages,
+        on=registered_on,
     )
-    if not inserted:
-        raise CommandError(
-            "conflict", "this person is already a volunteer", person_id="already a volunteer"
+    if not await store.add_volunteer(uow.conn, v):
+        raise CommandError.conflict(
+            "this person is already a volunteer", person_id="already a volunteer"
         )
-    teams = list(dict.fromkeys(cmd.teams))
-    await uow.conn.executemany(
-        """INSERT INTO volunteer_teams (volunteer_id, team, joined_on, position)
-           VALUES ($1, $2, $3, $4)""",
-        [(volunteer_id, team, registered_on, i) for i, team in enumerate(teams)],
-    )
-    uow.record(
+    return created(
+        uow,
         VolunteerRegistered(
-            volunteer_id=volunteer_id,
-            person_id=cmd.person_id,
-            teams=teams,
-            skills=sorted(set(cmd.skills)),
-            service_user=is_service_user(list(roles)),
+            volunteer_id=v.volunteer_id,
+            person_id=v.person_id,
+            teams=v.teams,
+            skills=v.skills,
+            service_user=is_service_user(roles),
             registered_on=registered_on,
         ),
-        subject=volunteer_id,
+        "volunteer_id",
+        teams=v.teams,
     )
-    return {"volunteer_id": str(volunteer_id), "teams": teams}
 
 
 async def join_team(cmd: JoinTeam, uow: UnitOfWork) -> dict[str, Any]:
     joined_on = uow.business_date(cmd.on)
-    await _volunteer(uow, cmd.volunteer_id)
-    teams = await store.teams_of(uow.conn, cmd.volunteer_id)
-    if cmd.team in teams:
-        raise CommandError("conflict", "already in that team", team="already a member")
-    await uow.conn.execute(
-        """INSERT INTO volunteer_teams (volunteer_id, team, joined_on, position)
-           VALUES ($1, $2, $3, $4)""",
-        cmd.volunteer_id,
-        cmd.team,
-        joined_on,
-        len(teams),
-    )
+    v = await _volunteer(uow, cmd.volunteer_id)
+    v.join(cmd.team)
+    await store.add_team(uow.conn, v, cmd.team, joined_on)
     uow.record(
-        VolunteerJoinedTeam(volunteer_id=cmd.volunteer_id, team=cmd.team, joined_on=joined_on),
-        subject=cmd.volunteer_id,
+        VolunteerJoinedTeam(volunteer_id=v.volunteer_id, team=cmd.team, joined_on=joined_on),
+        subject=v.volunteer_id,
     )
-    return {"teams": [*teams, cmd.team]}
+    return {"teams": v.teams}
 
 
 async def record_training(
     cmd: RecordTraining, uow: UnitOfWork, *, rules: TeamRules
 ) -> dict[str, Any]:
     completed_on = uow.business_date(cmd.completed_on)
-    await _volunteer(uow, cmd.volunteer_id)
-    inserted = await uow.conn.fetchval(
-        """INSERT INTO trainings (volunteer_id, course, hours, completed_on) VALUES ($1, $2, $3, $4)
-           ON CONFLICT DO NOTHING RETURNING true""",
-        cmd.volunteer_id,
-        cmd.course,
-        cmd.hours,
-        completed_on,
-    )
-    if not inserted:
-        raise CommandError(
-            "conflict", "that course is already recorded for that day", course="already recorded"
+    v = await _volunteer(uow, cmd.volunteer_id)
+    if not await store.add_training(uow.conn, v.volunteer_id, cmd.course, cmd.hours, completed_on):
+        raise CommandError.conflict(
+            "that course is already recorded for that day", course="already recorded"
         )
-    teams = await store.teams_of(uow.conn, cmd.volunteer_id)
-    active = rules.active_teams(teams, await store.courses_of(uow.conn, cmd.volunteer_id))
+    v.complete(cmd.course)
+    active = v.active_teams(rules)
     uow.record(
         TrainingCompleted(
-            volunteer_id=cmd.volunteer_id,
+            volunteer_id=v.volunteer_id,
             course=cmd.course,
             hours=cmd.hours,
             completed_on=completed_on,
             active_teams=active,
         ),
-        subject=cmd.volunteer_id,
+        subject=v.volunteer_id,
     )
     return {"active_teams": active}
 
 
 async def set_availability(cmd: SetAvailability, uow: UnitOfWork) -> dict[str, Any]:
-    await _volunteer(uow, cmd.volunteer_id)
-    await uow.conn.execute("DELETE FROM availability WHERE volunteer_id = $1", cmd.volunteer_id)
-    await uow.conn.execute(
-        "DELETE FROM unavailable_dates WHERE volunteer_id = $1", cmd.volunteer_id
-    )
-    await uow.conn.executemany(
-        "INSERT INTO availability (volunteer_id, weekday, starts, ends) VALUES ($1, $2, $3, $4)",
-        [(cmd.volunteer_id, s.weekday, s.start, s.end) for s in cmd.slots],
-    )
-    await uow.conn.executemany(
-        "INSERT INTO unavailable_dates (volunteer_id, day) VALUES ($1, $2)",
-        [(cmd.volunteer_id, d) for d in sorted(set(cmd.unavailable_dates))],
-    )
-    return {"slots": len(cmd.slots), "unavailable_dates": len(set(cmd.unavailable_dates))}
+    v = await _volunteer(uow, cmd.volunteer_id)
+    slots = [Slot(s.weekday, s.start, s.end) for s in cmd.slots]
+    unavailable = sorted(set(cmd.unavailable_dates))
+    await store.set_availability(uow.conn, v.volunteer_id, slots, unavailable)
+    return {"slots": len(slots), "unavailable_dates": len(unavailable)}
 
 
-async def _assign(
+async def _fill(
     uow: UnitOfWork,
-    session: asyncpg.Record,
+    session: KnownSession,
     role: str,
     needed: int,
     skills: list[str],
     teams: list[str] | None,
     rules: TeamRules,
 ) -> tuple[list[str], dict[str, int]]:
-    found = await store.candidates(
-        uow.conn, session["site"], session["session_id"], session["starts_at"], session["ends_at"]
-    )
+    """Pick up to ``needed`` volunteers for the duty and propose it to each; the new duties'
+    ids and, for those passed over, how many for each reason."""
     chosen, reasons = pick(
-        found,
+        await store.candidates(uow.conn, session),
         rules=rules,
         teams=teams,
         skills=skills,
-        starts=session["starts_at"],
-        ends=session["ends_at"],
+        starts=session.starts_at,
+        ends=session.ends_at,
         needed=needed,
     )
     made = []
     for volunteer_id in chosen:
-        assignment_id = uuid4()
-        await uow.conn.execute(
-            """INSERT INTO assignments (assignment_id, volunteer_id, session_id, role)
-               VALUES ($1, $2, $3, $4)""",
-            assignment_id,
-            volunteer_id,
-            session["session_id"],
-            role,
-        )
+        duty = Assignment.propose(volunteer_id, session, role)
+        await store.add_assignment(uow.conn, duty)
         uow.record(
             AssignmentMade(
-                assignment_id=assignment_id,
+                assignment_id=duty.assignment_id,
                 volunteer_id=volunteer_id,
-                session_id=session["session_id"],
+                session_id=session.session_id,
                 role=role,
-                date=session["starts_at"].date(),
+                date=session.day,
             ),
-            subject=assignment_id,
+            subject=duty.assignment_id,
         )
-        made.append(str(assignment_id))
+        made.append(str(duty.assignment_id))
     return made, reasons
-
-
-async def _duty_session(uow: UnitOfWork, session_id: UUID) -> asyncpg.Record:
-    # Locked so two requests for the same session cannot both fill the same places.
-    session = await uow.conn.fetchrow(
-        "SELECT * FROM known_sessions WHERE session_id = $1 FOR UPDATE", session_id
-    )
-    if session is None or session["site"] != uow.site:
-        raise CommandError(
-            "not_found",
-            "no such session here (scheduled in groups? it may take a moment)",
-            session_id="unknown session",
-        )
-    if session["cancelled"]:
-        raise CommandError("not_allowed", "the session was cancelled", session_id="cancelled")
-    return session
 
 
 async def request_volunteers(
     cmd: RequestVolunteers, uow: UnitOfWork, *, rules: TeamRules
 ) -> dict[str, Any]:
-    session = await _duty_session(uow, cmd.session_id)
-    already = int(
-        await uow.conn.fetchval(
-            """SELECT count(*) FROM assignments WHERE session_id = $1 AND role = $2
-               AND status IN ('proposed', 'confirmed')""",
-            cmd.session_id,
-            cmd.role,
-        )
-    )
-    needed = max(cmd.count - already, 0)
-    made, reasons = await _assign(uow, session, cmd.role, needed, cmd.skills, cmd.teams, rules)
+    session = await _session_to_staff(uow, cmd.session_id)
+    already = await store.standing_duties(uow.conn, cmd.session_id, cmd.role)
+    needed = still_needed(cmd.count, already)
+    made, reasons = await _fill(uow, session, cmd.role, needed, cmd.skills, cmd.teams, rules)
     return {
         "assignments": made,
         "already_assigned": already,
@@ -248,129 +194,90 @@ async def request_volunteers(
     }
 
 
-async def _assignment(uow: UnitOfWork, assignment_id: UUID) -> asyncpg.Record:
-    row = await uow.conn.fetchrow(
-        """SELECT a.*, s.site FROM assignments a JOIN known_sessions s USING (session_id)
-           WHERE a.assignment_id = $1 FOR UPDATE OF a""",
-        assignment_id,
-    )
-    if row is None or row["site"] != uow.site:
-        raise CommandError.not_found("assignment", "assignment_id")
-    return row
-
-
 async def confirm_assignment(cmd: ConfirmAssignment, uow: UnitOfWork) -> dict[str, Any]:
-    row = await _assignment(uow, cmd.assignment_id)
-    if row["status"] != "proposed":
-        raise CommandError(
-            "conflict", f"the assignment is {row['status']}", assignment_id=row["status"]
-        )
-    await uow.conn.execute(
-        "UPDATE assignments SET status = 'confirmed' WHERE assignment_id = $1", cmd.assignment_id
-    )
+    duty = await _assignment(uow, cmd.assignment_id)
+    duty.confirm()
+    await store.save_assignment(uow.conn, duty)
     uow.record(
         AssignmentConfirmed(
-            assignment_id=cmd.assignment_id,
-            volunteer_id=row["volunteer_id"],
-            session_id=row["session_id"],
+            assignment_id=duty.assignment_id,
+            volunteer_id=duty.volunteer_id,
+            session_id=duty.session_id,
         ),
-        subject=cmd.assignment_id,
+        subject=duty.assignment_id,
     )
-    return {"assignment_id": str(cmd.assignment_id), "status": "confirmed"}
+    return {"assignment_id": str(duty.assignment_id), "status": duty.status}
 
 
 async def decline_assignment(
     cmd: DeclineAssignment, uow: UnitOfWork, *, rules: TeamRules
 ) -> dict[str, Any]:
-    row = await _assignment(uow, cmd.assignment_id)
-    if row["status"] not in ("proposed", "confirmed"):
-        raise CommandError(
-            "conflict", f"the assignment is {row['status']}", assignment_id=row["status"]
-        )
-    await uow.conn.execute(
-        "UPDATE assignments SET status = 'declined' WHERE assignment_id = $1", cmd.assignment_id
-    )
-    session = await _duty_session(uow, row["session_id"])
-    made, reasons = await _assign(uow, session, row["role"], 1, [], None, rules)
-    replacement = UUID(made[0]) if made else None
+    duty = await _assignment(uow, cmd.assignment_id)
+    duty.decline()
+    await store.save_assignment(uow.conn, duty)
+    session = await _session_to_staff(uow, duty.session_id)
+    made, reasons = await _fill(uow, session, duty.role, 1, [], None, rules)
+    replacement = made[0] if made else None
     uow.record(
         AssignmentDeclined(
-            assignment_id=cmd.assignment_id,
-            volunteer_id=row["volunteer_id"],
-            session_id=row["session_id"],
-            replacement_assignment_id=replacement,
+            assignment_id=duty.assignment_id,
+            volunteer_id=duty.volunteer_id,
+            session_id=duty.session_id,
+            replacement_assignment_id=UUID(replacement) if replacement else None,
         ),
-        subject=cmd.assignment_id,
+        subject=duty.assignment_id,
     )
     return {
-        "assignment_id": str(cmd.assignment_id),
-        "replacement": made[0] if made else None,
+        "assignment_id": str(duty.assignment_id),
+        "replacement": replacement,
         "passed_over": reasons,
     }
 
 
 async def log_hours(cmd: LogHours, uow: UnitOfWork) -> dict[str, Any]:
     day = uow.business_date(cmd.date or cmd.on)
-    await _volunteer(uow, cmd.volunteer_id)
-    teams = await store.teams_of(uow.conn, cmd.volunteer_id)
-    team = cmd.team or teams[0]
-    if team not in teams:
-        raise CommandError(
-            "validation_error", "the volunteer is not in that team", team="not a member"
-        )
-    minutes = cmd.minutes
+    v = await _volunteer(uow, cmd.volunteer_id)
+    team = v.team_for_hours(cmd.team)
+    session = None
     if cmd.assignment_id is not None:
         duty = await _assignment(uow, cmd.assignment_id)
-        if duty["volunteer_id"] != cmd.volunteer_id:
-            raise CommandError(
-                "validation_error",
-                "that duty belongs to another volunteer",
-                assignment_id="another volunteer's",
-            )
-        if duty["status"] not in ("proposed", "confirmed"):
-            raise CommandError(
-                "not_allowed", f"the assignment is {duty['status']}", assignment_id=duty["status"]
-            )
-        session = await store.session(uow.conn, duty["session_id"])
-        assert session is not None
+        duty.check_hours_by(v.volunteer_id)
+        session = await store.session(uow.conn, duty.session_id)
+        assert session is not None, "a duty's session is kept as long as the duty"
         if cmd.date is None and cmd.on is None:
-            day = session["starts_at"].date()
-        if minutes is None:
-            minutes = int((session["ends_at"] - session["starts_at"]).total_seconds() // 60)
-    if minutes is None:
-        raise CommandError(
-            "validation_error", "minutes are needed without an assignment", minutes="required"
-        )
+            day = session.day
+    minutes = minutes_given(cmd.minutes, session)
     hours_id = uuid4()
-    inserted = await uow.conn.fetchval(
-        """INSERT INTO hours (hours_id, volunteer_id, team, minutes, day, activity, assignment_id)
-           VALUES ($1, $2, $3, $4, $5, $6, $7)
-           ON CONFLICT (assignment_id) DO NOTHING RETURNING true""",
-        hours_id,
-        cmd.volunteer_id,
-        team,
-        minutes,
-        day,
-        cmd.activity,
-        cmd.assignment_id,
+    logged = await store.add_hours(
+        uow.conn,
+        hours_id=hours_id,
+        volunteer_id=v.volunteer_id,
+        team=team,
+        minutes=minutes,
+        day=day,
+        activity=cmd.activity,
+        assignment_id=cmd.assignment_id,
     )
-    if not inserted:
-        raise CommandError(
-            "conflict", "hours for that duty are already logged", assignment_id="already logged"
+    if not logged:
+        raise CommandError.conflict(
+            "hours for that duty are already logged", assignment_id="already logged"
         )
-    uow.record(
+    return created(
+        uow,
         HoursLogged(
             hours_id=hours_id,
-            volunteer_id=cmd.volunteer_id,
+            volunteer_id=v.volunteer_id,
             team=team,
             minutes=minutes,
             date=day,
             activity=cmd.activity,
             assignment_id=cmd.assignment_id,
         ),
-        subject=hours_id,
+        "hours_id",
+        minutes=minutes,
+        date=day.isoformat(),
+        team=team,
     )
-    return {"hours_id": str(hours_id), "minutes": minutes, "date": day.isoformat(), "team": team}
 
 
 async def start_peer_match(
@@ -378,101 +285,53 @@ async def start_peer_match(
 ) -> dict[str, Any]:
     started_on = uow.business_date(cmd.on)
     peer = await _volunteer(uow, cmd.peer_volunteer_id, "peer_volunteer_id")
-    teams = await store.teams_of(uow.conn, cmd.peer_volunteer_id)
-    active = rules.active_teams(teams, await store.courses_of(uow.conn, cmd.peer_volunteer_id))
-    conn = uow.conn
-    check_peer_match(
-        peer_person_id=peer["person_id"],
-        person_id=cmd.person_id,
-        peer_active=rules.peer_team in active,
-        person_known=bool(
-            await conn.fetchval("SELECT 1 FROM known_people WHERE person_id = $1", cmd.person_id)
-        ),
-        service_consent=bool(
-            await conn.fetchval(
-                "SELECT given FROM service_consent WHERE person_id = $1", cmd.person_id
-            )
-        ),
-        linked_as_carers=bool(
-            await conn.fetchval(
-                """SELECT 1 FROM carer_links WHERE (carer_id = $1 AND cared_for_id = $2)
-                   OR (carer_id = $2 AND cared_for_id = $1)""",
-                peer["person_id"],
-                cmd.person_id,
-            )
-        ),
-    )
-    match_id = uuid4()
-    inserted = await conn.fetchval(
-        """INSERT INTO peer_matches (match_id, peer_volunteer_id, person_id, site, started_on)
-           VALUES ($1, $2, $3, $4, $5)
-           ON CONFLICT (peer_volunteer_id, person_id) WHERE status = 'open' DO NOTHING
-           RETURNING true""",
-        match_id,
-        cmd.peer_volunteer_id,
+    match = PeerMatch.start(
+        peer,
         cmd.person_id,
-        uow.site,
-        started_on,
+        rules=rules,
+        person_known=await known_people.roles_of(uow.conn, cmd.person_id) is not None,
+        service_consent=await store.has_service_consent(uow.conn, cmd.person_id),
+        linked_as_carers=await store.linked_as_carers(uow.conn, peer.person_id, cmd.person_id),
+        site=uow.site,
+        on=started_on,
     )
-    if not inserted:
-        raise CommandError(
-            "conflict",
-            "this peer and person already have an open match",
-            person_id="already matched",
+    if not await store.add_peer_match(uow.conn, match):
+        raise CommandError.conflict(
+            "this peer and person already have an open match", person_id="already matched"
         )
-    uow.record(
+    return created(
+        uow,
         PeerMatchStarted(
-            match_id=match_id,
-            peer_volunteer_id=cmd.peer_volunteer_id,
-            person_id=cmd.person_id,
-            started_on=started_on,
+            match_id=match.match_id,
+            peer_volunteer_id=match.peer_volunteer_id,
+            person_id=match.person_id,
+            started_on=match.started_on,
         ),
-        subject=match_id,
+        "match_id",
     )
-    return {"match_id": str(match_id)}
 
 
-async def _match(uow: UnitOfWork, match_id: UUID) -> asyncpg.Record:
-    row = await uow.conn.fetchrow(
-        "SELECT * FROM peer_matches WHERE match_id = $1 FOR UPDATE", match_id
+async def _match(uow: UnitOfWork, match_id: UUID) -> PeerMatch:
+    return found(
+        await store.peer_match(uow.conn, match_id), "peer match", "match_id", site=uow.site
     )
-    if row is None or row["site"] != uow.site:
-        raise CommandError.not_found("peer match", "match_id")
-    return row
 
 
 async def log_peer_contact(cmd: LogPeerContact, uow: UnitOfWork) -> dict[str, Any]:
     day = uow.business_date(cmd.date or cmd.on)
     match = await _match(uow, cmd.match_id)
-    if day < match["started_on"]:
-        raise CommandError(
-            "validation_error",
-            "that is before the match started",
-            date=f"before {match['started_on'].isoformat()}",
-        )
-    if match["ended_on"] is not None and day > match["ended_on"]:
-        raise CommandError(
-            "conflict", "the match had ended by then", date=f"after {match['ended_on'].isoformat()}"
-        )
+    match.log_contact(day)
     contact_id = uuid4()
-    await uow.conn.execute(
-        """INSERT INTO peer_contacts (contact_id, match_id, day, minutes, mode)
-           VALUES ($1, $2, $3, $4, $5)""",
-        contact_id,
-        cmd.match_id,
-        day,
-        cmd.minutes,
-        cmd.mode,
-    )
+    await store.add_peer_contact(uow.conn, contact_id, match.match_id, day, cmd.minutes, cmd.mode)
     uow.record(
         PeerContactLogged(
             contact_id=contact_id,
-            match_id=cmd.match_id,
+            match_id=match.match_id,
             date=day,
             minutes=cmd.minutes,
             mode=cmd.mode,
         ),
-        subject=cmd.match_id,
+        subject=match.match_id,
     )
     return {"contact_id": str(contact_id)}
 
@@ -480,89 +339,10 @@ async def log_peer_contact(cmd: LogPeerContact, uow: UnitOfWork) -> dict[str, An
 async def end_peer_match(cmd: EndPeerMatch, uow: UnitOfWork) -> dict[str, Any]:
     ended_on = uow.business_date(cmd.on)
     match = await _match(uow, cmd.match_id)
-    if match["status"] != "open":
-        raise CommandError("conflict", "the match has already ended", match_id="ended")
-    if ended_on < match["started_on"]:
-        raise CommandError(
-            "validation_error",
-            "that is before the match started",
-            on=f"before {match['started_on'].isoformat()}",
-        )
-    await uow.conn.execute(
-        """UPDATE peer_matches SET status = 'ended', ended_on = $2, end_reason = $3
-           WHERE match_id = $1""",
-        cmd.match_id,
-        ended_on,
-        cmd.reason,
-    )
+    match.end(cmd.reason, ended_on)
+    await store.save_peer_match_end(uow.conn, match)
     uow.record(
-        PeerMatchEnded(match_id=cmd.match_id, reason=cmd.reason, ended_on=ended_on),
-        subject=cmd.match_id,
+        PeerMatchEnded(match_id=match.match_id, reason=cmd.reason, ended_on=ended_on),
+        subject=match.match_id,
     )
-    return {"match_id": str(cmd.match_id), "status": "ended"}
-
-
-# --- what volunteers learns from intake and groups ------------------------------------------
-
-
-async def on_consent_recorded(uow: UnitOfWork, event: EventEnvelope, data: ConsentRecorded) -> None:
-    if data.purpose != "service":
-        return
-    # The latest record wins, whatever order the events arrive in.
-    await uow.conn.execute(
-        """INSERT INTO service_consent (person_id, given, recorded_at) VALUES ($1, $2, $3)
-           ON CONFLICT (person_id) DO UPDATE SET given = EXCLUDED.given,
-                                                 recorded_at = EXCLUDED.recorded_at
-           WHERE service_consent.recorded_at <= EXCLUDED.recorded_at""",
-        data.person_id,
-        data.given,
-        event.time,
-    )
-
-
-async def on_carer_linked(uow: UnitOfWork, event: EventEnvelope, data: CarerLinked) -> None:
-    await uow.conn.execute(
-        "INSERT INTO carer_links (carer_id, cared_for_id) VALUES ($1, $2) ON CONFLICT DO NOTHING",
-        data.carer_id,
-        data.cared_for_id,
-    )
-
-
-async def on_session_scheduled(
-    uow: UnitOfWork, event: EventEnvelope, data: SessionScheduled
-) -> None:
-    starts = datetime.combine(data.date, data.start_time)
-    await uow.conn.execute(
-        """INSERT INTO known_sessions (session_id, site, programme_id, starts_at, ends_at)
-           VALUES ($1, $2, $3, $4, $5)
-           ON CONFLICT (session_id) DO UPDATE SET starts_at = EXCLUDED.starts_at,
-                                                  ends_at = EXCLUDED.ends_at""",
-        data.session_id,
-        event.site,
-        data.programme_id,
-        starts,
-        starts + timedelta(minutes=data.duration_min),
-    )
-
-
-async def on_session_cancelled(
-    uow: UnitOfWork, event: EventEnvelope, data: SessionCancelled
-) -> None:
-    await uow.conn.execute(
-        "UPDATE known_sessions SET cancelled = true WHERE session_id = $1", data.session_id
-    )
-    duties = await uow.conn.fetch(
-        """UPDATE assignments SET status = 'cancelled'
-           WHERE session_id = $1 AND status IN ('proposed', 'confirmed')
-           RETURNING assignment_id, volunteer_id""",
-        data.session_id,
-    )
-    for duty in duties:
-        uow.record(
-            AssignmentCancelled(
-                assignment_id=duty["assignment_id"],
-                volunteer_id=duty["volunteer_id"],
-                session_id=data.session_id,
-            ),
-            subject=duty["assignment_id"],
-        )
+    return {"match_id": str(match.match_id), "status": match.status}

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from services.volunteers.domain import TeamRules
+from services.volunteers import views
+from services.volunteers.domain import Milestones, TeamRules, in_hours
 from shared.kit.bus.requests import QueryContext
-from shared.kit.contracts.replies import CommandError
+from shared.kit.commands import found
 from shared.kit.contracts.volunteers import (
     AssignmentsQuery,
     HoursQuery,
@@ -16,137 +17,90 @@ from shared.kit.contracts.volunteers import (
 
 
 async def volunteer(q: VolunteerQuery, ctx: QueryContext, *, rules: TeamRules) -> dict[str, Any]:
-    row = await ctx.conn.fetchrow(
-        "SELECT * FROM volunteers WHERE volunteer_id = $1", q.volunteer_id
+    record = found(
+        await views.volunteer_record(ctx.conn, q.volunteer_id), "volunteer", "volunteer_id"
     )
-    if row is None:
-        raise CommandError("not_found", "no such volunteer", volunteer_id="unknown volunteer")
-    teams = [
-        r["team"]
-        for r in await ctx.conn.fetch(
-            "SELECT team FROM volunteer_teams WHERE volunteer_id = $1 ORDER BY position",
-            q.volunteer_id,
-        )
-    ]
-    trainings = await ctx.conn.fetch(
-        "SELECT course, hours, completed_on FROM trainings WHERE volunteer_id = $1 "
-        "ORDER BY completed_on",
-        q.volunteer_id,
-    )
-    completed = {t["course"] for t in trainings}
-    slots = await ctx.conn.fetch(
-        "SELECT weekday, starts, ends FROM availability WHERE volunteer_id = $1 "
-        "ORDER BY weekday, starts",
-        q.volunteer_id,
-    )
-    total = await ctx.conn.fetchval(
-        "SELECT coalesce(sum(minutes), 0) FROM hours WHERE volunteer_id = $1", q.volunteer_id
-    )
+    v = record.volunteer
+    active = v.active_teams(rules)
     return {
         "volunteer_id": str(q.volunteer_id),
-        "person_id": str(row["person_id"]),
-        "site": row["site"],
-        "skills": list(row["skills"]),
-        "languages": list(row["languages"]),
+        "person_id": str(v.person_id),
+        "site": v.site,
+        "skills": v.skills,
+        "languages": v.languages,
         "teams": [
             {
                 "team": t,
-                "active": t in rules.active_teams([t], completed),
-                "missing_courses": rules.missing_courses(t, completed),
+                "active": t in active,
+                "missing_courses": rules.missing_courses(t, v.courses),
             }
-            for t in teams
+            for t in v.teams
         ],
         "trainings": [
             {
-                "course": t["course"],
-                "hours": float(t["hours"]),
-                "completed_on": t["completed_on"].isoformat(),
+                "course": t.course,
+                "hours": t.hours,
+                "completed_on": t.completed_on.isoformat(),
             }
-            for t in trainings
+            for t in record.trainings
         ],
         "availability": [
             {
-                "weekday": s["weekday"],
-                "start": s["starts"].isoformat(timespec="minutes"),
-                "end": s["ends"].isoformat(timespec="minutes"),
+                "weekday": s.weekday,
+                "start": s.start.isoformat(timespec="minutes"),
+                "end": s.end.isoformat(timespec="minutes"),
             }
-            for s in slots
+            for s in record.availability
         ],
-        "total_hours": round(int(total) / 60, 1),
+        "total_hours": in_hours(record.total_minutes),
     }
 
 
 async def hours(q: HoursQuery, ctx: QueryContext) -> dict[str, Any]:
-    rows = await ctx.conn.fetch(
-        """SELECT h.volunteer_id, h.team, sum(h.minutes) AS minutes
-           FROM hours h JOIN volunteers v USING (volunteer_id)
-           WHERE v.site = $1 AND h.day BETWEEN $2 AND $3
-             AND ($4::uuid IS NULL OR h.volunteer_id = $4)
-           GROUP BY h.volunteer_id, h.team ORDER BY h.volunteer_id, h.team""",
-        ctx.site,
-        q.from_date,
-        q.to_date,
-        q.volunteer_id,
+    given = await views.minutes_by_volunteer_and_team(
+        ctx.conn, ctx.site, q.from_date, q.to_date, q.volunteer_id
     )
     by_team: dict[str, float] = {}
-    for r in rows:
-        by_team[r["team"]] = by_team.get(r["team"], 0) + int(r["minutes"]) / 60
+    for g in given:
+        by_team[g.team] = by_team.get(g.team, 0) + g.minutes / 60
     return {
         "from": q.from_date.isoformat(),
         "to": q.to_date.isoformat(),
         "volunteers": [
-            {
-                "volunteer_id": str(r["volunteer_id"]),
-                "team": r["team"],
-                "hours": round(int(r["minutes"]) / 60, 1),
-            }
-            for r in rows
+            {"volunteer_id": str(g.volunteer_id), "team": g.team, "hours": in_hours(g.minutes)}
+            for g in given
         ],
         "by_team": {team: round(h, 1) for team, h in sorted(by_team.items())},
     }
 
 
 async def recognition(q: RecognitionQuery, ctx: QueryContext) -> dict[str, Any]:
-    rows = await ctx.conn.fetch(
-        """SELECT v.volunteer_id, v.person_id, coalesce(sum(h.minutes), 0) AS minutes
-           FROM volunteers v LEFT JOIN hours h USING (volunteer_id)
-           WHERE v.site = $1 GROUP BY v.volunteer_id, v.person_id
-           ORDER BY minutes DESC, v.volunteer_id""",
-        ctx.site,
-    )
-    milestones = sorted(set(q.milestones))
+    milestones = Milestones.of(q.milestones)
     out = []
-    for r in rows:
-        total = round(int(r["minutes"]) / 60, 1)
-        reached = [m for m in milestones if total >= m]
-        following = next((m for m in milestones if total < m), None)
+    for v in await views.total_minutes(ctx.conn, ctx.site):
+        total = in_hours(v.minutes)
         out.append(
             {
-                "volunteer_id": str(r["volunteer_id"]),
-                "person_id": str(r["person_id"]),
+                "volunteer_id": str(v.volunteer_id),
+                "person_id": str(v.person_id),
                 "total_hours": total,
-                "milestones_reached": reached,
-                "next_milestone": following,
+                "milestones_reached": milestones.reached(total),
+                "next_milestone": milestones.next_after(total),
             }
         )
     return {"volunteers": out}
 
 
 async def assignments(q: AssignmentsQuery, ctx: QueryContext) -> dict[str, Any]:
-    rows = await ctx.conn.fetch(
-        """SELECT assignment_id, volunteer_id, role, status FROM assignments
-           WHERE session_id = $1 ORDER BY made_at""",
-        q.session_id,
-    )
     return {
         "session_id": str(q.session_id),
         "assignments": [
             {
-                "assignment_id": str(r["assignment_id"]),
-                "volunteer_id": str(r["volunteer_id"]),
-                "role": r["role"],
-                "status": r["status"],
+                "assignment_id": str(d.assignment_id),
+                "volunteer_id": str(d.volunteer_id),
+                "role": d.role,
+                "status": d.status,
             }
-            for r in rows
+            for d in await views.duties(ctx.conn, q.session_id)
         ],
     }

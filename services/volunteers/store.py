@@ -1,43 +1,187 @@
-"""Volunteers' SQL."""
+"""Volunteers' SQL for the command handlers and for what volunteers learns from intake and
+groups. The query handlers read through ``views``."""
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import date, datetime
 from uuid import UUID
 
 import asyncpg
 
-from services.volunteers.domain import Candidate, Slot
+from services.volunteers.domain import (
+    Assignment,
+    Candidate,
+    KnownSession,
+    PeerMatch,
+    Slot,
+    Volunteer,
+)
+from shared.kit.db import rows
+
+# --- volunteers, their teams, courses and availability --------------------------------------
 
 
-async def volunteer(conn: asyncpg.Connection, volunteer_id: UUID) -> asyncpg.Record | None:
-    return await conn.fetchrow(
+async def volunteer(conn: asyncpg.Connection, volunteer_id: UUID) -> Volunteer | None:
+    """The volunteer, locked for this transaction, with their teams and courses (read after the
+    lock, so a concurrent change to them is seen)."""
+    row = await conn.fetchrow(
         "SELECT * FROM volunteers WHERE volunteer_id = $1 FOR UPDATE", volunteer_id
     )
-
-
-async def teams_of(conn: asyncpg.Connection, volunteer_id: UUID) -> list[str]:
-    rows = await conn.fetch(
-        "SELECT team FROM volunteer_teams WHERE volunteer_id = $1 ORDER BY position",
+    if row is None:
+        return None
+    joined = await conn.fetchrow(
+        """SELECT ARRAY(SELECT team FROM volunteer_teams WHERE volunteer_id = $1
+                        ORDER BY position) AS teams,
+                  ARRAY(SELECT course FROM trainings WHERE volunteer_id = $1) AS courses""",
         volunteer_id,
     )
-    return [r["team"] for r in rows]
+    return Volunteer(
+        volunteer_id=row["volunteer_id"],
+        person_id=row["person_id"],
+        site=row["site"],
+        registered_on=row["registered_on"],
+        skills=list(row["skills"]),
+        languages=list(row["languages"]),
+        teams=list(joined["teams"]),
+        courses=set(joined["courses"]),
+    )
 
 
-async def courses_of(conn: asyncpg.Connection, volunteer_id: UUID) -> set[str]:
-    rows = await conn.fetch("SELECT course FROM trainings WHERE volunteer_id = $1", volunteer_id)
-    return {r["course"] for r in rows}
+async def add_volunteer(conn: asyncpg.Connection, v: Volunteer) -> bool:
+    """Keep the new volunteer and their teams; False if the person is already a volunteer."""
+    inserted = await rows.insert_once(
+        conn,
+        "volunteers",
+        "(person_id)",
+        volunteer_id=v.volunteer_id,
+        person_id=v.person_id,
+        site=v.site,
+        skills=v.skills,
+        languages=v.languages,
+        registered_on=v.registered_on,
+    )
+    if inserted:
+        await conn.executemany(
+            """INSERT INTO volunteer_teams (volunteer_id, team, joined_on, position)
+               VALUES ($1, $2, $3, $4)""",
+            [(v.volunteer_id, team, v.registered_on, i) for i, team in enumerate(v.teams)],
+        )
+    return inserted
 
 
-async def session(conn: asyncpg.Connection, session_id: UUID) -> asyncpg.Record | None:
-    return await conn.fetchrow("SELECT * FROM known_sessions WHERE session_id = $1", session_id)
+async def add_team(conn: asyncpg.Connection, v: Volunteer, team: str, joined_on: date) -> None:
+    await rows.insert(
+        conn,
+        "volunteer_teams",
+        volunteer_id=v.volunteer_id,
+        team=team,
+        joined_on=joined_on,
+        position=v.teams.index(team),
+    )
 
 
-async def candidates(
-    conn: asyncpg.Connection, site: str, session_id: UUID, starts: datetime, ends: datetime
-) -> list[Candidate]:
-    """Every volunteer at the site not already on (or declined for) this session."""
-    rows = await conn.fetch(
+async def add_training(
+    conn: asyncpg.Connection, volunteer_id: UUID, course: str, hours: float, completed_on: date
+) -> bool:
+    """False if that course is already recorded for that day."""
+    return await rows.insert_once(
+        conn,
+        "trainings",
+        "(volunteer_id, course, completed_on)",
+        volunteer_id=volunteer_id,
+        course=course,
+        hours=hours,
+        completed_on=completed_on,
+    )
+
+
+async def set_availability(
+    conn: asyncpg.Connection, volunteer_id: UUID, slots: list[Slot], unavailable: list[date]
+) -> None:
+    """Replace the volunteer's weekly slots and unavailable dates."""
+    await conn.execute("DELETE FROM availability WHERE volunteer_id = $1", volunteer_id)
+    await conn.execute("DELETE FROM unavailable_dates WHERE volunteer_id = $1", volunteer_id)
+    await conn.executemany(
+        "INSERT INTO availability (volunteer_id, weekday, starts, ends) VALUES ($1, $2, $3, $4)",
+        [(volunteer_id, s.weekday, s.start, s.end) for s in slots],
+    )
+    await conn.executemany(
+        "INSERT INTO unavailable_dates (volunteer_id, day) VALUES ($1, $2)",
+        [(volunteer_id, day) for day in unavailable],
+    )
+
+
+async def add_hours(
+    conn: asyncpg.Connection,
+    *,
+    hours_id: UUID,
+    volunteer_id: UUID,
+    team: str,
+    minutes: int,
+    day: date,
+    activity: str,
+    assignment_id: UUID | None,
+) -> bool:
+    """False if hours for that duty are already logged (a duty's hours are logged once)."""
+    return await rows.insert_once(
+        conn,
+        "hours",
+        "(assignment_id)",
+        hours_id=hours_id,
+        volunteer_id=volunteer_id,
+        team=team,
+        minutes=minutes,
+        day=day,
+        activity=activity,
+        assignment_id=assignment_id,
+    )
+
+
+# --- sessions and duties --------------------------------------------------------------------
+
+
+def _session(row: asyncpg.Record | None) -> KnownSession | None:
+    if row is None:
+        return None
+    return KnownSession(
+        session_id=row["session_id"],
+        site=row["site"],
+        starts_at=row["starts_at"],
+        ends_at=row["ends_at"],
+        cancelled=row["cancelled"],
+    )
+
+
+async def session(conn: asyncpg.Connection, session_id: UUID) -> KnownSession | None:
+    return _session(
+        await conn.fetchrow("SELECT * FROM known_sessions WHERE session_id = $1", session_id)
+    )
+
+
+async def session_to_staff(conn: asyncpg.Connection, session_id: UUID) -> KnownSession | None:
+    """The session, locked so two requests for it cannot both fill the same places."""
+    return _session(
+        await conn.fetchrow(
+            "SELECT * FROM known_sessions WHERE session_id = $1 FOR UPDATE", session_id
+        )
+    )
+
+
+async def standing_duties(conn: asyncpg.Connection, session_id: UUID, role: str) -> int:
+    """How many duties in ``role`` at the session are proposed or confirmed."""
+    return int(
+        await conn.fetchval(
+            """SELECT count(*) FROM assignments WHERE session_id = $1 AND role = $2
+               AND status IN ('proposed', 'confirmed')""",
+            session_id,
+            role,
+        )
+    )
+
+
+async def candidates(conn: asyncpg.Connection, session: KnownSession) -> list[Candidate]:
+    """Every volunteer at the session's site not already on (or declined for) the session."""
+    found = await conn.fetch(
         """SELECT v.volunteer_id, v.skills,
                   ARRAY(SELECT team FROM volunteer_teams t WHERE t.volunteer_id = v.volunteer_id
                         ORDER BY position) AS teams,
@@ -56,15 +200,15 @@ async def candidates(
            WHERE v.site = $1
              AND NOT EXISTS (SELECT 1 FROM assignments a WHERE a.volunteer_id = v.volunteer_id
                              AND a.session_id = $2)""",
-        site,
-        session_id,
-        starts,
-        ends,
+        session.site,
+        session.session_id,
+        session.starts_at,
+        session.ends_at,
     )
     slot_rows = await conn.fetch(
         """SELECT volunteer_id, weekday, starts, ends FROM availability
            WHERE volunteer_id = ANY($1::uuid[])""",
-        [r["volunteer_id"] for r in rows],
+        [r["volunteer_id"] for r in found],
     )
     slots: dict[UUID, list[Slot]] = {}
     for s in slot_rows:
@@ -80,5 +224,182 @@ async def candidates(
             booked_overlapping=r["booked"],
             recent_minutes=int(r["recent_minutes"]),
         )
-        for r in rows
+        for r in found
     ]
+
+
+async def add_assignment(conn: asyncpg.Connection, a: Assignment) -> None:
+    await rows.insert(
+        conn,
+        "assignments",
+        assignment_id=a.assignment_id,
+        volunteer_id=a.volunteer_id,
+        session_id=a.session_id,
+        role=a.role,
+    )
+
+
+async def assignment(conn: asyncpg.Connection, assignment_id: UUID) -> Assignment | None:
+    """The duty, locked for this transaction, with its session's site."""
+    row = await conn.fetchrow(
+        """SELECT a.*, s.site FROM assignments a JOIN known_sessions s USING (session_id)
+           WHERE a.assignment_id = $1 FOR UPDATE OF a""",
+        assignment_id,
+    )
+    if row is None:
+        return None
+    return Assignment(
+        assignment_id=row["assignment_id"],
+        volunteer_id=row["volunteer_id"],
+        session_id=row["session_id"],
+        role=row["role"],
+        site=row["site"],
+        status=row["status"],
+    )
+
+
+async def save_assignment(conn: asyncpg.Connection, a: Assignment) -> None:
+    await rows.update(conn, "assignments", {"assignment_id": a.assignment_id}, status=a.status)
+
+
+# --- peer matches ---------------------------------------------------------------------------
+
+
+async def has_service_consent(conn: asyncpg.Connection, person_id: UUID) -> bool:
+    return bool(
+        await conn.fetchval("SELECT given FROM service_consent WHERE person_id = $1", person_id)
+    )
+
+
+async def linked_as_carers(conn: asyncpg.Connection, one: UUID, other: UUID) -> bool:
+    """Whether either person is the other's carer."""
+    return bool(
+        await conn.fetchval(
+            """SELECT 1 FROM carer_links WHERE (carer_id = $1 AND cared_for_id = $2)
+               OR (carer_id = $2 AND cared_for_id = $1)""",
+            one,
+            other,
+        )
+    )
+
+
+async def add_peer_match(conn: asyncpg.Connection, m: PeerMatch) -> bool:
+    """False if this peer and person already have an open match (the unique index settles
+    concurrent starts)."""
+    return await rows.insert_once(
+        conn,
+        "peer_matches",
+        "(peer_volunteer_id, person_id) WHERE status = 'open'",
+        match_id=m.match_id,
+        peer_volunteer_id=m.peer_volunteer_id,
+        person_id=m.person_id,
+        site=m.site,
+        started_on=m.started_on,
+    )
+
+
+async def peer_match(conn: asyncpg.Connection, match_id: UUID) -> PeerMatch | None:
+    """The match, locked for this transaction."""
+    row = await conn.fetchrow("SELECT * FROM peer_matches WHERE match_id = $1 FOR UPDATE", match_id)
+    if row is None:
+        return None
+    return PeerMatch(
+        match_id=row["match_id"],
+        peer_volunteer_id=row["peer_volunteer_id"],
+        person_id=row["person_id"],
+        site=row["site"],
+        started_on=row["started_on"],
+        status=row["status"],
+        ended_on=row["ended_on"],
+        end_reason=row["end_reason"],
+    )
+
+
+async def save_peer_match_end(conn: asyncpg.Connection, m: PeerMatch) -> None:
+    await rows.update(
+        conn,
+        "peer_matches",
+        {"match_id": m.match_id},
+        status=m.status,
+        ended_on=m.ended_on,
+        end_reason=m.end_reason,
+    )
+
+
+async def add_peer_contact(
+    conn: asyncpg.Connection, contact_id: UUID, match_id: UUID, day: date, minutes: int, mode: str
+) -> None:
+    await rows.insert(
+        conn,
+        "peer_contacts",
+        contact_id=contact_id,
+        match_id=match_id,
+        day=day,
+        minutes=minutes,
+        mode=mode,
+    )
+
+
+# --- what volunteers learns from intake and groups ------------------------------------------
+
+
+async def remember_consent(
+    conn: asyncpg.Connection, person_id: UUID, given: bool, recorded_at: datetime
+) -> None:
+    """The latest record wins, whatever order the events arrive in."""
+    await conn.execute(
+        """INSERT INTO service_consent (person_id, given, recorded_at) VALUES ($1, $2, $3)
+           ON CONFLICT (person_id) DO UPDATE SET given = EXCLUDED.given,
+                                                 recorded_at = EXCLUDED.recorded_at
+           WHERE service_consent.recorded_at <= EXCLUDED.recorded_at""",
+        person_id,
+        given,
+        recorded_at,
+    )
+
+
+async def remember_carer_link(conn: asyncpg.Connection, carer_id: UUID, cared_for_id: UUID) -> None:
+    await rows.insert_once(
+        conn,
+        "carer_links",
+        "(carer_id, cared_for_id)",
+        carer_id=carer_id,
+        cared_for_id=cared_for_id,
+    )
+
+
+async def remember_session(
+    conn: asyncpg.Connection,
+    session_id: UUID,
+    site: str,
+    programme_id: UUID,
+    starts_at: datetime,
+    ends_at: datetime,
+) -> None:
+    """A session announced again keeps its site and programme; only its times move."""
+    await conn.execute(
+        """INSERT INTO known_sessions (session_id, site, programme_id, starts_at, ends_at)
+           VALUES ($1, $2, $3, $4, $5)
+           ON CONFLICT (session_id) DO UPDATE SET starts_at = EXCLUDED.starts_at,
+                                                  ends_at = EXCLUDED.ends_at""",
+        session_id,
+        site,
+        programme_id,
+        starts_at,
+        ends_at,
+    )
+
+
+async def cancel_session(conn: asyncpg.Connection, session_id: UUID) -> list[tuple[UUID, UUID]]:
+    """Mark the session cancelled and cancel its standing duties; each cancelled duty's
+    ``(assignment_id, volunteer_id)``."""
+    await conn.execute(
+        "UPDATE known_sessions SET cancelled = true WHERE session_id = $1", session_id
+    )
+    duties = await conn.fetch(
+        """UPDATE assignments SET status = 'cancelled'
+           WHERE session_id = $1 AND status IN ('proposed', 'confirmed')
+           RETURNING assignment_id, volunteer_id""",
+        session_id,
+    )
+    return [(d["assignment_id"], d["volunteer_id"]) for d in duties]

@@ -1,0 +1,130 @@
+"""Volunteers' read-side SQL, for the query handlers: nothing here locks or writes (``store``
+holds the SQL of the commands and of what volunteers learns from others)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date
+from uuid import UUID
+
+import asyncpg
+
+from services.volunteers.domain import Slot, Volunteer
+
+
+@dataclass(frozen=True)
+class Training:
+    course: str
+    hours: float
+    completed_on: date
+
+
+@dataclass(frozen=True)
+class VolunteerRecord:
+    volunteer: Volunteer
+    trainings: list[Training]
+    availability: list[Slot]
+    total_minutes: int
+
+
+@dataclass(frozen=True)
+class TeamMinutes:
+    volunteer_id: UUID
+    team: str
+    minutes: int
+
+
+@dataclass(frozen=True)
+class TotalMinutes:
+    volunteer_id: UUID
+    person_id: UUID
+    minutes: int
+
+
+@dataclass(frozen=True)
+class Duty:
+    assignment_id: UUID
+    volunteer_id: UUID
+    role: str
+    status: str
+
+
+async def volunteer_record(conn: asyncpg.Connection, volunteer_id: UUID) -> VolunteerRecord | None:
+    row = await conn.fetchrow("SELECT * FROM volunteers WHERE volunteer_id = $1", volunteer_id)
+    if row is None:
+        return None
+    teams = await conn.fetch(
+        "SELECT team FROM volunteer_teams WHERE volunteer_id = $1 ORDER BY position", volunteer_id
+    )
+    trainings = [
+        Training(t["course"], float(t["hours"]), t["completed_on"])
+        for t in await conn.fetch(
+            "SELECT course, hours, completed_on FROM trainings WHERE volunteer_id = $1 "
+            "ORDER BY completed_on",
+            volunteer_id,
+        )
+    ]
+    slots = await conn.fetch(
+        "SELECT weekday, starts, ends FROM availability WHERE volunteer_id = $1 "
+        "ORDER BY weekday, starts",
+        volunteer_id,
+    )
+    total = await conn.fetchval(
+        "SELECT coalesce(sum(minutes), 0) FROM hours WHERE volunteer_id = $1", volunteer_id
+    )
+    return VolunteerRecord(
+        volunteer=Volunteer(
+            volunteer_id=row["volunteer_id"],
+            person_id=row["person_id"],
+            site=row["site"],
+            registered_on=row["registered_on"],
+            skills=list(row["skills"]),
+            languages=list(row["languages"]),
+            teams=[t["team"] for t in teams],
+            courses={t.course for t in trainings},
+        ),
+        trainings=trainings,
+        availability=[Slot(s["weekday"], s["starts"], s["ends"]) for s in slots],
+        total_minutes=int(total),
+    )
+
+
+async def minutes_by_volunteer_and_team(
+    conn: asyncpg.Connection, site: str, first: date, last: date, volunteer_id: UUID | None
+) -> list[TeamMinutes]:
+    """Minutes logged at the site's volunteers from ``first`` to ``last`` (both included), per
+    volunteer and team, optionally for one volunteer."""
+    found = await conn.fetch(
+        """SELECT h.volunteer_id, h.team, sum(h.minutes) AS minutes
+           FROM hours h JOIN volunteers v USING (volunteer_id)
+           WHERE v.site = $1 AND h.day BETWEEN $2 AND $3
+             AND ($4::uuid IS NULL OR h.volunteer_id = $4)
+           GROUP BY h.volunteer_id, h.team ORDER BY h.volunteer_id, h.team""",
+        site,
+        first,
+        last,
+        volunteer_id,
+    )
+    return [TeamMinutes(r["volunteer_id"], r["team"], int(r["minutes"])) for r in found]
+
+
+async def total_minutes(conn: asyncpg.Connection, site: str) -> list[TotalMinutes]:
+    """Every volunteer at the site with all the minutes they ever logged, most first."""
+    found = await conn.fetch(
+        """SELECT v.volunteer_id, v.person_id, coalesce(sum(h.minutes), 0) AS minutes
+           FROM volunteers v LEFT JOIN hours h USING (volunteer_id)
+           WHERE v.site = $1 GROUP BY v.volunteer_id, v.person_id
+           ORDER BY minutes DESC, v.volunteer_id""",
+        site,
+    )
+    return [TotalMinutes(r["volunteer_id"], r["person_id"], int(r["minutes"])) for r in found]
+
+
+async def duties(conn: asyncpg.Connection, session_id: UUID) -> list[Duty]:
+    """The session's duties in the order they were made."""
+    found = await conn.fetch(
+        """SELECT assignment_id, volunteer_id, role, status FROM assignments
+           WHERE session_id = $1 ORDER BY made_at""",
+        session_id,
+    )
+    return [Duty(r["assignment_id"], r["volunteer_id"], r["role"], r["status"]) for r in found]
