@@ -27,7 +27,7 @@ from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy
 
 from bench.common import Row, Servers, Side, delete_streams, say
 from bench.events import SOURCES, counts_by_source, ensure_streams, mixed_events, publish
-from services.reporting import handlers, store
+from services.reporting import inbound, store
 from services.reporting.app import BATCH
 from services.reporting.rebuild import MIGRATIONS
 from shared.agency.sites import DEMO_ORGANISATION, load_organisation
@@ -70,7 +70,7 @@ async def run_kit(nc: Any, dsn: str, n: int, batch: int, timeout: float) -> floa
             subscription=Subscription(
                 name=f"{source}-events",
                 source=source,
-                handlers=handlers.handlers_of(source),
+                handlers=inbound.handlers_of(source),
                 batch_size=batch,
             ),
             service="reporting",

@@ -1,6 +1,8 @@
-"""Reporting's rules: periods, rounding, paired outcomes, suppression and targets.
+"""Reporting's rules: whom a figure covers, periods, rounding, paired outcomes, "what works",
+suppression, targets and when a month's summary goes out.
 
-Pure functions only; the SQL that gathers rows is in ``figures.py``.
+Plain Python, no I/O: the SQL that gathers rows is in ``views.py``, the figures' arithmetic in
+``figures.py``.
 """
 
 from __future__ import annotations
@@ -13,10 +15,13 @@ from decimal import ROUND_HALF_UP, Decimal
 from typing import Any
 
 from shared.agency.instruments import Instrument
+from shared.agency.sites import Organisation
+from shared.kit.contracts.replies import CommandError
 from shared.kit.contracts.reporting import PeriodRange
 
-# Below this many people a count or a mean could point at someone: figures.md.
+# Below this many people a count or a mean could point at someone (docs/figures.md).
 SMALL = 5
+ALL = "*"
 
 
 @dataclass(frozen=True)
@@ -30,6 +35,52 @@ class Period:
     @property
     def days(self) -> int:
         return (self.end - self.start).days + 1
+
+    @property
+    def month(self) -> str:
+        """``2026-10`` for a month (a period's first month otherwise)."""
+        return f"{self.start:%Y-%m}"
+
+
+@dataclass(frozen=True)
+class Reporting:
+    """What reporting's queries and tasks know besides the read models."""
+
+    organisation: Organisation
+    instruments: dict[str, Instrument]
+    served: tuple[str, ...] | None
+    """The sites this instance consumes events of, or None for every site."""
+
+    def sites_of(self, site: str) -> list[str] | None:
+        """The sites a figure for ``site`` covers (None: every site); refuses what this
+        instance cannot answer for."""
+        if site == ALL:
+            if self.served is not None:
+                raise CommandError.not_allowed(
+                    "this reporting instance serves only some sites; ask one serving every site",
+                    site="all sites",
+                )
+            return None
+        try:
+            sites = self.organisation.with_descendants(site)
+        except KeyError:
+            raise CommandError.not_found("site", "site") from None
+        if self.served is not None:
+            missing = [s for s in sites if s not in self.served]
+            if missing:
+                raise CommandError.not_allowed(
+                    f"this reporting instance does not serve {', '.join(missing)}",
+                    site="not served here",
+                )
+        return sites
+
+    def mode(self, site: str, exact: bool) -> str:
+        if exact and site == ALL:
+            raise CommandError.not_allowed(
+                "exact figures are given for one site only; all sites are de-identified",
+                exact="only for one site",
+            )
+        return "exact" if exact else "deidentified"
 
 
 def parse_period(value: PeriodRange | str) -> Period:
@@ -61,8 +112,23 @@ def previous_month(day: date) -> Period:
     return Period(date(year, month, 1), month_end(year, month))
 
 
+def closed_month(month: str, today: date) -> Period:
+    """The month ``2026-10`` as a period, refused until it has ended."""
+    year, number = (int(part) for part in month.split("-"))
+    period = month_period(date(year, number, 1))
+    if period.end >= today:
+        raise CommandError.not_allowed("the month has not closed yet", month="not closed")
+    return period
+
+
+def due_month(today: date, publish_day: int) -> Period | None:
+    """The month to publish on ``today``: last month, from its next month's ``publish_day``
+    (0: never by itself, only by the ``publish_summary`` command)."""
+    return previous_month(today) if publish_day and today.day >= publish_day else None
+
+
 def hours(minutes: int) -> float:
-    """Minutes as hours to 0.1 h, halves rounded up (figures.md)."""
+    """Minutes as hours to 0.1 h, halves rounded up (docs/figures.md)."""
     return float((Decimal(minutes) / 60).quantize(Decimal("0.1"), rounding=ROUND_HALF_UP))
 
 
@@ -156,6 +222,55 @@ def outcome_stats(instrument: Instrument, found: Sequence[Pair]) -> dict[str, An
 
 
 MEANS = ("mean_baseline", "mean_latest", "mean_change", "pct_improved")
+
+
+# --- what works -----------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class HeldSession:
+    """A session held and not cancelled, with its latest attendance."""
+
+    on: date
+    programme_type: str
+    tags: Sequence[str]
+    present: Sequence[Any]
+
+
+def what_works(
+    instrument: Instrument,
+    found: Sequence[Pair],
+    sessions: Iterable[HeldSession],
+    types: Sequence[str],
+    tags: Sequence[str],
+) -> dict[str, Any]:
+    """Per programme type and tag: the outcomes of the people who attended one of its sessions
+    between their baseline and their later score (both dates included), and of the others."""
+    held = list(sessions)
+    by_type: dict[str, set[Any]] = {t: set() for t in types}
+    by_tag: dict[str, set[Any]] = {t: set() for t in tags}
+    for pair in found:
+        for session in held:
+            if pair.person_id not in session.present:
+                continue
+            if not pair.baseline.on <= session.on <= pair.latest.on:
+                continue
+            by_type.setdefault(session.programme_type, set()).add(pair.person_id)
+            for tag in session.tags:
+                by_tag.setdefault(tag, set()).add(pair.person_id)
+
+    def split(attended: set[Any]) -> dict[str, Any]:
+        return {
+            "attended": outcome_stats(instrument, [p for p in found if p.person_id in attended]),
+            "not_attended": outcome_stats(
+                instrument, [p for p in found if p.person_id not in attended]
+            ),
+        }
+
+    return {
+        "programme_type": {t: split(seen) for t, seen in by_type.items()},
+        "tag": {t: split(seen) for t, seen in sorted(by_tag.items())},
+    }
 
 
 # --- de-identification ----------------------------------------------------------------------

@@ -28,7 +28,6 @@ from nats.js.errors import NotFoundError
 from pydantic import ValidationError
 
 from services.reporting import store
-from services.reporting.handlers import REBUILD_LOCK
 from shared.kit.bus.streams import stream_name
 from shared.kit.contracts.catalogue import CATALOGUE
 from shared.kit.contracts.envelope import EventEnvelope
@@ -79,11 +78,10 @@ async def rebuild(database_url: str, nats_url: str, *, progress: Progress | None
         started = time.perf_counter()
         async with conn.transaction():
             # Waits for consumer transactions in flight; new ones wait for this one.
-            await conn.execute("SELECT pg_advisory_xact_lock($1)", REBUILD_LOCK)
+            await store.hold_rebuild_lock(conn)
             ends = await _stream_ends(nc)
             total = sum(messages for messages, _ in ends.values())
-            for table in store.READ_MODELS:
-                await conn.execute(f"DELETE FROM {table}")
+            await store.empty_read_models(conn)
             for source, (messages, last) in ends.items():
                 if messages == 0:
                     continue

@@ -1,15 +1,19 @@
-"""Reporting's read models: how each event becomes a row, and nothing else.
+"""Reporting's writes: how each event becomes a read-model row, the rebuild lock, and the
+record of the summaries published. (The reads are in ``views.py``.)
 
-Every function here gives an idempotent upsert keyed by the id of the fact the event announces,
-so the same event applied twice, or replayed by a rebuild while the live consumer also applies
-it, leaves the same rows. The live consumers and ``carenet reporting rebuild`` both use
-``APPLY``, so a rebuild gives exactly the figures the live service had.
+Every ``APPLY`` function gives an idempotent upsert keyed by the id of the fact the event
+announces, so the same event applied twice, or replayed by a rebuild while the live consumer
+also applies it, leaves the same rows. The live consumers and ``carenet reporting rebuild``
+both use ``APPLY``, so a rebuild gives exactly the figures the live service had.
 """
 
 from __future__ import annotations
 
+import zlib
 from collections.abc import Callable
+from datetime import date
 from typing import Any
+from uuid import UUID
 
 import asyncpg
 
@@ -94,6 +98,47 @@ READ_MODELS = (
     "peer_matches",
     "peer_contacts",
 )
+
+
+# The advisory lock a rebuild holds exclusively and every consumer transaction shares.
+REBUILD_LOCK = zlib.crc32(b"carenet.reporting.rebuild")
+
+
+async def try_share_rebuild_lock(conn: asyncpg.Connection) -> bool:
+    """Take the rebuild lock in shared mode for this transaction, unless a rebuild holds it."""
+    return bool(await conn.fetchval("SELECT pg_try_advisory_xact_lock_shared($1)", REBUILD_LOCK))
+
+
+async def hold_rebuild_lock(conn: asyncpg.Connection) -> None:
+    """Take the rebuild lock exclusively for this transaction, once the consumers' are done."""
+    await conn.execute("SELECT pg_advisory_xact_lock($1)", REBUILD_LOCK)
+
+
+async def empty_read_models(conn: asyncpg.Connection) -> None:
+    for table in READ_MODELS:
+        await conn.execute(f"DELETE FROM {table}")
+
+
+async def published_summary(conn: asyncpg.Connection, site: str, month: date) -> UUID | None:
+    """The event id of the summary published for a site's month, if it was."""
+    event_id: UUID | None = await conn.fetchval(
+        "SELECT event_id FROM published_summaries WHERE site = $1 AND month = $2", site, month
+    )
+    return event_id
+
+
+async def record_published(
+    conn: asyncpg.Connection, site: str, month: date, event_id: UUID
+) -> bool:
+    """Record the summary published for a site's month; False if another was recorded first."""
+    first = await conn.fetchval(
+        """INSERT INTO published_summaries (site, month, event_id) VALUES ($1, $2, $3)
+           ON CONFLICT DO NOTHING RETURNING true""",
+        site,
+        month,
+        event_id,
+    )
+    return bool(first)
 
 
 # --- intake ---------------------------------------------------------------------------------

@@ -19,10 +19,9 @@ SOURCES = ("INTAKE", "GROUPS", "VOLUNTEERS")
 
 
 @pytest.fixture
-async def system(start_service, monkeypatch) -> dict[str, ServiceRuntime]:
+async def system(start_service) -> dict[str, ServiceRuntime]:
     """Intake, groups, volunteers (when it exists) and reporting, for every site; summaries
     are published only on command here (the publishing test sets a day)."""
-    monkeypatch.setenv("CARENET_PUBLISH_DAY", "0")
     running = {
         "intake": await start_service(("intake", build_intake)),
         "groups": await start_service(("groups", build_groups)),
@@ -31,7 +30,9 @@ async def system(start_service, monkeypatch) -> dict[str, ServiceRuntime]:
         from services.volunteers.app import build as build_volunteers
 
         running["volunteers"] = await start_service(("volunteers", build_volunteers))
-    running["reporting"] = await start_service(("reporting", build_reporting))
+    running["reporting"] = await start_service(
+        ("reporting", build_reporting), CARENET_PUBLISH_DAY="0"
+    )
     return running
 
 

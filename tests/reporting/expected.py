@@ -1,4 +1,5 @@
-"""The figures of figures.md computed from the test's own ledger, written without reporting's code.
+"""The figures of docs/figures.md computed from the test's own ledger, written without
+reporting's code.
 
 Rounding: hours to 0.1 and means to 0.01, percentages to 0.1, halves up.
 """

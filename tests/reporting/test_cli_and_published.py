@@ -89,7 +89,7 @@ async def test_the_readme_walk_through_prints_a_month_in_every_format(
     assert everyone[0] == 0 and "site *," in everyone[1]
 
 
-async def test_a_closed_month_is_published_once_per_site(nc, system, start_service, monkeypatch):
+async def test_a_closed_month_is_published_once_per_site(nc, system, start_service):
     agency = Agency(nc)
     await october(agency, volunteers=False)
     await settled(nc, system)
@@ -114,9 +114,11 @@ async def test_a_closed_month_is_published_once_per_site(nc, system, start_servi
     assert event["data"]["figures"] == deidentified["figures"]
     assert event["data"]["suppressed"] == deidentified["suppressed"]
     # A second instance publishing from the 1st of each month: last month, every site, once.
-    monkeypatch.setenv("CARENET_PUBLISH_DAY", "1")
-    monkeypatch.setenv("CARENET_REPORTING_INTERVAL_SECONDS", "1")
-    second = await start_service(("reporting", build_reporting))
+    second = await start_service(
+        ("reporting", build_reporting),
+        CARENET_PUBLISH_DAY="1",
+        CARENET_REPORTING_INTERVAL_SECONDS="1",
+    )
     last_month = (datetime.now(ZoneInfo("Asia/Hong_Kong")).replace(day=1)).toordinal() - 1
     month = datetime.fromordinal(last_month).strftime("%Y-%m")
     sites = set(second.settings.sites)

@@ -12,7 +12,7 @@ from tests.reporting.test_month import CENTRE, EVERY_SITE
 
 
 def hide_small(node: dict[str, Any], path: str = "") -> list[str]:
-    """The test's own reading of figures.md's rule, applied to expected figures."""
+    """The test's own reading of docs/figures.md's rule, applied to expected figures."""
     hidden = []
     for key, value in node.items():
         here = f"{path}.{key}" if path else key

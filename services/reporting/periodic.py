@@ -1,0 +1,90 @@
+"""Reporting's background task: publish last month's summaries when due, refresh the gauges."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Callable, Coroutine
+from datetime import datetime
+from typing import Any
+
+import asyncpg
+from prometheus_client import Gauge
+
+from services.reporting.domain import Reporting, due_month, month_period
+from services.reporting.figures import HEADLINE, every_figure
+from services.reporting.handlers import publish_month
+from services.reporting.views import Reads
+from shared.kit.db.uow import UnitOfWork
+from shared.kit.service import ServiceRuntime
+
+log = logging.getLogger("carenet.reporting")
+
+MONTH_FIGURE = Gauge(
+    "carenet_reporting_month_figure",
+    "This month's headline figures per site (exact; children included), from the read models.",
+    ["site", "figure"],
+)
+
+
+async def caught_up(runtime: ServiceRuntime) -> bool:
+    """Whether every consumer has applied all its stream holds: a summary published while
+    reporting is still reading a backlog (a new install, after an outage) would be short."""
+    if runtime.broker is None or not all(c.running for c in runtime.consumers):
+        return False
+    js = runtime.broker.connection.jetstream()
+    for consumer in runtime.consumers:
+        info = await js.consumer_info(consumer.stream, consumer.durable)
+        if info.num_pending or info.num_ack_pending:
+            return False
+    return True
+
+
+async def publish_due(runtime: ServiceRuntime, reporting: Reporting, publish_day: int) -> int:
+    """Publish last month's summary of every served site not yet published; how many."""
+    assert runtime.pool is not None
+    zone = runtime.settings.organisation.zone
+    month = due_month(datetime.now(zone).date(), publish_day)
+    if month is None or not await caught_up(runtime):
+        return 0
+    published = 0
+    for site in runtime.settings.sites:
+        async with UnitOfWork(runtime.pool, "reporting", "reporting", site, zone) as uow:
+            result = await publish_month(uow, reporting, site, month)
+            await uow.commit()
+        if result["published"]:
+            published += 1
+            log.info("published the %s summary of %s", result["month"], site)
+    return published
+
+
+async def refresh_gauges(runtime: ServiceRuntime, reporting: Reporting) -> None:
+    assert runtime.pool is not None
+    month = month_period(datetime.now(runtime.settings.organisation.zone).date())
+    async with runtime.pool.acquire() as conn:
+        for site in runtime.settings.sites:
+            reads = Reads(conn, reporting.sites_of(site), month)
+            figures = await every_figure(reads, reporting.instruments)
+            for name in HEADLINE:
+                MONTH_FIGURE.labels(site, name).set(figures[name]["total"])
+
+
+def periodic(
+    reporting: Reporting, *, publish_day: int, interval: float
+) -> Callable[[ServiceRuntime], Coroutine[Any, Any, None]]:
+    """The service's background task: publish closed months when due, refresh the gauges."""
+
+    async def reporting_periodic(runtime: ServiceRuntime) -> None:
+        while True:
+            try:
+                await publish_due(runtime, reporting, publish_day)
+                await refresh_gauges(runtime, reporting)
+            except asyncio.CancelledError:
+                raise
+            except (asyncpg.PostgresError, OSError) as exc:
+                log.warning("periodic reporting work failed, will retry: %s", exc)
+            except Exception:
+                log.exception("periodic reporting work failed, will retry")
+            await asyncio.sleep(interval)
+
+    return reporting_periodic

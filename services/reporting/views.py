@@ -1,0 +1,219 @@
+"""Reporting's reads: the SQL that gathers the read models' rows for figures and outcomes.
+
+Each read gives plain values (counts per code, lists of roles, domain ``Score``s and
+``HeldSession``s); what they add up to is worked out in ``figures.py`` and ``domain.py``.
+The writes (the read models' upserts) are in ``store.py``.
+"""
+
+from __future__ import annotations
+
+from decimal import Decimal
+from typing import Any
+
+import asyncpg
+
+from services.reporting.domain import HeldSession, Period, Score
+
+
+def _grouped(rows: list[asyncpg.Record], key: str = "k", value: str = "n") -> dict[str, Any]:
+    return {r[key]: r[value] for r in rows if r[key] is not None}
+
+
+class Reads:
+    """The read models of ``sites`` (None: every site) over ``period``."""
+
+    def __init__(self, conn: asyncpg.Connection, sites: list[str] | None, period: Period) -> None:
+        self.conn = conn
+        self.sites = sites
+        self.period = period
+
+    def _where(self, column: str = "site") -> str:
+        # $1 and $2 are the period; $3 the sites, or NULL for every site.
+        return f"($3::text[] IS NULL OR {column} = ANY($3::text[]))"
+
+    async def _fetch(self, sql: str, *extra: Any) -> list[asyncpg.Record]:
+        rows: list[asyncpg.Record] = await self.conn.fetch(
+            sql, self.period.start, self.period.end, self.sites, *extra
+        )
+        return rows
+
+    async def counts(
+        self, table: str, day: str, column: str, *, site: str = "site", also: str = "true"
+    ) -> dict[str, int]:
+        """Rows of ``table`` dated (``day``) in the period, per value of ``column``."""
+        rows = await self._fetch(
+            f"""SELECT {column} AS k, count(*)::int AS n FROM {table}
+                WHERE {day} BETWEEN $1 AND $2 AND ({also}) AND {self._where(site)}
+                GROUP BY 1"""
+        )
+        return _grouped(rows)
+
+    async def contacts(self, table: str, day: str) -> tuple[dict[str, int], dict[str, int]]:
+        """Contacts dated in the period, and their minutes, per mode."""
+        rows = await self._fetch(
+            f"""SELECT mode AS k, count(*)::int AS n, sum(minutes)::int AS minutes FROM {table}
+                WHERE {day} BETWEEN $1 AND $2 AND {self._where()} GROUP BY 1"""
+        )
+        return _grouped(rows), _grouped(rows, value="minutes")
+
+    async def registered_roles(self) -> list[list[str]]:
+        """The roles of each person registered in the period."""
+        rows = await self._fetch(
+            f"""SELECT roles FROM people
+                WHERE registered_on BETWEEN $1 AND $2 AND {self._where()}"""
+        )
+        return [r["roles"] for r in rows]
+
+    async def cases_opened(self) -> list[tuple[list[str], str]]:
+        """(roles, kind) of each case opened in the period (a transfer opens none)."""
+        rows = await self._fetch(
+            f"""SELECT roles, kind FROM cases
+                WHERE opened_on BETWEEN $1 AND $2 AND kind IN ('new', 'reactivated')
+                  AND {self._where()}"""
+        )
+        return [(r["roles"] or [], r["kind"]) for r in rows]
+
+    async def active_case_roles(self) -> list[list[str]]:
+        """The roles of each case open (neither closed nor transferred) at the period's end."""
+        rows = await self._fetch(
+            f"""SELECT roles FROM cases
+                WHERE opened_on <= $2 AND $1::date IS NOT NULL
+                  AND (closed_on IS NULL OR closed_on > $2)
+                  AND (transferred_on IS NULL OR transferred_on > $2)
+                  AND {self._where()}"""
+        )
+        return [r["roles"] or [] for r in rows]
+
+    async def attendances(self) -> dict[str, int]:
+        """People present plus walk-ins at sessions held in the period, per programme type."""
+        rows = await self._fetch(
+            f"""SELECT programme_type AS k,
+                       sum(cardinality(present) + walk_ins)::int AS n,
+                       sum(walk_ins)::int AS walk_ins
+                FROM sessions
+                WHERE session_on BETWEEN $1 AND $2 AND held AND NOT cancelled
+                  AND {self._where()} GROUP BY 1"""
+        )
+        return _grouped(rows)
+
+    async def unique_participants(self) -> tuple[int, dict[str, int]]:
+        """How many distinct people were present at sessions held in the period, and how many
+        of them hold each role."""
+        # Counted in the database: a year of attendances has far more (person, session) pairs
+        # than people, and fetching each distinct person to count them here cost most of a
+        # year's summary.
+        rows = await self._fetch(
+            f"""WITH present AS (
+                    SELECT DISTINCT p.person_id
+                    FROM sessions s CROSS JOIN LATERAL unnest(s.present) AS p(person_id)
+                    WHERE s.session_on BETWEEN $1 AND $2 AND s.held AND NOT s.cancelled
+                      AND {self._where("s.site")}),
+                roles AS (
+                    SELECT DISTINCT present.person_id, role
+                    FROM present JOIN people ON people.person_id = present.person_id
+                    CROSS JOIN LATERAL unnest(people.roles) AS role)
+                SELECT NULL::text AS k, count(*)::int AS n FROM present
+                UNION ALL
+                SELECT role, count(*)::int FROM roles GROUP BY role"""
+        )
+        total = next(r["n"] for r in rows if r["k"] is None)
+        return total, _grouped(rows)
+
+    async def volunteer_teams_worked(self) -> list[tuple[Any, str]]:
+        """Each distinct (volunteer, team) with hours logged in the period."""
+        rows = await self._fetch(
+            f"""SELECT DISTINCT volunteer_id, team FROM volunteer_hours
+                WHERE worked_on BETWEEN $1 AND $2 AND {self._where()}"""
+        )
+        return [(r["volunteer_id"], r["team"]) for r in rows]
+
+    async def volunteer_minutes(self) -> dict[str, int]:
+        """Minutes volunteers worked in the period, per team."""
+        rows = await self._fetch(
+            f"""SELECT team AS k, sum(minutes)::int AS n FROM volunteer_hours
+                WHERE worked_on BETWEEN $1 AND $2 AND {self._where()} GROUP BY 1"""
+        )
+        return _grouped(rows)
+
+    async def service_users_volunteering(self) -> list[list[str]]:
+        """The teams of each service user registered as a volunteer in the period."""
+        rows = await self._fetch(
+            f"""SELECT teams FROM volunteers
+                WHERE service_user AND registered_on BETWEEN $1 AND $2 AND {self._where()}"""
+        )
+        return [r["teams"] for r in rows]
+
+    async def peer_matches_started(self) -> int:
+        rows = await self._fetch(
+            f"""SELECT count(*)::int FROM peer_matches
+                WHERE started_on BETWEEN $1 AND $2 AND {self._where()}"""
+        )
+        return int(rows[0][0])
+
+    async def peer_matches_active_end(self) -> int:
+        rows = await self._fetch(
+            f"""SELECT count(*)::int FROM peer_matches
+                WHERE started_on <= $2 AND (ended_on IS NULL OR ended_on > $2)
+                  AND $1::date IS NOT NULL AND {self._where()}"""
+        )
+        return int(rows[0][0])
+
+    # --- outcomes ---------------------------------------------------------------------------
+
+    async def consenting(self) -> set[Any]:
+        """People whose latest ``outcome_data`` consent is given, as of now (not period end):
+        a withdrawal removes a person from every report made after it."""
+        rows = await self.conn.fetch(
+            """SELECT DISTINCT ON (person_id) person_id, given FROM consents
+               WHERE purpose = 'outcome_data'
+               ORDER BY person_id, recorded_on DESC, recorded_at DESC"""
+        )
+        return {r["person_id"] for r in rows if r["given"]}
+
+    async def scores(self, instrument: str) -> list[Score]:
+        """Every score on ``instrument`` of the people with a post or follow-up score dated in
+        the period at these sites."""
+        rows = await self._fetch(
+            f"""SELECT person_id, site, timepoint, score, assessed_on, recorded_at
+                FROM assessments
+                WHERE instrument = $4 AND person_id IN (
+                    SELECT person_id FROM assessments
+                    WHERE instrument = $4 AND timepoint IN ('post', 'follow_up')
+                      AND assessed_on BETWEEN $1 AND $2 AND {self._where()})""",
+            instrument,
+        )
+        return [
+            Score(
+                r["person_id"],
+                r["site"],
+                r["timepoint"],
+                Decimal(r["score"]),
+                r["assessed_on"],
+                r["recorded_at"],
+            )
+            for r in rows
+        ]
+
+    async def sessions_attended(self, people: list[Any]) -> list[HeldSession]:
+        """Sessions (held, not cancelled, latest attendance; any site and date) where any of
+        ``people`` was present."""
+        rows = await self.conn.fetch(
+            """SELECT session_on, programme_type, tags, present FROM sessions
+               WHERE held AND NOT cancelled AND present && $1::uuid[]""",
+            people,
+        )
+        return [
+            HeldSession(r["session_on"], r["programme_type"], r["tags"], r["present"]) for r in rows
+        ]
+
+    async def programme_kinds(self) -> tuple[list[str], list[str]]:
+        """The programme types and tags of the sessions held at these sites (any date)."""
+        rows = await self.conn.fetch(
+            """SELECT DISTINCT programme_type, tags FROM sessions
+               WHERE held AND NOT cancelled
+                 AND ($1::text[] IS NULL OR site = ANY($1::text[]))""",
+            self.sites,
+        )
+        types = sorted({r["programme_type"] for r in rows})
+        tags = sorted({t for r in rows for t in r["tags"]})
+        return types, tags
