@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from functools import partial
 from pathlib import Path
 
 from services.reporting import handlers, inbound, periodic, queries
@@ -10,7 +9,7 @@ from services.reporting.domain import Reporting, site_targets
 from shared.agency.instruments import load_instruments
 from shared.kit.bus.consumer import Subscription
 from shared.kit.config import Settings
-from shared.kit.service import ServiceDefinition
+from shared.kit.service import ServiceDefinition, catalogued
 
 # Read models take events in batches: one transaction per batch is what makes ingest and
 # rebuilds fast (docs/bus-facts.md: ~10x a transaction per event).
@@ -35,11 +34,8 @@ def build(settings: Settings) -> ServiceDefinition:
     return ServiceDefinition(
         name="reporting",
         migrations=Path(__file__).parent / "migrations",
-        commands={"publish_summary": partial(handlers.publish_summary, reporting=reporting)},
-        queries={
-            "summary": partial(queries.summary, reporting=reporting),
-            "outcomes": partial(queries.outcomes, reporting=reporting),
-        },
+        commands=catalogued("reporting", handlers, reporting=reporting),
+        queries=catalogued("reporting", queries, queries=True, reporting=reporting),
         subscriptions=tuple(
             Subscription(
                 name=f"{source}-events",

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from functools import partial
 from pathlib import Path
 
 from services.volunteers import handlers, inbound, queries
@@ -10,7 +9,7 @@ from services.volunteers.domain import TeamRules
 from shared.kit import known_people
 from shared.kit.bus.consumer import Subscription
 from shared.kit.config import Settings
-from shared.kit.service import ServiceDefinition
+from shared.kit.service import ServiceDefinition, catalogued
 
 
 def build(settings: Settings) -> ServiceDefinition:
@@ -19,25 +18,8 @@ def build(settings: Settings) -> ServiceDefinition:
     return ServiceDefinition(
         name="volunteers",
         migrations=Path(__file__).parent / "migrations",
-        commands={
-            "register_volunteer": handlers.register_volunteer,
-            "join_team": handlers.join_team,
-            "record_training": partial(handlers.record_training, rules=rules),
-            "set_availability": handlers.set_availability,
-            "request_volunteers": partial(handlers.request_volunteers, rules=rules),
-            "confirm_assignment": handlers.confirm_assignment,
-            "decline_assignment": partial(handlers.decline_assignment, rules=rules),
-            "log_hours": handlers.log_hours,
-            "start_peer_match": partial(handlers.start_peer_match, rules=rules),
-            "log_peer_contact": handlers.log_peer_contact,
-            "end_peer_match": handlers.end_peer_match,
-        },
-        queries={
-            "volunteer": partial(queries.volunteer, rules=rules),
-            "hours": queries.hours,
-            "recognition": queries.recognition,
-            "assignments": queries.assignments,
-        },
+        commands=catalogued("volunteers", handlers, rules=rules),
+        queries=catalogued("volunteers", queries, queries=True, rules=rules),
         subscriptions=(
             Subscription(
                 name="intake-events",

@@ -82,12 +82,12 @@ class CommandError(Exception):
     @classmethod
     def conflict(cls, message: str, **fields: str) -> CommandError:
         """``conflict``: the request clashes with what is already recorded."""
-        return cls("conflict", message, **fields)
+        return cls("conflict", message, None, **fields)
 
     @classmethod
     def not_allowed(cls, message: str, **fields: str) -> CommandError:
         """``not_allowed``: a rule of the agency forbids this, whatever is sent again."""
-        return cls("not_allowed", message, **fields)
+        return cls("not_allowed", message, None, **fields)
 
 
 MAX_DETAILS = 20
