@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 from functools import partial
 from pathlib import Path
 
@@ -13,10 +12,11 @@ from shared.kit.service import ServiceDefinition
 
 
 def build(settings: Settings) -> ServiceDefinition:
-    """Intake for these settings; ``CARENET_INSTRUMENTS`` adds the agency's own instruments."""
-    extra = os.environ.get("CARENET_INSTRUMENTS")
-    instruments = load_instruments(Path(extra) if extra else None)
-    overdue_days = int(os.environ.get("CARENET_URGENT_REFERRAL_DAYS", "2"))
+    """Intake for these settings; ``CARENET_INSTRUMENTS`` adds the agency's own instruments,
+    ``CARENET_URGENT_REFERRAL_DAYS`` (0..365, as a ``referrals_overdue`` query may ask) is how
+    long an urgent referral may wait undecided."""
+    instruments = load_instruments(settings.path("CARENET_INSTRUMENTS"))
+    overdue_days = settings.integer("CARENET_URGENT_REFERRAL_DAYS", 2, 0, 365)
     organisation = settings.organisation
     return ServiceDefinition(
         name="intake",

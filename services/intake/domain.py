@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
-from datetime import date
-from uuid import UUID
+from datetime import date, datetime
+from uuid import UUID, uuid4
 
-from shared.kit.contracts.intake import AgeBand, CloseReason, Decision
-from shared.kit.contracts.replies import CommandError
+from shared.agency.instruments import AnswersInvalid, Instrument, Score
+from shared.kit.contracts.intake import AgeBand, CaseKind, CloseReason, Decision, Role
+from shared.kit.contracts.replies import CommandError, ErrorDetail
 
 AGE_BANDS: tuple[tuple[int, AgeBand], ...] = (
     (18, "under_18"),
@@ -31,10 +33,47 @@ def age_band(birth_year: int | None, today: date) -> AgeBand:
 
 
 def phone_digits(phone: str | None) -> str | None:
+    """The digits duplicate checks and searches compare: the last 8, so a country code or
+    spacing written differently still matches."""
     if phone is None:
         return None
     digits = "".join(ch for ch in phone if ch.isdigit())
     return digits[-8:] if len(digits) >= 8 else digits
+
+
+def refuse_possible_duplicates(possible: list[UUID], register_anyway: bool) -> None:
+    """Someone who may already be registered is refused, naming the candidates, unless the
+    worker has checked them and registers anyway."""
+    if possible and not register_anyway:
+        raise CommandError(
+            "conflict",
+            "this person may already be registered; check the people listed, or send again "
+            "with register_anyway",
+            [ErrorDetail(field="possible_duplicate", message=str(p)) for p in possible],
+        )
+
+
+@dataclass(frozen=True)
+class Person:
+    """What intake's rules need to know of a registered person: never their personal data."""
+
+    person_id: UUID
+    site: str
+    roles: tuple[Role, ...]
+
+    def must_be_family_carer(self) -> None:
+        if "family_carer" not in self.roles:
+            raise CommandError.not_allowed(
+                "the carer is not registered with the family_carer role",
+                carer_id="not a family carer",
+            )
+
+
+def refuse_own_carer(carer_id: UUID, cared_for_id: UUID) -> None:
+    if carer_id == cared_for_id:
+        raise CommandError(
+            "validation_error", "a person cannot be their own carer", cared_for_id="same person"
+        )
 
 
 @dataclass
@@ -42,13 +81,13 @@ class Referral:
     referral_id: UUID
     status: str
     received_on: date
+    person_id: UUID | None = None
 
     def decide(self, decision: Decision, on: date) -> None:
+        """A referral is decided once, and not before the day it was received."""
         if self.status != "received":
-            raise CommandError(
-                "conflict",
-                f"this referral was already {self.status}",
-                referral_id=f"already {self.status}",
+            raise CommandError.conflict(
+                f"this referral was already {self.status}", referral_id=f"already {self.status}"
             )
         if on < self.received_on:
             raise CommandError(
@@ -69,19 +108,49 @@ class ConsentState:
         return self.given.get(purpose, False)
 
 
+def require_service_consent(consent: ConsentState) -> None:
+    if not consent.allows("service"):
+        raise CommandError(
+            "consent_required",
+            "the person has not given consent for service",
+            person_id="no service consent",
+        )
+
+
 @dataclass
 class Case:
     case_id: UUID
     person_id: UUID
     site: str
+    worker_id: str
+    kind: CaseKind
     status: str
     opened_on: date
     closed_on: date | None = None
+    close_reason: str | None = None
+    referral_id: UUID | None = None
+    transferred_from_case_id: UUID | None = None
+    transferred_to_case_id: UUID | None = None
+
+    @classmethod
+    def open(
+        cls,
+        person_id: UUID,
+        site: str,
+        worker_id: str,
+        on: date,
+        *,
+        had_case_here: bool,
+        referral_id: UUID | None = None,
+    ) -> Case:
+        """A new case; someone who had a case at this site before is reactivated."""
+        kind: CaseKind = "reactivated" if had_case_here else "new"
+        return cls(uuid4(), person_id, site, worker_id, kind, "open", on, referral_id=referral_id)
 
     def _must_be_open(self) -> None:
         if self.status != "open":
-            raise CommandError(
-                "conflict", f"this case is {self.status}", case_id=f"case is {self.status}"
+            raise CommandError.conflict(
+                f"this case is {self.status}", case_id=f"case is {self.status}"
             )
 
     def _not_before_opening(self, on: date) -> None:
@@ -96,31 +165,84 @@ class Case:
         self._must_be_open()
         self._not_before_opening(on)
         self.status = "closed"
+        self.closed_on = on
+        self.close_reason = reason
 
-    def transfer(self, to_site: str, on: date) -> None:
+    def transfer(self, to_site: str, on: date, worker_id: str | None = None) -> Case:
+        """End this case and give the case the receiving site opens, with ``worker_id`` or
+        else this case's worker."""
         self._must_be_open()
         self._not_before_opening(on)
         if to_site == self.site:
             raise CommandError(
                 "validation_error", "the case is already at that site", to_site="same site"
             )
+        receiving = Case(
+            uuid4(),
+            self.person_id,
+            to_site,
+            worker_id or self.worker_id,
+            "transferred_in",
+            "open",
+            on,
+            transferred_from_case_id=self.case_id,
+        )
         self.status = "transferred"
+        self.closed_on = on
+        self.close_reason = "transferred"
+        self.transferred_to_case_id = receiving.case_id
+        return receiving
 
     def log_contact(self, on: date) -> None:
         """Contacts may be entered late, for any day the case was open."""
         self._not_before_opening(on)
         if self.closed_on is not None and on > self.closed_on:
-            raise CommandError(
-                "conflict",
+            raise CommandError.conflict(
                 f"the case was {self.status} on {self.closed_on.isoformat()}",
                 on=f"after {self.closed_on.isoformat()}",
             )
 
 
-def require_service_consent(consent: ConsentState) -> None:
-    if not consent.allows("service"):
+def score_answers(instruments: Mapping[str, Instrument], code: str, answers: list[int]) -> Score:
+    """Score answers with the named instrument; an unknown instrument or answers that do not
+    fit it are a ``validation_error`` naming every problem."""
+    instrument = instruments.get(code)
+    if instrument is None:
         raise CommandError(
-            "consent_required",
-            "the person has not given consent for service",
-            person_id="no service consent",
+            "validation_error",
+            f"unknown instrument {code!r}",
+            instrument=f"one of {', '.join(sorted(instruments))}",
         )
+    try:
+        return instrument.score(answers)
+    except AnswersInvalid as exc:
+        raise CommandError(
+            "validation_error",
+            f"the answers do not fit {code}",
+            [ErrorDetail(field=f, message=m) for f, m in exc.details],
+        ) from exc
+
+
+@dataclass
+class Assessment:
+    """An assessment as far as its safety follow-up goes."""
+
+    assessment_id: UUID
+    person_id: UUID
+    safety_followup: bool
+    acknowledged_by: str | None = None
+    acknowledged_at: datetime | None = None
+    acknowledge_note: str | None = None
+
+    def acknowledge(self, by: str, note: str | None) -> None:
+        """Only a raised follow-up is acknowledged, and only once."""
+        if not self.safety_followup:
+            raise CommandError.not_allowed(
+                "this assessment raised no safety follow-up", assessment_id="no follow-up"
+            )
+        if self.acknowledged_at is not None:
+            raise CommandError.conflict(
+                "already acknowledged", assessment_id="already acknowledged"
+            )
+        self.acknowledged_by = by
+        self.acknowledge_note = note

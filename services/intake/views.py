@@ -1,0 +1,157 @@
+"""Intake's SQL for its queries (the commands' SQL is in ``store.py``): rows as JSON-ready
+dicts, and the access log every read of personal data writes."""
+
+from __future__ import annotations
+
+from datetime import date
+from typing import Any
+from uuid import UUID
+
+import asyncpg
+
+
+def _jsonable(row: asyncpg.Record) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for key, value in row.items():
+        if hasattr(value, "isoformat"):
+            out[key] = value.isoformat()
+        elif isinstance(value, list | tuple):
+            out[key] = list(value)
+        elif value is None or isinstance(value, bool | int | float | str):
+            out[key] = value
+        else:
+            out[key] = str(value)
+    return out
+
+
+async def log_access(
+    conn: asyncpg.Connection, actor: str, person_ids: list[UUID], site: str, what: str
+) -> None:
+    await conn.executemany(
+        "INSERT INTO access_log (actor, person_id, site, what) VALUES ($1, $2, $3, $4)",
+        [(actor, person_id, site, what) for person_id in person_ids],
+    )
+
+
+async def person(conn: asyncpg.Connection, person_id: UUID) -> dict[str, Any] | None:
+    row = await conn.fetchrow(
+        """SELECT person_id, site, preferred_name, legal_name, sex, birth_year, phone,
+                  language, address, roles, registered_on
+           FROM people WHERE person_id = $1""",
+        person_id,
+    )
+    return _jsonable(row) if row else None
+
+
+async def carer_links(conn: asyncpg.Connection, person_id: UUID) -> list[dict[str, Any]]:
+    """The person's links as carer and as cared-for, oldest first."""
+    links = await conn.fetch(
+        """SELECT carer_id, cared_for_id, relationship FROM carer_links
+           WHERE carer_id = $1 OR cared_for_id = $1 ORDER BY linked_on""",
+        person_id,
+    )
+    return [_jsonable(link) for link in links]
+
+
+async def cases_of(conn: asyncpg.Connection, person_id: UUID) -> list[dict[str, Any]]:
+    cases = await conn.fetch(
+        """SELECT case_id, site, status, worker_id, opened_on, closed_on FROM cases
+           WHERE person_id = $1 ORDER BY opened_on, created_at""",
+        person_id,
+    )
+    return [_jsonable(c) for c in cases]
+
+
+async def find_people(conn: asyncpg.Connection, text: str) -> list[dict[str, Any]]:
+    """Up to 50 people whose name contains ``text`` or whose phone contains its digits (4 or
+    more of them)."""
+    digits = "".join(ch for ch in text if ch.isdigit())
+    pattern = "%" + text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
+    people = await conn.fetch(
+        """SELECT person_id, site, preferred_name, legal_name, birth_year, phone, roles
+           FROM people
+           WHERE preferred_name ILIKE $1 OR legal_name ILIKE $1
+              OR (length($2) >= 4 AND phone_digits LIKE '%' || $2 || '%')
+           ORDER BY preferred_name LIMIT 50""",
+        pattern,
+        digits,
+    )
+    return [_jsonable(p) for p in people]
+
+
+async def case(conn: asyncpg.Connection, case_id: UUID) -> dict[str, Any] | None:
+    row = await conn.fetchrow(
+        """SELECT case_id, person_id, site, worker_id, referral_id, kind, status, opened_on,
+                  closed_on, close_reason, transferred_from_case_id, transferred_to_case_id
+           FROM cases WHERE case_id = $1""",
+        case_id,
+    )
+    return _jsonable(row) if row else None
+
+
+async def contacts(conn: asyncpg.Connection, case_id: UUID) -> list[dict[str, Any]]:
+    logged = await conn.fetch(
+        """SELECT contact_id, mode, minutes, contact_on FROM case_contacts
+           WHERE case_id = $1 ORDER BY contact_on""",
+        case_id,
+    )
+    return [_jsonable(c) for c in logged]
+
+
+async def consent_history(conn: asyncpg.Connection, person_id: UUID) -> list[dict[str, Any]]:
+    """Every consent record of the person, oldest first."""
+    history = await conn.fetch(
+        """SELECT purpose, given, recorded_on, recorded_by, recorded_at, site FROM consents
+           WHERE person_id = $1 ORDER BY recorded_at""",
+        person_id,
+    )
+    return [_jsonable(h) for h in history]
+
+
+async def urgent_referrals_received_before(
+    conn: asyncpg.Connection, site: str, day: date
+) -> list[dict[str, Any]]:
+    """The site's urgent referrals still undecided that were received before ``day``."""
+    referrals = await conn.fetch(
+        """SELECT referral_id, source, urgency, person_id, received_on FROM referrals
+           WHERE site = $1 AND status = 'received' AND urgency = 'urgent'
+             AND received_on < $2
+           ORDER BY received_on""",
+        site,
+        day,
+    )
+    return [_jsonable(r) for r in referrals]
+
+
+async def open_safety_followups(
+    conn: asyncpg.Connection, site: str, worker_id: str | None
+) -> list[dict[str, Any]]:
+    """The site's unacknowledged safety follow-ups, with the worker of the person's open case
+    here; only that worker's with ``worker_id``."""
+    followups = await conn.fetch(
+        """SELECT a.assessment_id, a.person_id, a.instrument, a.score, a.band, a.assessed_on,
+                  c.worker_id
+           FROM assessments a
+           LEFT JOIN cases c ON c.person_id = a.person_id AND c.status = 'open'
+                            AND c.site = a.site
+           WHERE a.site = $1 AND a.safety_followup AND a.acknowledged_at IS NULL
+             AND ($2::text IS NULL OR c.worker_id = $2)
+           ORDER BY a.assessed_on""",
+        site,
+        worker_id,
+    )
+    return [_jsonable(f) for f in followups]
+
+
+async def access_log(
+    conn: asyncpg.Connection, person_id: UUID | None, limit: int
+) -> list[dict[str, Any]]:
+    """The latest ``limit`` entries, newest first; only the person's with ``person_id``."""
+    entries = await conn.fetch(
+        """SELECT actor, person_id, site, what, accessed_at FROM access_log
+           WHERE ($1::uuid IS NULL OR person_id = $1)
+           ORDER BY access_id DESC LIMIT $2""",
+        person_id,
+        limit,
+    )
+    return [_jsonable(e) for e in entries]
