@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from uuid import uuid4
 
 from shared.kit.bus.requests import request
@@ -110,11 +111,15 @@ async def test_no_event_published_in_a_full_flow_contains_personal_data(staff, n
             person["preferred_name"],
             person["legal_name"],
             person["address"],
-            str(person["birth_year"]),
         ]
         digits = "".join(ch for ch in person["phone"] if ch.isdigit())
         secrets += [person["phone"], digits, digits[-8:], digits[-8:-4] + " " + digits[-4:]]
     leaked = [secret for secret in secrets if secret in published]
+    # A birth year counts as leaked as a number or a date's year, not as four hex digits of an id.
+    for person in (MOTHER, SON):
+        year = str(person["birth_year"])
+        if re.search(rf"(?<![0-9a-f-]){year}(?![0-9a-f])", published):
+            leaked.append(year)
     assert leaked == []
 
 
