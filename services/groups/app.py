@@ -6,10 +6,10 @@ import os
 from functools import partial
 from pathlib import Path
 
-from services.groups import handlers, queries
+from services.groups import handlers, inbound, queries
+from shared.kit import known_people
 from shared.kit.bus.consumer import Subscription
 from shared.kit.config import Settings
-from shared.kit.known_people import remember_person
 from shared.kit.service import ServiceDefinition
 
 
@@ -40,10 +40,10 @@ def build(settings: Settings) -> ServiceDefinition:
                 name="intake-events",
                 source="intake",
                 handlers={
-                    "intake.person.registered": remember_person,
-                    "intake.case.opened": handlers.on_case_opened,
-                    "intake.case.closed": handlers.on_case_closed,
-                    "intake.case.transferred": handlers.on_case_transferred,
+                    **known_people.HANDLERS,
+                    "intake.case.opened": inbound.on_case_opened,
+                    "intake.case.closed": inbound.on_case_closed,
+                    "intake.case.transferred": inbound.on_case_transferred,
                 },
                 batch_size=100,
             ),
