@@ -313,6 +313,15 @@ class Programme:
             self.places_taken += 1
         return Enrolment(enrollment_id, self.programme_id, person_id, self.site, status)
 
+    def fill_freed_place(self, first_waiting: Enrolment | None) -> Enrolment | None:
+        """A place freed by a withdrawal goes to the first one waiting, if any is waiting and
+        the programme has a place free; the enrolment promoted."""
+        if first_waiting is None or not self.has_free_place():
+            return None
+        first_waiting.promote()
+        self.places_taken += 1
+        return first_waiting
+
     def session(self, session_id: UUID, slot: Slot) -> Session:
         """A new session of this programme, scheduled in ``slot``."""
         return Session(session_id, self.programme_id, self.type, self.site, slot, self.tags)

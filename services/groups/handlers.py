@@ -217,23 +217,20 @@ async def end_enrolment(
         return None
     programme = await store.lock_programme(uow.conn, enrolment.programme_id)
     assert programme is not None
-    if not programme.has_free_place():
+    promoted = programme.fill_freed_place(await store.first_waiting(uow.conn, programme))
+    if promoted is None:
         return None
-    waiting = await store.first_waiting(uow.conn, programme)
-    if waiting is None:
-        return None
-    waiting.promote()
-    await store.save_promotion(uow.conn, waiting)
+    await store.save_promotion(uow.conn, promoted)
     uow.record(
         EnrollmentPromoted(
-            enrollment_id=waiting.enrollment_id,
+            enrollment_id=promoted.enrollment_id,
             programme_id=programme.programme_id,
-            person_id=waiting.person_id,
+            person_id=promoted.person_id,
             promoted_on=on,
         ),
-        subject=waiting.enrollment_id,
+        subject=promoted.enrollment_id,
     )
-    return str(waiting.enrollment_id)
+    return str(promoted.enrollment_id)
 
 
 async def withdraw(cmd: Withdraw, uow: UnitOfWork) -> dict[str, Any]:
