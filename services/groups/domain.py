@@ -10,10 +10,14 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
 from itertools import pairwise
+from typing import Literal
 from uuid import UUID
 
-from shared.kit.contracts.groups import EnrolmentStatus, Schedule
+from shared.kit.contracts.groups import EnrolmentStatus, ProgrammeType, Schedule
 from shared.kit.contracts.replies import CommandError, ErrorDetail
+
+SessionStatus = Literal["scheduled", "cancelled", "held"]
+EnrolmentState = Literal[EnrolmentStatus, "withdrawn"]
 
 DEFAULT_SESSION_MINUTES = 60
 """A programme's first session added one by one lasts an hour unless told otherwise."""
@@ -125,11 +129,11 @@ class Session:
 
     session_id: UUID
     programme_id: UUID
-    programme_type: str
+    programme_type: ProgrammeType
     site: str
     slot: Slot
     tags: tuple[str, ...] = ()
-    status: str = "scheduled"
+    status: SessionStatus = "scheduled"
     walk_ins: int = 0
     attendance_revision: int = 0
 
@@ -240,12 +244,12 @@ class Enrolment:
     programme_id: UUID
     person_id: UUID
     site: str
-    status: str
+    status: EnrolmentState
 
     def withdraw(self) -> Withdrawal:
         if self.status == "withdrawn":
             raise CommandError.conflict("already withdrawn", enrollment_id="already withdrawn")
-        withdrawal = Withdrawal(was=self.status)  # type: ignore[arg-type]
+        withdrawal = Withdrawal(was=self.status)
         self.status = "withdrawn"
         return withdrawal
 
@@ -261,7 +265,7 @@ class Programme:
 
     programme_id: UUID
     site: str
-    type: str
+    type: ProgrammeType
     capacity: int
     requires_case: bool = False
     target_roles: tuple[str, ...] = ()
@@ -308,10 +312,10 @@ class Programme:
     ) -> Enrolment:
         """Beyond capacity, a newcomer waits in order."""
         self.check_eligible(roles, has_open_case_here)
-        status = "enrolled" if self.has_free_place() else "waitlisted"
-        if status == "enrolled":
-            self.places_taken += 1
-        return Enrolment(enrollment_id, self.programme_id, person_id, self.site, status)
+        if not self.has_free_place():
+            return Enrolment(enrollment_id, self.programme_id, person_id, self.site, "waitlisted")
+        self.places_taken += 1
+        return Enrolment(enrollment_id, self.programme_id, person_id, self.site, "enrolled")
 
     def fill_freed_place(self, first_waiting: Enrolment | None) -> Enrolment | None:
         """A place freed by a withdrawal goes to the first one waiting, if any is waiting and

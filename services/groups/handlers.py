@@ -45,7 +45,7 @@ def _scheduled(session: Session, *, rescheduled: bool) -> SessionScheduled:
     return SessionScheduled(
         session_id=session.session_id,
         programme_id=session.programme_id,
-        programme_type=session.programme_type,  # type: ignore[arg-type]
+        programme_type=session.programme_type,
         date=slot.day,
         start_time=slot.starts_at.time(),
         duration_min=slot.duration_min,
@@ -145,7 +145,7 @@ async def cancel_session(cmd: CancelSession, uow: UnitOfWork) -> dict[str, Any]:
         SessionCancelled(
             session_id=session.session_id,
             programme_id=session.programme_id,
-            programme_type=session.programme_type,  # type: ignore[arg-type]
+            programme_type=session.programme_type,
             date=session.slot.day,
         ),
         subject=session.session_id,
@@ -185,9 +185,9 @@ async def enrol(cmd: Enrol, uow: UnitOfWork) -> dict[str, Any]:
         EnrollmentCreated(
             enrollment_id=enrolment.enrollment_id,
             programme_id=programme.programme_id,
-            programme_type=programme.type,  # type: ignore[arg-type]
+            programme_type=programme.type,
             person_id=enrolment.person_id,
-            status=enrolment.status,  # type: ignore[arg-type]
+            status=enrolment.status,  # type: ignore[arg-type]  # new: enrolled or waitlisted
             enrolled_on=enrolled_on,
         ),
         "enrollment_id",
@@ -261,7 +261,7 @@ async def record_attendance(cmd: RecordAttendance, uow: UnitOfWork) -> dict[str,
             SessionHeld(
                 session_id=session.session_id,
                 programme_id=session.programme_id,
-                programme_type=session.programme_type,  # type: ignore[arg-type]
+                programme_type=session.programme_type,
                 date=day,
             ),
             subject=session.session_id,
@@ -270,7 +270,7 @@ async def record_attendance(cmd: RecordAttendance, uow: UnitOfWork) -> dict[str,
         AttendanceRecorded(
             session_id=session.session_id,
             programme_id=session.programme_id,
-            programme_type=session.programme_type,  # type: ignore[arg-type]
+            programme_type=session.programme_type,
             tags=list(session.tags),
             date=day,
             present=attendance.present,

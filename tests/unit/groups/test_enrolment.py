@@ -3,8 +3,10 @@ what an ended case does, and completion."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import replace
 from datetime import date, timedelta
+from typing import Any
 from uuid import uuid4
 
 import pytest
@@ -18,17 +20,17 @@ from shared.kit.contracts.replies import CommandError
 DAY = date(2026, 11, 3)
 
 
-def programme(capacity: int = 12, **kw: object) -> Programme:
-    return Programme(uuid4(), "likang", "support_group", capacity, **kw)  # type: ignore[arg-type]
+def programme(capacity: int = 12, **kw: Any) -> Programme:
+    return Programme(uuid4(), "likang", "support_group", capacity, **kw)
 
 
 def enrol(p: Programme, roles: list[str] | None = None, case_here: bool = False) -> Enrolment:
     return p.enrol(uuid4(), uuid4(), ["family_carer"] if roles is None else roles, case_here)
 
 
-def refusal(call: object, *args: object) -> CommandError:
+def refusal(call: Callable[..., object], *args: object) -> CommandError:
     with pytest.raises(CommandError) as caught:
-        call(*args)  # type: ignore[operator]
+        call(*args)
     return caught.value
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import date, time, timedelta
 from itertools import pairwise
 from uuid import UUID, uuid4
@@ -12,42 +13,47 @@ from services.groups.domain import (
     Booking,
     Programme,
     Session,
+    SessionStatus,
     Slot,
     clashes_within,
     refuse_clashes,
     session_dates,
 )
-from shared.kit.contracts.groups import Schedule
+from shared.kit.contracts.groups import Repeat, Schedule
 from shared.kit.contracts.replies import CommandError
 
 MONDAY = date(2026, 11, 2)
 
 
-def schedule(repeat: str, count: int = 1, first: date = MONDAY) -> Schedule:
+def schedule(repeat: Repeat, count: int = 1, first: date = MONDAY) -> Schedule:
     return Schedule(
         first_date=first, start_time=time(9, 30), duration_min=30, repeat=repeat, count=count
     )
 
 
-def slot(day: date = MONDAY, start: str = "14:30", minutes: int = 90, **kw: object) -> Slot:
-    venue = str(kw.get("venue", "Activity room 1"))
-    facilitators = kw.get("facilitators", ("sw-lee",))
-    return Slot.of(day, time.fromisoformat(start), minutes, venue, facilitators)  # type: ignore[arg-type]
+def slot(
+    day: date = MONDAY,
+    start: str = "14:30",
+    minutes: int = 90,
+    venue: str = "Activity room 1",
+    facilitators: tuple[str, ...] = ("sw-lee",),
+) -> Slot:
+    return Slot.of(day, time.fromisoformat(start), minutes, venue, facilitators)
 
 
 def booked(other: Slot, site: str = "likang") -> Booking:
     return Booking(uuid4(), site, other)
 
 
-def refusal(call: object, *args: object, **kwargs: object) -> CommandError:
+def refusal(call: Callable[..., object], *args: object, **kwargs: object) -> CommandError:
     with pytest.raises(CommandError) as caught:
-        call(*args, **kwargs)  # type: ignore[operator]
+        call(*args, **kwargs)
     return caught.value
 
 
-def refused(call: object, *args: object) -> bool:
+def refused(call: Callable[..., object], *args: object) -> bool:
     try:
-        call(*args)  # type: ignore[operator]
+        call(*args)
     except CommandError:
         return True
     return False
@@ -57,7 +63,7 @@ def fields(error: CommandError) -> list[str]:
     return [d.field for d in error.details]
 
 
-def programme_session(status: str = "scheduled", day: date = MONDAY) -> Session:
+def programme_session(status: SessionStatus = "scheduled", day: date = MONDAY) -> Session:
     programme = Programme(uuid4(), "likang", "support_group", capacity=12, tags=("carer_support",))
     session = programme.session(uuid4(), slot(day))
     session.status = status
@@ -153,7 +159,7 @@ def test_a_session_added_on_its_own_is_as_long_as_the_latest_at_the_programmes_v
 
 
 @pytest.mark.parametrize("status", ["cancelled", "held"])
-def test_only_a_scheduled_session_can_be_cancelled(status: str):
+def test_only_a_scheduled_session_can_be_cancelled(status: SessionStatus):
     error = refusal(programme_session(status).cancel)
     assert error.code == "conflict"
     assert status in error.message
@@ -166,7 +172,7 @@ def test_cancelling_a_scheduled_session_marks_it_cancelled():
 
 
 @pytest.mark.parametrize("status", ["cancelled", "held"])
-def test_only_a_scheduled_session_can_be_moved(status: str):
+def test_only_a_scheduled_session_can_be_moved(status: SessionStatus):
     error = refusal(programme_session(status).reschedule, MONDAY, time(9), None, None)
     assert (error.code, [d.message for d in error.details]) == ("conflict", [status])
 
