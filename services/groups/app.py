@@ -2,22 +2,29 @@
 
 from __future__ import annotations
 
-import os
 from functools import partial
 from pathlib import Path
 
-from services.groups import handlers, queries
+from services.groups import handlers, inbound, queries
+from shared.kit import known_people
 from shared.kit.bus.consumer import Subscription
-from shared.kit.config import Settings
-from shared.kit.known_people import remember_person
+from shared.kit.config import ConfigError, Settings
 from shared.kit.service import ServiceDefinition
 
 
+def completion_share(settings: Settings) -> float:
+    """``CARENET_COMPLETION_SHARE``: the share of held sessions that completes a programme,
+    in (0, 1]; 0.75 unless set."""
+    share = settings.number("CARENET_COMPLETION_SHARE", 0.75, 0, 1)
+    if share == 0:
+        raise ConfigError(
+            f"CARENET_COMPLETION_SHARE={share}: the share must be above 0 (at most 1)"
+        )
+    return share
+
+
 def build(settings: Settings) -> ServiceDefinition:
-    """Groups for these settings; ``CARENET_COMPLETION_SHARE`` is the share that completes."""
-    share = float(os.environ.get("CARENET_COMPLETION_SHARE", "0.75"))
-    if not 0 < share <= 1:
-        raise ValueError(f"CARENET_COMPLETION_SHARE={share} must be in (0, 1]")
+    """Groups for these settings."""
     return ServiceDefinition(
         name="groups",
         migrations=Path(__file__).parent / "migrations",
@@ -33,17 +40,17 @@ def build(settings: Settings) -> ServiceDefinition:
         queries={
             "programme": queries.programme,
             "roster": queries.roster,
-            "completion": partial(queries.completion, required_share=share),
+            "completion": partial(queries.completion, required_share=completion_share(settings)),
         },
         subscriptions=(
             Subscription(
                 name="intake-events",
                 source="intake",
                 handlers={
-                    "intake.person.registered": remember_person,
-                    "intake.case.opened": handlers.on_case_opened,
-                    "intake.case.closed": handlers.on_case_closed,
-                    "intake.case.transferred": handlers.on_case_transferred,
+                    **known_people.HANDLERS,
+                    "intake.case.opened": inbound.on_case_opened,
+                    "intake.case.closed": inbound.on_case_closed,
+                    "intake.case.transferred": inbound.on_case_transferred,
                 },
                 batch_size=100,
             ),

@@ -1,15 +1,26 @@
-"""Groups' rules, in the agency's words. Plain Python: no I/O."""
+"""Groups' rules, in the agency's words. Plain Python: no I/O.
+
+The rules are those of README.md's "Groups" section: schedules, clashes, eligibility, places
+and the waitlist, attendance, and what happens when intake ends a case.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
 from itertools import pairwise
+from typing import Literal
 from uuid import UUID
 
-from shared.kit.contracts.groups import Schedule
+from shared.kit.contracts.groups import EnrolmentStatus, ProgrammeType, Schedule
 from shared.kit.contracts.replies import CommandError, ErrorDetail
+
+SessionStatus = Literal["scheduled", "cancelled", "held"]
+EnrolmentState = Literal[EnrolmentStatus, "withdrawn"]
+
+DEFAULT_SESSION_MINUTES = 60
+"""A programme's first session added one by one lasts an hour unless told otherwise."""
 
 
 def session_dates(schedule: Schedule) -> list[date]:
@@ -47,6 +58,14 @@ class Slot:
             starts_at, starts_at + timedelta(minutes=duration_min), venue, tuple(facilitators)
         )
 
+    @property
+    def day(self) -> date:
+        return self.starts_at.date()
+
+    @property
+    def duration_min(self) -> int:
+        return int((self.ends_at - self.starts_at).total_seconds() // 60)
+
     def overlaps(self, other: Slot) -> bool:
         return self.starts_at < other.ends_at and other.starts_at < self.ends_at
 
@@ -63,32 +82,41 @@ def clashes_within(slots: list[Slot]) -> None:
             )
 
 
-@dataclass
-class Clash:
+@dataclass(frozen=True)
+class Booking:
+    """A session already in the calendar (not cancelled), as a new slot must respect it."""
+
     session_id: UUID
-    starts_at: datetime
-    venue: str
-    facilitators: tuple[str, ...]
+    site: str
+    slot: Slot
+
+    def clashes_with(self, slot: Slot, site: str) -> bool:
+        """A venue is one site's room; a facilitator is one person wherever they work."""
+        if not self.slot.overlaps(slot):
+            return False
+        same_venue = self.site == site and self.slot.venue == slot.venue
+        return same_venue or bool(set(self.slot.facilitators) & set(slot.facilitators))
 
 
-def refuse_clashes(slot: Slot, booked: list[Clash]) -> None:
-    """Refuse a slot whose venue or facilitators are booked at an overlapping time."""
+def refuse_clashes(slot: Slot, site: str, booked: Iterable[Booking]) -> None:
+    """Refuse a slot at ``site`` whose venue or facilitators are booked at an overlapping time;
+    the details name each clash."""
     details = []
-    for other in booked:
-        if other.venue == slot.venue:
+    for other in (b for b in booked if b.clashes_with(slot, site)):
+        when = f"{other.slot.starts_at:%Y-%m-%d %H:%M}"
+        # Named whenever the venue's name is the same, as groups has always told staff.
+        if other.slot.venue == slot.venue:
             details.append(
                 ErrorDetail(
                     field="venue",
-                    message=f"{slot.venue} is booked {other.starts_at:%Y-%m-%d %H:%M} "
-                    f"(session {other.session_id})",
+                    message=f"{slot.venue} is booked {when} (session {other.session_id})",
                 )
             )
-        for person in sorted(set(other.facilitators) & set(slot.facilitators)):
+        for person in sorted(set(other.slot.facilitators) & set(slot.facilitators)):
             details.append(
                 ErrorDetail(
                     field="facilitators",
-                    message=f"{person} facilitates {other.starts_at:%Y-%m-%d %H:%M} "
-                    f"(session {other.session_id})",
+                    message=f"{person} facilitates {when} (session {other.session_id})",
                 )
             )
     if details:
@@ -96,12 +124,158 @@ def refuse_clashes(slot: Slot, booked: list[Clash]) -> None:
 
 
 @dataclass
+class Session:
+    """One meeting of a programme: scheduled, then cancelled or held (attendance taken)."""
+
+    session_id: UUID
+    programme_id: UUID
+    programme_type: ProgrammeType
+    site: str
+    slot: Slot
+    tags: tuple[str, ...] = ()
+    status: SessionStatus = "scheduled"
+    walk_ins: int = 0
+    attendance_revision: int = 0
+
+    def cancel(self) -> None:
+        if self.status != "scheduled":
+            raise CommandError.conflict(
+                f"the session is already {self.status}", session_id="not scheduled"
+            )
+        self.status = "cancelled"
+
+    def reschedule(
+        self, day: date, start: time, duration_min: int | None, venue: str | None
+    ) -> None:
+        """Move the session; by default it keeps its length and venue, and its facilitators."""
+        if self.status != "scheduled":
+            raise CommandError.conflict(
+                f"a session that is {self.status} cannot be moved", session_id=self.status
+            )
+        self.slot = Slot.of(
+            day,
+            start,
+            duration_min or self.slot.duration_min,
+            venue or self.slot.venue,
+            self.slot.facilitators,
+        )
+
+    def record_attendance(
+        self,
+        present: Sequence[UUID],
+        absent: Sequence[UUID],
+        walk_ins: int,
+        *,
+        today: date,
+        may_be_marked: set[UUID],
+    ) -> Attendance:
+        """Mark the session held; a later record replaces the earlier one.
+
+        ``may_be_marked``: the people enrolled, and those who withdrew only after the
+        session's day (attendance is often typed in after the fact).
+        """
+        if self.status == "cancelled":
+            raise CommandError.not_allowed("the session was cancelled", session_id="cancelled")
+        if self.slot.day > today:
+            raise CommandError.not_allowed(
+                "attendance is taken on or after the session's date",
+                session_id=f"on {self.slot.day.isoformat()}",
+            )
+        both = set(present) & set(absent)
+        if both:
+            raise CommandError(
+                "validation_error",
+                "a person cannot be both present and absent",
+                [ErrorDetail(field="absent", message=str(p)) for p in sorted(both, key=str)],
+            )
+        listed = dict.fromkeys([*present, *absent])
+        strangers = [p for p in listed if p not in may_be_marked]
+        if strangers:
+            raise CommandError(
+                "not_allowed",
+                "only people enrolled in the programme are marked; count others as walk-ins",
+                [ErrorDetail(field="present", message=str(p)) for p in strangers],
+            )
+        self.status = "held"
+        self.walk_ins = walk_ins
+        self.attendance_revision += 1
+        return Attendance(
+            present=list(dict.fromkeys(present)),
+            absent=list(dict.fromkeys(absent)),
+            walk_ins=walk_ins,
+            revision=self.attendance_revision,
+        )
+
+
+@dataclass(frozen=True)
+class Attendance:
+    """Who came to a session, as recorded for the ``revision``-th time."""
+
+    present: list[UUID]
+    absent: list[UUID]
+    walk_ins: int
+    revision: int
+
+    @property
+    def first(self) -> bool:
+        """The first record is when the session became held."""
+        return self.revision == 1
+
+    @property
+    def replaces(self) -> bool:
+        return self.revision > 1
+
+
+@dataclass(frozen=True)
+class Withdrawal:
+    was: EnrolmentStatus
+
+    @property
+    def frees_a_place(self) -> bool:
+        """Only someone enrolled held a place; someone waiting just leaves the queue."""
+        return self.was == "enrolled"
+
+
+@dataclass
+class Enrolment:
+    """A person's place in a programme, or their turn on its waitlist."""
+
+    enrollment_id: UUID
+    programme_id: UUID
+    person_id: UUID
+    site: str
+    status: EnrolmentState
+
+    def withdraw(self) -> Withdrawal:
+        if self.status == "withdrawn":
+            raise CommandError.conflict("already withdrawn", enrollment_id="already withdrawn")
+        withdrawal = Withdrawal(was=self.status)
+        self.status = "withdrawn"
+        return withdrawal
+
+    def promote(self) -> None:
+        """The first one waiting takes a freed place."""
+        assert self.status == "waitlisted", self.status
+        self.status = "enrolled"
+
+
+@dataclass
 class Programme:
+    """A group, talk, class or meeting, with its places; capacity 0 takes walk-ins only."""
+
     programme_id: UUID
     site: str
+    type: ProgrammeType
     capacity: int
-    requires_case: bool
-    target_roles: tuple[str, ...]
+    requires_case: bool = False
+    target_roles: tuple[str, ...] = ()
+    tags: tuple[str, ...] = ()
+    facilitators: tuple[str, ...] = ()
+    venue: str = ""
+    title: str = ""
+    places_taken: int = 0
+    """People enrolled (not waiting); counted only when the programme is loaded for its
+    places."""
 
     def check_eligible(self, roles: list[str] | None, has_open_case_here: bool) -> None:
         if roles is None:
@@ -111,30 +285,92 @@ class Programme:
                 person_id="unknown person",
             )
         if self.capacity == 0:
-            raise CommandError(
-                "not_allowed",
-                "this programme takes walk-ins only, no enrolment",
-                programme_id="walk-ins only",
+            raise CommandError.not_allowed(
+                "this programme takes walk-ins only, no enrolment", programme_id="walk-ins only"
             )
         if not self.requires_case:
             return
         if not has_open_case_here:
-            raise CommandError(
-                "not_allowed",
-                "this programme needs an open case at this site",
-                person_id="no open case here",
+            raise CommandError.not_allowed(
+                "this programme needs an open case at this site", person_id="no open case here"
             )
         if self.target_roles and not set(roles) & set(self.target_roles):
-            raise CommandError(
-                "not_allowed",
+            raise CommandError.not_allowed(
                 f"this programme is for {', '.join(self.target_roles)}",
                 person_id=f"roles {', '.join(roles) or 'none'}",
             )
 
-    def status_for_newcomer(self, enrolled: int) -> str:
+    def has_free_place(self) -> bool:
+        return self.places_taken < self.capacity
+
+    def enrol(
+        self,
+        enrollment_id: UUID,
+        person_id: UUID,
+        roles: list[str] | None,
+        has_open_case_here: bool,
+    ) -> Enrolment:
         """Beyond capacity, a newcomer waits in order."""
-        return "enrolled" if enrolled < self.capacity else "waitlisted"
+        self.check_eligible(roles, has_open_case_here)
+        if not self.has_free_place():
+            return Enrolment(enrollment_id, self.programme_id, person_id, self.site, "waitlisted")
+        self.places_taken += 1
+        return Enrolment(enrollment_id, self.programme_id, person_id, self.site, "enrolled")
+
+    def fill_freed_place(self, first_waiting: Enrolment | None) -> Enrolment | None:
+        """A place freed by a withdrawal goes to the first one waiting, if any is waiting and
+        the programme has a place free; the enrolment promoted."""
+        if first_waiting is None or not self.has_free_place():
+            return None
+        first_waiting.promote()
+        self.places_taken += 1
+        return first_waiting
+
+    def session(self, session_id: UUID, slot: Slot) -> Session:
+        """A new session of this programme, scheduled in ``slot``."""
+        return Session(session_id, self.programme_id, self.type, self.site, slot, self.tags)
+
+    def next_slot(
+        self,
+        day: date,
+        start: time,
+        duration_min: int | None,
+        venue: str | None,
+        facilitators: Iterable[str] | None,
+        latest_length: int | None,
+    ) -> Slot:
+        """A session added on its own: by default as long as the latest one, at the
+        programme's venue, with its facilitators."""
+        return Slot.of(
+            day,
+            start,
+            duration_min
+            or (latest_length if latest_length is not None else DEFAULT_SESSION_MINUTES),
+            venue or self.venue,
+            facilitators if facilitators is not None else self.facilitators,
+        )
+
+
+def ended_with_case(
+    active: Iterable[tuple[Enrolment, date | None]], on: date, *, another_case_here: bool
+) -> list[Enrolment]:
+    """The enrolments withdrawn when a person's case at a site is closed or transferred away:
+    those at that site in programmes still meeting (a scheduled session on or after ``on``),
+    unless the person still has another open case there.
+
+    ``active``: the person's enrolled or waiting enrolments at the site, each with the day of
+    its programme's last scheduled session (None when none is scheduled).
+    """
+    if another_case_here:
+        return []
+    return [e for e, last in active if last is not None and last >= on]
 
 
 def attendance_rate(attended: int, held: int) -> float:
     return 0.0 if held == 0 else attended / held
+
+
+def completed(attended: int, held: int, required_share: float) -> bool:
+    """Completed: present at least ``required_share`` of the sessions held (none held, none
+    completed)."""
+    return held > 0 and attendance_rate(attended, held) >= required_share

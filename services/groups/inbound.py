@@ -1,0 +1,48 @@
+"""What groups learns from intake's events: who is known, with which roles, and whose case is
+open where. A case closed or transferred away ends the person's enrolments at that site."""
+
+from __future__ import annotations
+
+from datetime import date
+from uuid import UUID
+
+from services.groups import store
+from services.groups.domain import ended_with_case
+from services.groups.handlers import end_enrolment
+from shared.kit.contracts import EventEnvelope
+from shared.kit.contracts.groups import WithdrawalReason
+from shared.kit.contracts.intake import CaseClosed, CaseOpened, CaseTransferred
+from shared.kit.db.uow import UnitOfWork
+
+
+async def on_case_opened(uow: UnitOfWork, event: EventEnvelope, data: CaseOpened) -> None:
+    await store.remember_open_case(uow.conn, data.case_id, data.person_id, event.site)
+    await store.remember_roles_if_new(uow.conn, data.person_id, list(data.roles))
+
+
+async def _case_ended(
+    uow: UnitOfWork,
+    case_id: UUID,
+    person_id: UUID,
+    site: str,
+    on: date,
+    reason: WithdrawalReason,
+) -> None:
+    await store.forget_open_case(uow.conn, case_id)
+    ending = ended_with_case(
+        await store.active_enrolments(uow.conn, person_id, site),
+        on,
+        another_case_here=await store.has_open_case(uow.conn, person_id, site),
+    )
+    for enrolment in ending:
+        await end_enrolment(uow, enrolment, reason, on)
+
+
+async def on_case_closed(uow: UnitOfWork, event: EventEnvelope, data: CaseClosed) -> None:
+    await _case_ended(uow, data.case_id, data.person_id, event.site, data.closed_on, "case_closed")
+
+
+async def on_case_transferred(uow: UnitOfWork, event: EventEnvelope, data: CaseTransferred) -> None:
+    await _case_ended(
+        uow, data.case_id, data.person_id, event.site, data.transferred_on, "case_transferred"
+    )

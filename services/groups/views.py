@@ -1,0 +1,118 @@
+"""Groups' read side SQL (its queries' views), kept apart from store.py: plain values, shaped
+as the queries reply."""
+
+from __future__ import annotations
+
+from typing import Any
+from uuid import UUID
+
+import asyncpg
+
+
+def _session_view(row: asyncpg.Record) -> dict[str, Any]:
+    return {
+        "session_id": str(row["session_id"]),
+        "date": row["starts_at"].date().isoformat(),
+        "start_time": row["starts_at"].time().isoformat(timespec="minutes"),
+        "duration_min": int((row["ends_at"] - row["starts_at"]).total_seconds() // 60),
+        "venue": row["venue"],
+        "facilitators": list(row["facilitators"]),
+        "status": row["status"],
+    }
+
+
+async def programme_view(conn: asyncpg.Connection, programme_id: UUID) -> dict[str, Any] | None:
+    """A programme with its sessions, enrolments by status and its waitlist in order."""
+    row = await conn.fetchrow("SELECT * FROM programmes WHERE programme_id = $1", programme_id)
+    if row is None:
+        return None
+    sessions = await conn.fetch(
+        "SELECT * FROM sessions WHERE programme_id = $1 ORDER BY starts_at", programme_id
+    )
+    counts = await conn.fetch(
+        """SELECT status, count(*) AS n FROM enrolments WHERE programme_id = $1
+           GROUP BY status""",
+        programme_id,
+    )
+    waitlist = await conn.fetch(
+        """SELECT enrollment_id, person_id FROM enrolments
+           WHERE programme_id = $1 AND status = 'waitlisted' ORDER BY seq""",
+        programme_id,
+    )
+    return {
+        "programme_id": str(row["programme_id"]),
+        "site": row["site"],
+        "title": row["title"],
+        "type": row["type"],
+        "target_roles": list(row["target_roles"]),
+        "capacity": row["capacity"],
+        "requires_case": row["requires_case"],
+        "tags": list(row["tags"]),
+        "facilitators": list(row["facilitators"]),
+        "venue": row["venue"],
+        "sessions": [_session_view(s) for s in sessions],
+        "enrolments": {r["status"]: r["n"] for r in counts},
+        "waitlist": [
+            {"enrollment_id": str(w["enrollment_id"]), "person_id": str(w["person_id"])}
+            for w in waitlist
+        ],
+    }
+
+
+async def roster_view(
+    conn: asyncpg.Connection, session_id: UUID
+) -> tuple[dict[str, Any], list[dict[str, Any]]] | None:
+    """A session (with its walk-ins), and its people: those enrolled, and anyone marked at
+    it, in the order they enrolled, with ``attendance`` present, absent or None."""
+    session = await conn.fetchrow("SELECT * FROM sessions WHERE session_id = $1", session_id)
+    if session is None:
+        return None
+    people = await conn.fetch(
+        """SELECT e.enrollment_id, e.person_id, a.present
+           FROM enrolments e
+           LEFT JOIN attendance a ON a.session_id = $2 AND a.person_id = e.person_id
+           WHERE e.programme_id = $1
+             AND (e.status = 'enrolled' OR a.person_id IS NOT NULL)
+           ORDER BY e.seq""",
+        session["programme_id"],
+        session_id,
+    )
+    return {**_session_view(session), "walk_ins": session["walk_ins"]}, [
+        {
+            "enrollment_id": str(r["enrollment_id"]),
+            "person_id": str(r["person_id"]),
+            "attendance": _marked(r["present"]),
+        }
+        for r in people
+    ]
+
+
+def _marked(present: bool | None) -> str | None:
+    return None if present is None else ("present" if present else "absent")
+
+
+async def sessions_held(conn: asyncpg.Connection, programme_id: UUID) -> int:
+    return int(
+        await conn.fetchval(
+            "SELECT count(*) FROM sessions WHERE programme_id = $1 AND status = 'held'",
+            programme_id,
+        )
+    )
+
+
+async def participants_attended(
+    conn: asyncpg.Connection, programme_id: UUID
+) -> list[tuple[str, str, int]]:
+    """Each participant enrolled or withdrawn, in order: (person_id, status, held sessions
+    they were present at)."""
+    found = await conn.fetch(
+        """SELECT e.person_id, e.status,
+                  count(a.*) FILTER (WHERE a.present AND s.status = 'held') AS attended
+           FROM enrolments e
+           LEFT JOIN attendance a ON a.person_id = e.person_id
+           LEFT JOIN sessions s ON s.session_id = a.session_id AND s.programme_id = e.programme_id
+           WHERE e.programme_id = $1 AND e.status IN ('enrolled', 'withdrawn')
+           GROUP BY e.person_id, e.status, e.seq ORDER BY e.seq""",
+        programme_id,
+    )
+    return [(str(r["person_id"]), r["status"], int(r["attended"])) for r in found]
