@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-from functools import partial
 from pathlib import Path
 
 from services.groups import handlers, inbound, queries
 from shared.kit import known_people
 from shared.kit.bus.consumer import Subscription
 from shared.kit.config import ConfigError, Settings
-from shared.kit.service import ServiceDefinition
+from shared.kit.service import ServiceDefinition, catalogued
 
 
 def completion_share(settings: Settings) -> float:
@@ -28,20 +27,10 @@ def build(settings: Settings) -> ServiceDefinition:
     return ServiceDefinition(
         name="groups",
         migrations=Path(__file__).parent / "migrations",
-        commands={
-            "create_programme": handlers.create_programme,
-            "schedule_session": handlers.schedule_session,
-            "cancel_session": handlers.cancel_session,
-            "reschedule_session": handlers.reschedule_session,
-            "enrol": handlers.enrol,
-            "withdraw": handlers.withdraw,
-            "record_attendance": handlers.record_attendance,
-        },
-        queries={
-            "programme": queries.programme,
-            "roster": queries.roster,
-            "completion": partial(queries.completion, required_share=completion_share(settings)),
-        },
+        commands=catalogued("groups", handlers),
+        queries=catalogued(
+            "groups", queries, queries=True, required_share=completion_share(settings)
+        ),
         subscriptions=(
             Subscription(
                 name="intake-events",
