@@ -16,7 +16,7 @@ from services.groups.domain import (
     refuse_clashes,
     session_dates,
 )
-from shared.kit.commands import created, found
+from shared.kit.commands import created, found, once
 from shared.kit.contracts.groups import (
     AttendanceRecorded,
     CancelSession,
@@ -35,7 +35,6 @@ from shared.kit.contracts.groups import (
     Withdraw,
     WithdrawalReason,
 )
-from shared.kit.contracts.replies import CommandError
 from shared.kit.db.uow import UnitOfWork
 from shared.kit.known_people import roles_of
 
@@ -176,10 +175,11 @@ async def enrol(cmd: Enrol, uow: UnitOfWork) -> dict[str, Any]:
         await roles_of(uow.conn, cmd.person_id),
         await store.has_open_case(uow.conn, cmd.person_id, uow.site),
     )
-    if not await store.insert_enrolment(uow.conn, enrolment, enrolled_on, cmd.actor):
-        raise CommandError.conflict(
-            "the person is already enrolled or waiting", person_id="already enrolled"
-        )
+    once(
+        await store.insert_enrolment(uow.conn, enrolment, enrolled_on, cmd.actor),
+        "the person is already enrolled or waiting",
+        person_id="already enrolled",
+    )
     return created(
         uow,
         EnrollmentCreated(

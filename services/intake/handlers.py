@@ -17,7 +17,7 @@ from services.intake.domain import (
 )
 from shared.agency.instruments import Instrument
 from shared.agency.sites import Organisation
-from shared.kit.commands import created, found
+from shared.kit.commands import created, found, once
 from shared.kit.contracts.intake import (
     AcknowledgeSafetyFollowup,
     AssessmentRecorded,
@@ -88,12 +88,13 @@ async def link_carer(cmd: LinkCarer, uow: UnitOfWork) -> dict[str, Any]:
     found(await store.load_person(uow.conn, cmd.cared_for_id), "person", "cared_for_id")
     carer.must_be_family_carer()
     link_id = uuid4()
-    if not await store.add_carer_link(
-        uow.conn, cmd, link_id=link_id, site=uow.site, linked_on=linked_on
-    ):
-        raise CommandError.conflict(
-            "these two people are already linked", cared_for_id="already linked"
-        )
+    once(
+        await store.add_carer_link(
+            uow.conn, cmd, link_id=link_id, site=uow.site, linked_on=linked_on
+        ),
+        "these two people are already linked",
+        cared_for_id="already linked",
+    )
     return created(
         uow,
         CarerLinked(
@@ -215,11 +216,11 @@ async def transfer_case(
     case = found(await store.load_case(uow.conn, cmd.case_id), "case", "case_id", site=uow.site)
     receiving = case.transfer(cmd.to_site, transferred_on, cmd.worker_id)
     await store.save_case_end(uow.conn, case)
-    if not await store.add_case(uow.conn, receiving):
-        raise CommandError.conflict(
-            "the person already has an open case at the receiving site",
-            to_site="already has an open case there",
-        )
+    once(
+        await store.add_case(uow.conn, receiving),
+        "the person already has an open case at the receiving site",
+        to_site="already has an open case there",
+    )
     await store.save_transferred_to(uow.conn, case)
     person = await store.load_person(uow.conn, case.person_id)
     uow.record(

@@ -132,14 +132,13 @@ async def add_referral(
 
 async def load_referral(conn: asyncpg.Connection, referral_id: UUID) -> Referral | None:
     """The referral, locked until the transaction ends; or None."""
-    row = await conn.fetchrow(
+    return await rows.fetch_one(
+        conn,
+        Referral,
         """SELECT referral_id, status, received_on, person_id FROM referrals
            WHERE referral_id = $1 FOR UPDATE""",
         referral_id,
     )
-    if row is None:
-        return None
-    return Referral(row["referral_id"], row["status"], row["received_on"], row["person_id"])
 
 
 async def save_decision(
@@ -193,13 +192,9 @@ async def consent_state(conn: asyncpg.Connection, person_id: UUID) -> ConsentSta
 
 async def load_case(conn: asyncpg.Connection, case_id: UUID) -> Case | None:
     """The case, locked until the transaction ends; or None."""
-    row = await conn.fetchrow(
-        """SELECT case_id, person_id, site, worker_id, kind, status, opened_on, closed_on,
-                  close_reason, referral_id, transferred_from_case_id, transferred_to_case_id
-           FROM cases WHERE case_id = $1 FOR UPDATE""",
-        case_id,
+    return await rows.fetch_one(
+        conn, Case, "SELECT * FROM cases WHERE case_id = $1 FOR UPDATE", case_id
     )
-    return Case(**dict(row)) if row else None
 
 
 async def has_had_case_at(conn: asyncpg.Connection, person_id: UUID, site: str) -> bool:

@@ -20,7 +20,7 @@ from services.volunteers.domain import (
     still_needed,
 )
 from shared.kit import known_people
-from shared.kit.commands import created, found
+from shared.kit.commands import created, found, once
 from shared.kit.contracts.replies import CommandError
 from shared.kit.contracts.volunteers import (
     AssignmentConfirmed,
@@ -78,10 +78,11 @@ async def register_volunteer(cmd: RegisterVolunteer, uow: UnitOfWork) -> dict[st
         languages=cmd.languages,
         on=registered_on,
     )
-    if not await store.add_volunteer(uow.conn, v):
-        raise CommandError.conflict(
-            "this person is already a volunteer", person_id="already a volunteer"
-        )
+    once(
+        await store.add_volunteer(uow.conn, v),
+        "this person is already a volunteer",
+        person_id="already a volunteer",
+    )
     return created(
         uow,
         VolunteerRegistered(
@@ -114,10 +115,11 @@ async def record_training(
 ) -> dict[str, Any]:
     completed_on = uow.business_date(cmd.completed_on)
     v = await _volunteer(uow, cmd.volunteer_id)
-    if not await store.add_training(uow.conn, v.volunteer_id, cmd.course, cmd.hours, completed_on):
-        raise CommandError.conflict(
-            "that course is already recorded for that day", course="already recorded"
-        )
+    once(
+        await store.add_training(uow.conn, v.volunteer_id, cmd.course, cmd.hours, completed_on),
+        "that course is already recorded for that day",
+        course="already recorded",
+    )
     v.complete(cmd.course)
     active = v.active_teams(rules)
     uow.record(
@@ -258,10 +260,11 @@ async def log_hours(cmd: LogHours, uow: UnitOfWork) -> dict[str, Any]:
         activity=cmd.activity,
         assignment_id=cmd.assignment_id,
     )
-    if not logged:
-        raise CommandError.conflict(
-            "hours for that duty are already logged", assignment_id="already logged"
-        )
+    once(
+        logged,
+        "hours for that duty are already logged",
+        assignment_id="already logged",
+    )
     return created(
         uow,
         HoursLogged(
@@ -295,10 +298,11 @@ async def start_peer_match(
         site=uow.site,
         on=started_on,
     )
-    if not await store.add_peer_match(uow.conn, match):
-        raise CommandError.conflict(
-            "this peer and person already have an open match", person_id="already matched"
-        )
+    once(
+        await store.add_peer_match(uow.conn, match),
+        "this peer and person already have an open match",
+        person_id="already matched",
+    )
     return created(
         uow,
         PeerMatchStarted(

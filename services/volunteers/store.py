@@ -140,30 +140,19 @@ async def add_hours(
 # --- sessions and duties --------------------------------------------------------------------
 
 
-def _session(row: asyncpg.Record | None) -> KnownSession | None:
-    if row is None:
-        return None
-    return KnownSession(
-        session_id=row["session_id"],
-        site=row["site"],
-        starts_at=row["starts_at"],
-        ends_at=row["ends_at"],
-        cancelled=row["cancelled"],
-    )
-
-
 async def session(conn: asyncpg.Connection, session_id: UUID) -> KnownSession | None:
-    return _session(
-        await conn.fetchrow("SELECT * FROM known_sessions WHERE session_id = $1", session_id)
+    return await rows.fetch_one(
+        conn, KnownSession, "SELECT * FROM known_sessions WHERE session_id = $1", session_id
     )
 
 
 async def session_to_staff(conn: asyncpg.Connection, session_id: UUID) -> KnownSession | None:
     """The session, locked so two requests for it cannot both fill the same places."""
-    return _session(
-        await conn.fetchrow(
-            "SELECT * FROM known_sessions WHERE session_id = $1 FOR UPDATE", session_id
-        )
+    return await rows.fetch_one(
+        conn,
+        KnownSession,
+        "SELECT * FROM known_sessions WHERE session_id = $1 FOR UPDATE",
+        session_id,
     )
 
 
@@ -241,20 +230,12 @@ async def add_assignment(conn: asyncpg.Connection, a: Assignment) -> None:
 
 async def assignment(conn: asyncpg.Connection, assignment_id: UUID) -> Assignment | None:
     """The duty, locked for this transaction, with its session's site."""
-    row = await conn.fetchrow(
+    return await rows.fetch_one(
+        conn,
+        Assignment,
         """SELECT a.*, s.site FROM assignments a JOIN known_sessions s USING (session_id)
            WHERE a.assignment_id = $1 FOR UPDATE OF a""",
         assignment_id,
-    )
-    if row is None:
-        return None
-    return Assignment(
-        assignment_id=row["assignment_id"],
-        volunteer_id=row["volunteer_id"],
-        session_id=row["session_id"],
-        role=row["role"],
-        site=row["site"],
-        status=row["status"],
     )
 
 
@@ -300,18 +281,8 @@ async def add_peer_match(conn: asyncpg.Connection, m: PeerMatch) -> bool:
 
 async def peer_match(conn: asyncpg.Connection, match_id: UUID) -> PeerMatch | None:
     """The match, locked for this transaction."""
-    row = await conn.fetchrow("SELECT * FROM peer_matches WHERE match_id = $1 FOR UPDATE", match_id)
-    if row is None:
-        return None
-    return PeerMatch(
-        match_id=row["match_id"],
-        peer_volunteer_id=row["peer_volunteer_id"],
-        person_id=row["person_id"],
-        site=row["site"],
-        started_on=row["started_on"],
-        status=row["status"],
-        ended_on=row["ended_on"],
-        end_reason=row["end_reason"],
+    return await rows.fetch_one(
+        conn, PeerMatch, "SELECT * FROM peer_matches WHERE match_id = $1 FOR UPDATE", match_id
     )
 
 

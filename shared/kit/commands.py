@@ -43,3 +43,10 @@ def created(uow: UnitOfWork, event: EventData, key: str, **extra: Any) -> dict[s
     ident = getattr(event, key)
     uow.record(event, subject=ident)
     return {key: str(ident), **extra}
+
+
+def once(inserted: bool, message: str, **fields: str) -> None:
+    """``conflict`` when an insert-once (``rows.insert_once``) found its key already taken:
+    the database, not a read before the write, settles two requests racing for it."""
+    if not inserted:
+        raise CommandError.conflict(message, **fields)

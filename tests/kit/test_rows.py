@@ -60,3 +60,21 @@ async def test_update_sets_columns_on_the_keyed_rows_and_counts_them(database_ur
     assert (changed, none) == (1, 0)
     assert [tuple(r) for r in statuses] == [(2, "active"), (3, "ended")]
     await pool.close()
+
+
+async def test_fetch_one_builds_a_dataclass_from_the_columns_named_as_its_fields(database_url):
+    from dataclasses import dataclass
+
+    @dataclass
+    class Link:
+        carer_id: int
+        cared_for_id: int
+        status: str = "active"
+
+    pool = await _table(database_url)
+    async with pool.acquire() as conn:
+        await rows.insert(conn, "links", carer_id=1, cared_for_id=2, relationship="parent")
+        link = await rows.fetch_one(conn, Link, "SELECT * FROM links WHERE carer_id = $1", 1)
+        missing = await rows.fetch_one(conn, Link, "SELECT * FROM links WHERE carer_id = $1", 9)
+    assert (link, missing) == (Link(1, 2, None), None)  # type: ignore[arg-type]
+    await pool.close()

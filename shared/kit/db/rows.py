@@ -6,9 +6,12 @@ Table and column names come from the store's code, never from a request.
 
 from __future__ import annotations
 
-from typing import Any
+from dataclasses import fields
+from typing import Any, TypeVar
 
 import asyncpg
+
+T = TypeVar("T")
 
 
 def _insert_sql(table: str, columns: list[str]) -> str:
@@ -40,3 +43,13 @@ async def update(
         f"UPDATE {table} SET {sets} WHERE {where}", *values.values(), *key.values()
     )
     return int(status.rsplit(" ", 1)[-1])
+
+
+async def fetch_one(conn: asyncpg.Connection, shape: type[T], sql: str, *args: Any) -> T | None:
+    """The first row of ``sql`` as a ``shape`` (a dataclass) built from the columns named as
+    its fields (other columns are left out); None when there is no row."""
+    row = await conn.fetchrow(sql, *args)
+    if row is None:
+        return None
+    names = {f.name for f in fields(shape) if f.init}  # type: ignore[arg-type]
+    return shape(**{column: value for column, value in row.items() if column in names})

@@ -177,3 +177,18 @@ def test_catalogued_refuses_a_missing_handler_and_an_unmet_dependency():
     with pytest.raises(ConfigError, match="has no handler delete_note") as caught:
         catalogued("notes", _module(add_note=add_note))
     assert "add_note needs shelf" in str(caught.value)
+
+
+def test_once_refuses_with_conflict_only_when_the_insert_found_its_key_taken():
+    from shared.kit.commands import once
+
+    once(True, "this person is already a volunteer", person_id="already a volunteer")
+    with pytest.raises(CommandError) as caught:
+        once(False, "this person is already a volunteer", person_id="already a volunteer")
+    assert (caught.value.code, caught.value.message) == (
+        "conflict",
+        "this person is already a volunteer",
+    )
+    assert [(d.field, d.message) for d in caught.value.details] == [
+        ("person_id", "already a volunteer")
+    ]
