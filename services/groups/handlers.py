@@ -41,17 +41,8 @@ from shared.kit.known_people import roles_of
 
 def _scheduled(session: Session, *, rescheduled: bool) -> SessionScheduled:
     slot = session.slot
-    return SessionScheduled(
-        session_id=session.session_id,
-        programme_id=session.programme_id,
-        programme_type=session.programme_type,
-        date=slot.day,
-        start_time=slot.starts_at.time(),
-        duration_min=slot.duration_min,
-        venue=slot.venue,
-        facilitators=list(slot.facilitators),
-        tags=list(session.tags),
-        rescheduled=rescheduled,
+    return SessionScheduled.of(
+        session, slot, date=slot.day, start_time=slot.starts_at.time(), rescheduled=rescheduled
     )
 
 
@@ -89,15 +80,7 @@ async def create_programme(cmd: CreateProgramme, uow: UnitOfWork) -> dict[str, A
     )
     await store.insert_programme(uow.conn, programme, created_by=cmd.actor)
     uow.record(
-        ProgrammeCreated(
-            programme_id=programme.programme_id,
-            type=cmd.type,
-            target_roles=list(cmd.target_roles),
-            capacity=cmd.capacity,
-            requires_case=cmd.requires_case,
-            tags=list(cmd.tags),
-            facilitators=list(cmd.facilitators),
-        ),
+        ProgrammeCreated.of(cmd, programme_id=programme.programme_id),
         subject=programme.programme_id,
     )
     session_ids = []
@@ -141,12 +124,7 @@ async def cancel_session(cmd: CancelSession, uow: UnitOfWork) -> dict[str, Any]:
     session.cancel()
     await store.save_cancellation(uow.conn, session, cmd.reason)
     uow.record(
-        SessionCancelled(
-            session_id=session.session_id,
-            programme_id=session.programme_id,
-            programme_type=session.programme_type,
-            date=session.slot.day,
-        ),
+        SessionCancelled.of(session, date=session.slot.day),
         subject=session.session_id,
     )
     return {"session_id": str(session.session_id), "status": session.status}
@@ -182,14 +160,7 @@ async def enrol(cmd: Enrol, uow: UnitOfWork) -> dict[str, Any]:
     )
     return created(
         uow,
-        EnrollmentCreated(
-            enrollment_id=enrolment.enrollment_id,
-            programme_id=programme.programme_id,
-            programme_type=programme.type,
-            person_id=enrolment.person_id,
-            status=enrolment.status,  # type: ignore[arg-type]  # new: enrolled or waitlisted
-            enrolled_on=enrolled_on,
-        ),
+        EnrollmentCreated.of(enrolment, programme_type=programme.type, enrolled_on=enrolled_on),
         "enrollment_id",
         status=enrolment.status,
     )
@@ -203,14 +174,7 @@ async def end_enrolment(
     withdrawal = enrolment.withdraw()
     await store.save_withdrawal(uow.conn, enrolment, on, reason)
     uow.record(
-        EnrollmentWithdrawn(
-            enrollment_id=enrolment.enrollment_id,
-            programme_id=enrolment.programme_id,
-            person_id=enrolment.person_id,
-            reason=reason,
-            was=withdrawal.was,
-            withdrawn_on=on,
-        ),
+        EnrollmentWithdrawn.of(enrolment, withdrawal, reason=reason, withdrawn_on=on),
         subject=enrolment.enrollment_id,
     )
     if not withdrawal.frees_a_place:
@@ -222,12 +186,7 @@ async def end_enrolment(
         return None
     await store.save_promotion(uow.conn, promoted)
     uow.record(
-        EnrollmentPromoted(
-            enrollment_id=promoted.enrollment_id,
-            programme_id=programme.programme_id,
-            person_id=promoted.person_id,
-            promoted_on=on,
-        ),
+        EnrollmentPromoted.of(promoted, promoted_on=on),
         subject=promoted.enrollment_id,
     )
     return str(promoted.enrollment_id)
@@ -258,27 +217,12 @@ async def record_attendance(cmd: RecordAttendance, uow: UnitOfWork) -> dict[str,
     await store.save_attendance(uow.conn, session, attendance)
     if attendance.first:
         uow.record(
-            SessionHeld(
-                session_id=session.session_id,
-                programme_id=session.programme_id,
-                programme_type=session.programme_type,
-                date=day,
-            ),
+            SessionHeld.of(session, date=day),
             subject=session.session_id,
         )
     uow.record(
-        AttendanceRecorded(
-            session_id=session.session_id,
-            programme_id=session.programme_id,
-            programme_type=session.programme_type,
-            tags=list(session.tags),
-            date=day,
-            present=attendance.present,
-            absent=attendance.absent,
-            walk_ins=attendance.walk_ins,
-            revision=attendance.revision,
-            replaces=attendance.replaces,
-        ),
+        # The attendance first: its walk-ins are this record's.
+        AttendanceRecorded.of(attendance, session, date=day),
         subject=session.session_id,
     )
     return {

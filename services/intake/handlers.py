@@ -69,11 +69,10 @@ async def register_person(cmd: RegisterPerson, uow: UnitOfWork) -> dict[str, Any
     )
     return created(
         uow,
-        PersonRegistered(
+        PersonRegistered.of(
+            cmd,
             person_id=person_id,
-            roles=cmd.roles,
             age_band=age_band(cmd.birth_year, uow.today),
-            sex=cmd.sex,
             registered_on=registered_on,
         ),
         "person_id",
@@ -97,13 +96,7 @@ async def link_carer(cmd: LinkCarer, uow: UnitOfWork) -> dict[str, Any]:
     )
     return created(
         uow,
-        CarerLinked(
-            link_id=link_id,
-            carer_id=cmd.carer_id,
-            cared_for_id=cmd.cared_for_id,
-            relationship=cmd.relationship,
-            linked_on=linked_on,
-        ),
+        CarerLinked.of(cmd, link_id=link_id, linked_on=linked_on),
         "link_id",
     )
 
@@ -118,13 +111,7 @@ async def receive_referral(cmd: ReceiveReferral, uow: UnitOfWork) -> dict[str, A
     )
     return created(
         uow,
-        ReferralReceived(
-            referral_id=referral_id,
-            source=cmd.source,
-            urgency=cmd.urgency,
-            person_id=cmd.person_id,
-            received_on=received_on,
-        ),
+        ReferralReceived.of(cmd, referral_id=referral_id, received_on=received_on),
         "referral_id",
     )
 
@@ -139,12 +126,7 @@ async def decide_referral(cmd: DecideReferral, uow: UnitOfWork) -> dict[str, Any
         uow.conn, referral, reason=cmd.reason, decided_on=decided_on, decided_by=cmd.actor
     )
     uow.record(
-        ReferralDecided(
-            referral_id=cmd.referral_id,
-            decision=cmd.decision,
-            person_id=referral.person_id,
-            decided_on=decided_on,
-        ),
+        ReferralDecided.of(referral, cmd, decided_on=decided_on),
         subject=cmd.referral_id,
     )
     return {"referral_id": str(cmd.referral_id), "status": referral.status}
@@ -158,12 +140,7 @@ async def record_consent(cmd: RecordConsent, uow: UnitOfWork) -> dict[str, Any]:
         uow.conn, cmd, consent_id=consent_id, site=uow.site, recorded_on=recorded_on
     )
     uow.record(
-        ConsentRecorded(
-            person_id=cmd.person_id,
-            purpose=cmd.purpose,
-            given=cmd.given,
-            recorded_on=recorded_on,
-        ),
+        ConsentRecorded.of(cmd, recorded_on=recorded_on),
         subject=cmd.person_id,
     )
     return {"consent_id": str(consent_id), "purpose": cmd.purpose, "given": cmd.given}
@@ -193,15 +170,7 @@ async def open_case(cmd: OpenCase, uow: UnitOfWork) -> dict[str, Any]:
         )
     return created(
         uow,
-        CaseOpened(
-            case_id=case.case_id,
-            person_id=case.person_id,
-            worker_id=case.worker_id,
-            roles=list(person.roles),
-            kind=case.kind,
-            opened_on=opened_on,
-            referral_id=case.referral_id,
-        ),
+        CaseOpened.of(case, roles=list(person.roles)),
         "case_id",
         kind=case.kind,
     )
@@ -224,25 +193,11 @@ async def transfer_case(
     await store.save_transferred_to(uow.conn, case)
     person = await store.load_person(uow.conn, case.person_id)
     uow.record(
-        CaseTransferred(
-            case_id=case.case_id,
-            person_id=case.person_id,
-            to_site=cmd.to_site,
-            new_case_id=receiving.case_id,
-            transferred_on=transferred_on,
-        ),
+        CaseTransferred.of(case, cmd, new_case_id=receiving.case_id, transferred_on=transferred_on),
         subject=case.case_id,
     )
     uow.record(
-        CaseOpened(
-            case_id=receiving.case_id,
-            person_id=receiving.person_id,
-            worker_id=receiving.worker_id,
-            roles=list(person.roles) if person else [],
-            kind=receiving.kind,
-            opened_on=transferred_on,
-            transferred_from_case_id=case.case_id,
-        ),
+        CaseOpened.of(receiving, roles=list(person.roles) if person else []),
         subject=receiving.case_id,
         site=cmd.to_site,
     )
@@ -259,9 +214,7 @@ async def close_case(cmd: CloseCase, uow: UnitOfWork) -> dict[str, Any]:
     case.close(cmd.reason, closed_on)
     await store.save_case_end(uow.conn, case)
     uow.record(
-        CaseClosed(
-            case_id=case.case_id, person_id=case.person_id, reason=cmd.reason, closed_on=closed_on
-        ),
+        CaseClosed.of(case, cmd, closed_on=closed_on),
         subject=case.case_id,
     )
     return {"case_id": str(case.case_id), "status": case.status}
@@ -274,14 +227,7 @@ async def log_contact(cmd: LogContact, uow: UnitOfWork) -> dict[str, Any]:
     contact_id = uuid4()
     await store.add_contact(uow.conn, cmd, contact_id=contact_id, contact_on=contact_on)
     uow.record(
-        CaseContactLogged(
-            contact_id=contact_id,
-            case_id=cmd.case_id,
-            person_id=case.person_id,
-            mode=cmd.mode,
-            minutes=cmd.minutes,
-            contact_on=contact_on,
-        ),
+        CaseContactLogged.of(cmd, case, contact_id=contact_id, contact_on=contact_on),
         subject=cmd.case_id,
     )
     return {"contact_id": str(contact_id)}
@@ -304,14 +250,11 @@ async def record_assessment(
     )
     return created(
         uow,
-        AssessmentRecorded(
+        AssessmentRecorded.of(
+            cmd,
+            scored,
             assessment_id=assessment_id,
-            person_id=cmd.person_id,
-            instrument=cmd.instrument,
-            timepoint=cmd.timepoint,
             score=float(scored.score),
-            band=scored.band,
-            safety_followup=scored.safety_followup,
             assessed_on=assessed_on,
         ),
         "assessment_id",
@@ -330,11 +273,8 @@ async def acknowledge_safety_followup(
     assessment.acknowledge(cmd.actor, cmd.note)
     acknowledged_at = await store.save_acknowledgement(uow.conn, assessment)
     uow.record(
-        SafetyFollowupAcknowledged(
-            assessment_id=cmd.assessment_id,
-            person_id=assessment.person_id,
-            acknowledged_by=cmd.actor,
-            acknowledged_at=acknowledged_at,
+        SafetyFollowupAcknowledged.of(
+            assessment, acknowledged_by=cmd.actor, acknowledged_at=acknowledged_at
         ),
         subject=cmd.assessment_id,
     )

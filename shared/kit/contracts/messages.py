@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import re
 from datetime import date
-from typing import Annotated, Any
+from typing import Annotated, Any, Self
 from uuid import UUID
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
@@ -145,3 +145,17 @@ class EventData(BaseModel):
     """The typed payload of an event. Consumers ignore fields they do not know."""
 
     model_config = ConfigDict(extra="ignore", frozen=True)
+
+    @classmethod
+    def of(cls, *about: object, **values: Any) -> Self:
+        """The event about domain objects: each field from ``values`` if given there, else from
+        the first of ``about`` with an attribute of that name; validated like any payload."""
+        data = dict(values)
+        for name in cls.model_fields:
+            if name in data:
+                continue
+            for thing in about:
+                if hasattr(thing, name):
+                    data[name] = getattr(thing, name)
+                    break
+        return cls.model_validate(data)
