@@ -85,14 +85,7 @@ async def register_volunteer(cmd: RegisterVolunteer, uow: UnitOfWork) -> dict[st
     )
     return created(
         uow,
-        VolunteerRegistered(
-            volunteer_id=v.volunteer_id,
-            person_id=v.person_id,
-            teams=v.teams,
-            skills=v.skills,
-            service_user=is_service_user(roles),
-            registered_on=registered_on,
-        ),
+        VolunteerRegistered.of(v, service_user=is_service_user(roles), registered_on=registered_on),
         "volunteer_id",
         teams=v.teams,
     )
@@ -123,13 +116,7 @@ async def record_training(
     v.complete(cmd.course)
     active = v.active_teams(rules)
     uow.record(
-        TrainingCompleted(
-            volunteer_id=v.volunteer_id,
-            course=cmd.course,
-            hours=cmd.hours,
-            completed_on=completed_on,
-            active_teams=active,
-        ),
+        TrainingCompleted.of(cmd, completed_on=completed_on, active_teams=active),
         subject=v.volunteer_id,
     )
     return {"active_teams": active}
@@ -168,13 +155,7 @@ async def _fill(
         duty = Assignment.propose(volunteer_id, session, role)
         await store.add_assignment(uow.conn, duty)
         uow.record(
-            AssignmentMade(
-                assignment_id=duty.assignment_id,
-                volunteer_id=volunteer_id,
-                session_id=session.session_id,
-                role=role,
-                date=session.day,
-            ),
+            AssignmentMade.of(duty, date=session.day),
             subject=duty.assignment_id,
         )
         made.append(str(duty.assignment_id))
@@ -201,11 +182,7 @@ async def confirm_assignment(cmd: ConfirmAssignment, uow: UnitOfWork) -> dict[st
     duty.confirm()
     await store.save_assignment(uow.conn, duty)
     uow.record(
-        AssignmentConfirmed(
-            assignment_id=duty.assignment_id,
-            volunteer_id=duty.volunteer_id,
-            session_id=duty.session_id,
-        ),
+        AssignmentConfirmed.of(duty),
         subject=duty.assignment_id,
     )
     return {"assignment_id": str(duty.assignment_id), "status": duty.status}
@@ -221,11 +198,8 @@ async def decline_assignment(
     made, reasons = await _fill(uow, session, duty.role, 1, [], None, rules)
     replacement = made[0] if made else None
     uow.record(
-        AssignmentDeclined(
-            assignment_id=duty.assignment_id,
-            volunteer_id=duty.volunteer_id,
-            session_id=duty.session_id,
-            replacement_assignment_id=UUID(replacement) if replacement else None,
+        AssignmentDeclined.of(
+            duty, replacement_assignment_id=UUID(replacement) if replacement else None
         ),
         subject=duty.assignment_id,
     )
@@ -267,15 +241,7 @@ async def log_hours(cmd: LogHours, uow: UnitOfWork) -> dict[str, Any]:
     )
     return created(
         uow,
-        HoursLogged(
-            hours_id=hours_id,
-            volunteer_id=v.volunteer_id,
-            team=team,
-            minutes=minutes,
-            date=day,
-            activity=cmd.activity,
-            assignment_id=cmd.assignment_id,
-        ),
+        HoursLogged.of(cmd, hours_id=hours_id, team=team, minutes=minutes, date=day),
         "hours_id",
         minutes=minutes,
         date=day.isoformat(),
@@ -305,12 +271,7 @@ async def start_peer_match(
     )
     return created(
         uow,
-        PeerMatchStarted(
-            match_id=match.match_id,
-            peer_volunteer_id=match.peer_volunteer_id,
-            person_id=match.person_id,
-            started_on=match.started_on,
-        ),
+        PeerMatchStarted.of(match),
         "match_id",
     )
 
@@ -328,13 +289,7 @@ async def log_peer_contact(cmd: LogPeerContact, uow: UnitOfWork) -> dict[str, An
     contact_id = uuid4()
     await store.add_peer_contact(uow.conn, contact_id, match.match_id, day, cmd.minutes, cmd.mode)
     uow.record(
-        PeerContactLogged(
-            contact_id=contact_id,
-            match_id=match.match_id,
-            date=day,
-            minutes=cmd.minutes,
-            mode=cmd.mode,
-        ),
+        PeerContactLogged.of(cmd, contact_id=contact_id, date=day),
         subject=match.match_id,
     )
     return {"contact_id": str(contact_id)}
