@@ -32,10 +32,9 @@ def build(settings: Settings) -> ServiceDefinition:
             "groups", queries, queries=True, required_share=completion_share(settings)
         ),
         subscriptions=(
-            Subscription(
-                name="intake-events",
-                source="intake",
-                handlers={
+            Subscription.to(
+                "intake",
+                {
                     **known_people.HANDLERS,
                     "intake.case.opened": inbound.on_case_opened,
                     "intake.case.closed": inbound.on_case_closed,

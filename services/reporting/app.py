@@ -37,10 +37,9 @@ def build(settings: Settings) -> ServiceDefinition:
         commands=catalogued("reporting", handlers, reporting=reporting),
         queries=catalogued("reporting", queries, queries=True, reporting=reporting),
         subscriptions=tuple(
-            Subscription(
-                name=f"{source}-events",
-                source=source,
-                handlers=inbound.handlers_of(source),
+            Subscription.to(
+                source,
+                inbound.handlers_of(source),
                 batch_size=BATCH,
             )
             for source in ("intake", "groups", "volunteers")

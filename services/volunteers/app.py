@@ -21,20 +21,18 @@ def build(settings: Settings) -> ServiceDefinition:
         commands=catalogued("volunteers", handlers, rules=rules),
         queries=catalogued("volunteers", queries, queries=True, rules=rules),
         subscriptions=(
-            Subscription(
-                name="intake-events",
-                source="intake",
-                handlers={
+            Subscription.to(
+                "intake",
+                {
                     **known_people.HANDLERS,
                     "intake.consent.recorded": inbound.on_consent_recorded,
                     "intake.carer.linked": inbound.on_carer_linked,
                 },
                 batch_size=100,
             ),
-            Subscription(
-                name="groups-events",
-                source="groups",
-                handlers={
+            Subscription.to(
+                "groups",
+                {
                     "groups.session.scheduled": inbound.on_session_scheduled,
                     "groups.session.cancelled": inbound.on_session_cancelled,
                 },

@@ -142,6 +142,13 @@ class Subscription:
         if unknown:
             raise ValueError(f"{self.name}: no such event type(s) {', '.join(unknown)}")
 
+    @classmethod
+    def to(
+        cls, source: str, handlers: dict[str, EventHandler], *, batch_size: int = 1
+    ) -> Subscription:
+        """The subscription to ``source``'s events, named ``<source>-events``."""
+        return cls(f"{source}-events", source, handlers, batch_size)
+
 
 @dataclass
 class _Parsed:
