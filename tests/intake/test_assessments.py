@@ -1,4 +1,4 @@
-"""Assessments are scored exactly as instruments.md says; PHQ-9 item 9 raises a safety follow-up."""
+"""Assessments are scored as docs/instruments.md says; PHQ-9 item 9 raises a safety follow-up."""
 
 from __future__ import annotations
 
