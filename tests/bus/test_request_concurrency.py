@@ -47,7 +47,10 @@ def gate() -> Iterator[Gate]:
 
 def gated_notes(gate: Gate) -> ServiceDefinition:
     return ServiceDefinition(
-        name="notes", migrations=NOTES.migrations, commands={"add_note": gate.add_note}
+        name="notes",
+        migrations=NOTES.migrations,
+        commands={**NOTES.commands, "add_note": gate.add_note},
+        queries=NOTES.queries,
     )
 
 
