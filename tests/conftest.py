@@ -29,6 +29,7 @@ from shared.kit.config import Settings, load_settings
 from shared.kit.contracts.replies import Reply
 from shared.kit.service import ServiceDefinition, ServiceRuntime
 from shared.local.devservers import NatsServer, PostgresServer
+from tests.identity import JWKS, token_for
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -107,6 +108,7 @@ def service_env(nats_url: str, database_url: str, **extra: str) -> dict[str, str
         "CARENET_CONFIG": str(DEMO_ORGANISATION),
         "CARENET_HTTP_PORT": "0",
         "CARENET_HTTP_HOST": "127.0.0.1",
+        "CARENET_JWKS": str(JWKS),
     }
     env.update(extra)
     return env
@@ -188,20 +190,34 @@ async def eventually(
 
 
 class ServiceClient:
-    """Sends one service's commands and queries the way staff tools do."""
+    """Sends one service's commands and queries the way staff tools do, with a token for
+    ``sub`` (every role at every site unless ``token`` says otherwise)."""
 
-    def __init__(self, nc: NatsClient, service: str, site: str, actor: str = "worker-1") -> None:
+    def __init__(
+        self,
+        nc: NatsClient,
+        service: str,
+        site: str,
+        sub: str = "worker-1",
+        *,
+        token: str | None = None,
+    ) -> None:
         self.nc = nc
         self.service = service
         self.site = site
-        self.actor = actor
+        self.sub = sub
+        self.token = token or token_for(sub)
 
     async def cmd(self, name: str, *, site: str | None = None, **fields: Any) -> Reply:
-        payload = {"command_id": str(uuid.uuid4()), "actor": self.actor, **fields}
-        return await request(self.nc, "cmd", site or self.site, self.service, name, payload)
+        payload = {"command_id": str(uuid.uuid4()), **fields}
+        return await request(
+            self.nc, "cmd", site or self.site, self.service, name, payload, token=self.token
+        )
 
     async def qry(self, name: str, *, site: str | None = None, **fields: Any) -> Reply:
-        return await request(self.nc, "qry", site or self.site, self.service, name, fields)
+        return await request(
+            self.nc, "qry", site or self.site, self.service, name, fields, token=self.token
+        )
 
     async def ok(self, name: str, **fields: Any) -> dict[str, Any]:
         """Send a command (or a query, for names given with ``qry:``) that must succeed."""

@@ -43,6 +43,8 @@ class Settings:
     graceful_timeout_seconds: float
     max_concurrent_requests: int = DEFAULT_MAX_CONCURRENT_REQUESTS
     """Commands and queries one instance handles at once (its pool has a connection for each)."""
+    jwks: tuple[str, ...] = ()
+    """JWKS documents (paths or URLs) whose keys sign the tokens this instance trusts."""
     env: Mapping[str, str] = field(default_factory=dict, repr=False, compare=False)
     """The environment the settings were read from; a service reads its own settings from it
     with ``integer``, ``number`` and ``path``."""
@@ -116,6 +118,14 @@ def load_settings(service: str, env: Mapping[str, str] | None = None) -> Setting
         sites = organisation.served(sites_spec)
     except ValueError as exc:
         raise ConfigError(f"CARENET_SITES={sites_spec!r}: {exc}") from exc
+    jwks = tuple(
+        part.strip()
+        for part in _required(env, "CARENET_JWKS", ".carenet/jwks.json").split(",")
+        if part.strip()
+    )
+    for source in jwks:
+        if not source.startswith(("https://", "http://")) and not Path(source).is_file():
+            raise ConfigError(f"CARENET_JWKS: {source} does not exist")
     log_level = env.get("CARENET_LOG_LEVEL", "INFO").upper()
     if log_level not in {"DEBUG", "INFO", "WARNING", "ERROR"}:
         raise ConfigError(f"CARENET_LOG_LEVEL={log_level!r} is not DEBUG, INFO, WARNING or ERROR")
@@ -136,5 +146,6 @@ def load_settings(service: str, env: Mapping[str, str] | None = None) -> Setting
         max_concurrent_requests=_int(
             env, "CARENET_MAX_CONCURRENT_REQUESTS", DEFAULT_MAX_CONCURRENT_REQUESTS, 1, 256
         ),
+        jwks=jwks,
         env=dict(env),
     )

@@ -34,6 +34,7 @@ from shared.kit.contracts.catalogue import CATALOGUE
 from shared.kit.db import migrations
 from shared.kit.db.errors import Failure, classify_fast
 from shared.kit.db.pool import connect, create_pool
+from shared.kit.identity.tokens import TokenVerifier
 from shared.kit.observability.http import StatusServer
 from shared.kit.observability.logging import configure_logging
 from shared.kit.observability.metrics import CONSUMER_ACK_PENDING, CONSUMER_PENDING, READY
@@ -180,6 +181,8 @@ class ServiceRuntime:
             queries=dict(self.definition.queries),
             concurrency=self.settings.max_concurrent_requests,
             known_sites=frozenset(self.settings.organisation.codes()),
+            verifier=TokenVerifier(self.settings.jwks),
+            below=self.settings.organisation.with_descendants,
         )
         await endpoints.start(self.broker.connection)
         for subscription in self.definition.subscriptions:

@@ -15,12 +15,13 @@ from services.intake.app import build as build_intake
 from shared.kit.bus.requests import QueryContext, request
 from shared.kit.contracts import Query, query
 from shared.kit.contracts.replies import Reply
+from shared.kit.identity import EVERY_ROLE
 from shared.kit.service import ServiceDefinition
 from tests.conftest import ServiceClient
 from tests.example.services import NOTES
 
 
-@query("bigreply", "everything")
+@query("bigreply", "everything", access=EVERY_ROLE)
 class Everything(Query):
     """Answers with ``size`` characters: more than NATS carries, if asked."""
 

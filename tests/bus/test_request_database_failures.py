@@ -15,6 +15,7 @@ from shared.kit.bus.requests import request
 from shared.kit.contracts import BusinessCommand, command
 from shared.kit.contracts.replies import Reply
 from shared.kit.db.uow import UnitOfWork
+from shared.kit.identity import EVERY_ROLE
 from shared.kit.service import ServiceDefinition
 from shared.local.devservers import PostgresServer
 from tests.example.services import NOTES
@@ -22,7 +23,7 @@ from tests.example.services import NOTES
 ATTEMPTS: collections.Counter[str] = collections.Counter()
 
 
-@command("flaky", "flaky_note")
+@command("flaky", "flaky_note", access=EVERY_ROLE)
 class FlakyNote(BusinessCommand):
     """Fails in a chosen way on its first ``failures`` attempts, then writes a row."""
 

@@ -11,12 +11,13 @@ from uuid import uuid4
 from shared.kit.bus.requests import request
 from shared.kit.contracts import BusinessCommand, command
 from shared.kit.db.uow import UnitOfWork
+from shared.kit.identity import EVERY_ROLE
 from shared.kit.service import ServiceDefinition
 from tests.bus.helpers import add
 from tests.example.services import NOTES
 
 
-@command("slownotes", "slow_note")
+@command("slownotes", "slow_note", access=EVERY_ROLE)
 class SlowNote(BusinessCommand):
     """Writes a row after a pause: a reply that comes too late for an impatient client."""
 

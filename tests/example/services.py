@@ -20,6 +20,7 @@ from shared.kit.contracts import (
 )
 from shared.kit.contracts.replies import CommandError
 from shared.kit.db.uow import UnitOfWork
+from shared.kit.identity import EVERY_ROLE
 from shared.kit.service import ServiceDefinition
 
 HERE = Path(__file__).parent
@@ -32,18 +33,18 @@ class NoteAdded(EventData):
     poison: bool = False
 
 
-@command("notes", "add_note")
+@command("notes", "add_note", access=EVERY_ROLE)
 class AddNote(BusinessCommand):
     text: str = Field(min_length=1, max_length=200)
     poison: bool = False
 
 
-@command("notes", "delete_note")
+@command("notes", "delete_note", access=EVERY_ROLE)
 class DeleteNote(BusinessCommand):
     note_id: UUID
 
 
-@query("notes", "note")
+@query("notes", "note", access=EVERY_ROLE)
 class GetNote(Query):
     note_id: UUID
 

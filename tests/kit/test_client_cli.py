@@ -17,6 +17,7 @@ from shared.cli.client import build_client_parsers, run_client
 from shared.cli.main import build_parser
 from shared.kit.contracts import BusinessCommand, command
 from shared.kit.db.uow import UnitOfWork
+from shared.kit.identity import EVERY_ROLE
 from shared.kit.service import ServiceDefinition
 from tests.example.services import NOTES
 
@@ -26,7 +27,7 @@ class Slot(BaseModel):
     weeks: int
 
 
-@command("cliecho", "plan")
+@command("cliecho", "plan", access=EVERY_ROLE)
 class Plan(BusinessCommand):
     """Echo the request: shows what the CLI made of its options."""
 

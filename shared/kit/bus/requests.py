@@ -40,10 +40,10 @@ import json
 import logging
 import random
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
-from uuid import UUID, uuid4
+from uuid import uuid4
 from zoneinfo import ZoneInfo
 
 import asyncpg
@@ -55,14 +55,16 @@ from nats.errors import MaxPayloadError, NoRespondersError
 from pydantic import BaseModel, ValidationError
 
 from shared.kit.config import DEFAULT_MAX_CONCURRENT_REQUESTS
-from shared.kit.contracts.catalogue import CATALOGUE
+from shared.kit.contracts.catalogue import CATALOGUE, RequestSpec
 from shared.kit.contracts.envelope import command_subject, query_subject
 from shared.kit.contracts.messages import Command
 from shared.kit.contracts.replies import CommandError, ErrorDetail, Reply, validation_details
 from shared.kit.db.errors import Failure, classify, classify_fast
 from shared.kit.db.uow import Cause, CommandReply, UnitOfWork
+from shared.kit.identity.access import Identity, allowed
+from shared.kit.identity.tokens import TokenVerifier, Unauthenticated
 from shared.kit.observability import logging as carenet_logging
-from shared.kit.observability.metrics import HANDLER_SECONDS, MESSAGES
+from shared.kit.observability.metrics import HANDLER_SECONDS, MESSAGES, REQUESTS_REFUSED
 
 __all__ = [
     "COLLISION_ATTEMPTS",
@@ -78,6 +80,9 @@ log = logging.getLogger("carenet.requests")
 CORRELATION_HEADER = "Carenet-Correlation-Id"
 
 Result = dict[str, Any] | BaseModel | None
+Headers = Mapping[str, str]
+AUTHORIZATION = "Authorization"
+"""The request header carrying the caller's ``Bearer`` token."""
 CommandHandler = Callable[[Any, UnitOfWork], Awaitable[Result]]
 
 
@@ -89,6 +94,8 @@ class QueryContext:
     site: str
     zone: ZoneInfo
     nats: NatsClient
+    identity: Identity | None = None
+    """Who asks, as their verified token says."""
 
 
 QueryHandler = Callable[[Any, QueryContext], Awaitable[Result]]
@@ -128,6 +135,10 @@ class RequestEndpoints:
     known_sites: frozenset[str] | None = None
     """The organisation's site codes: a request for any other site is ``not_found``. (An
     instance serving every site is subscribed to ``cmd.*.<service>.*`` and would take it.)"""
+    verifier: TokenVerifier | None = None
+    """Verifies every request's token; None only for the kit's own tests of the bus."""
+    below: Callable[[str], Iterable[str]] = lambda site: (site,)
+    """A site and every site under it (the organisation's tree), for the access table."""
     handled: int = field(default=0, init=False)
     _nats: NatsClient | None = field(default=None, init=False)
     _slots: asyncio.Semaphore | None = field(default=None, init=False)
@@ -267,7 +278,7 @@ class RequestEndpoints:
         started = time.perf_counter()
         label = "command" if kind == "cmd" else "query"
         try:
-            reply = await self._run(kind, site, name, data, correlation)
+            reply = await self._run(kind, site, name, data, correlation, headers)
         except Exception as exc:  # noqa: BLE001 - every failure becomes a reply
             reply = await self._failure(exc, kind, subject, correlation)
         finally:
@@ -278,11 +289,13 @@ class RequestEndpoints:
         HANDLER_SECONDS.labels(self.service, label, name).observe(time.perf_counter() - started)
         return reply
 
-    async def _run(self, kind: str, site: str, name: str, data: bytes, correlation: str) -> Reply:
+    async def _run(
+        self, kind: str, site: str, name: str, data: bytes, correlation: str, headers: Headers
+    ) -> Reply:
         """Dispatch, running it again after a collision (its transaction was rolled back)."""
         for attempt in range(1, COLLISION_ATTEMPTS + 1):
             try:
-                return await self._dispatch(kind, site, name, data, correlation)
+                return await self._dispatch(kind, site, name, data, correlation, headers)
             except Exception as exc:
                 if attempt == COLLISION_ATTEMPTS or classify_fast(exc) is not Failure.COLLISION:
                     raise
@@ -314,8 +327,26 @@ class RequestEndpoints:
             "internal", f"unexpected error; reference {correlation} in the service log"
         )
 
+    def _authenticate(self, headers: Headers) -> Identity | Reply | None:
+        """Who asks, or ``unauthenticated`` when no token carenet trusts comes with it (None
+        only for the kit's own bus tests, which run without a verifier)."""
+        if self.verifier is None:
+            return None
+        try:
+            return self.verifier.verify(headers.get(AUTHORIZATION))
+        except Unauthenticated as exc:
+            REQUESTS_REFUSED.labels(self.service, exc.reason).inc()
+            return Reply.failure("unauthenticated", exc.message)
+
+    def _forbidden(self, identity: Identity, spec: RequestSpec, site: str) -> Reply | None:
+        """``forbidden`` unless one of the caller's roles reaches ``site`` for this request."""
+        if allowed(identity, spec.access, site, self.below):
+            return None
+        REQUESTS_REFUSED.labels(self.service, "forbidden").inc()
+        return Reply.failure("forbidden", f"{identity.sub} may not send {spec.name} for {site}")
+
     async def _dispatch(
-        self, kind: str, site: str, name: str, data: bytes, correlation: str
+        self, kind: str, site: str, name: str, data: bytes, correlation: str, headers: Headers
     ) -> Reply:
         table = CATALOGUE.commands if kind == "cmd" else CATALOGUE.queries
         spec = table.get((self.service, name))
@@ -323,8 +354,13 @@ class RequestEndpoints:
         if spec is None or handler is None:
             what = "command" if kind == "cmd" else "query"
             return Reply.failure("not_found", f"{self.service} has no {what} {name!r}")
+        identity = self._authenticate(headers)
+        if isinstance(identity, Reply):
+            return identity
         if self.known_sites is not None and site not in self.known_sites:
             return CommandError.not_found("site", "site").reply()
+        if identity is not None and (refusal := self._forbidden(identity, spec, site)):
+            return refusal
         payload = _decode(data)
         if isinstance(payload, Reply):
             return payload
@@ -336,16 +372,23 @@ class RequestEndpoints:
             )
         except RecursionError:
             return Reply.failure("validation_error", "the body is nested too deeply")
+        if identity is not None:
+            if request.actor is not None and request.actor != identity.sub:
+                return CommandError.not_allowed(
+                    "actor must be the caller (the token's sub), or left out",
+                    actor=f"not {identity.sub}",
+                ).reply()
+            request = request.model_copy(update={"actor": identity.sub})
         if kind == "qry":
             async with self.pool.acquire() as conn:
                 assert self._nats is not None
-                context = QueryContext(conn, site, self.zone, self._nats)
+                context = QueryContext(conn, site, self.zone, self._nats, identity)
                 try:
                     return Reply.success(await handler(request, context))  # type: ignore[arg-type]
                 except CommandError as exc:
                     return exc.reply()
         assert isinstance(request, Command)
-        return await self._command(site, name, request, handler, correlation)  # type: ignore[arg-type]
+        return await self._command(site, name, request, handler, correlation, identity)  # type: ignore[arg-type]
 
     async def _command(
         self,
@@ -354,9 +397,12 @@ class RequestEndpoints:
         command: Command,
         handler: CommandHandler,
         correlation: str,
+        identity: Identity | None,
     ) -> Reply:
         cause = Cause(correlation_id=correlation, causation_id=str(command.command_id))
-        async with UnitOfWork(self.pool, self.service, self.schema, site, self.zone, cause) as uow:
+        async with UnitOfWork(
+            self.pool, self.service, self.schema, site, self.zone, cause, identity
+        ) as uow:
             # Claiming the id first makes a concurrent duplicate wait here, then see our reply.
             claimed = await uow.conn.fetchval(
                 """INSERT INTO command_log (command_id, name, site, actor, reply)
@@ -368,7 +414,7 @@ class RequestEndpoints:
                 command.actor,
             )
             if not claimed:
-                return await self._first_reply(uow.conn, command.command_id, name)
+                return await self._first_reply(uow.conn, command, name)
             try:
                 result = await handler(command, uow)
             except CommandError as exc:
@@ -378,11 +424,18 @@ class RequestEndpoints:
             await uow.commit(reply=CommandReply(command.command_id, stored))
             return reply
 
-    async def _first_reply(self, conn: asyncpg.Connection, command_id: UUID, name: str) -> Reply:
+    async def _first_reply(self, conn: asyncpg.Connection, command: Command, name: str) -> Reply:
+        command_id = command.command_id
         row = await conn.fetchrow(
-            "SELECT name, reply FROM command_log WHERE command_id = $1", command_id
+            "SELECT name, actor, reply FROM command_log WHERE command_id = $1", command_id
         )
         assert row is not None
+        if self.verifier is not None and row["actor"] != command.actor:
+            # Someone else's command_id: its reply is theirs.
+            return CommandError.conflict(
+                f"command_id {command_id} was already used by someone else",
+                command_id="already used",
+            ).reply()
         if row["name"] != name:
             return CommandError(
                 "conflict",
@@ -420,6 +473,7 @@ async def request(
     timeout: float = 10.0,
     correlation_id: str | None = None,
     no_responders_patience: float = 2.0,
+    token: str | None = None,
 ) -> Reply:
     """Send a command (``kind="cmd"``) or query (``"qry"``) and return its reply.
 
@@ -429,6 +483,7 @@ async def request(
     than ``timeout`` seconds is ``unavailable`` too. For a command both name its
     ``command_id`` (message and ``details``): sending the same command again with it is safe.
     ``bytes`` are sent as they are (for tools that forward a body they did not build).
+    ``token`` is the caller's JWT, sent as ``Authorization: Bearer``.
     """
     subject = (command_subject if kind == "cmd" else query_subject)(site, service, name)
     if isinstance(payload, bytes):
@@ -439,6 +494,8 @@ async def request(
         body = json.dumps(payload, default=str).encode()
     command_id = _command_id(payload) if kind == "cmd" else None
     headers = {CORRELATION_HEADER: correlation_id or str(uuid4())}
+    if token:
+        headers[AUTHORIZATION] = f"Bearer {token}"
     loop = asyncio.get_running_loop()
     # A service that is (re)starting briefly has no subscriber; asking again is safe because
     # a request nobody received did nothing.

@@ -12,6 +12,7 @@ from typing import TypeVar
 
 from shared.kit.contracts.envelope import EVENT_TYPE
 from shared.kit.contracts.messages import Command, EventData, Query
+from shared.kit.identity.access import Access
 
 E = TypeVar("E", bound=type[EventData])
 C = TypeVar("C", bound=type[Command])
@@ -35,6 +36,8 @@ class RequestSpec:
     service: str
     name: str
     model: type[Command] | type[Query]
+    access: Access
+    """Who may send it, for which sites (``shared/kit/identity/access.py``)."""
 
 
 @dataclass
@@ -74,17 +77,21 @@ def event(event_type: str, version: int = 1) -> Callable[[E], E]:
     return register
 
 
-def command(service: str, name: str) -> Callable[[C], C]:
+def command(service: str, name: str, *, access: Access) -> Callable[[C], C]:
+    """Register a command model, with its row of the access table."""
+
     def register(model: C) -> C:
-        CATALOGUE.commands[(service, name)] = RequestSpec("cmd", service, name, model)
+        CATALOGUE.commands[(service, name)] = RequestSpec("cmd", service, name, model, access)
         return model
 
     return register
 
 
-def query(service: str, name: str) -> Callable[[Q], Q]:
+def query(service: str, name: str, *, access: Access) -> Callable[[Q], Q]:
+    """Register a query model, with its row of the access table."""
+
     def register(model: Q) -> Q:
-        CATALOGUE.queries[(service, name)] = RequestSpec("qry", service, name, model)
+        CATALOGUE.queries[(service, name)] = RequestSpec("qry", service, name, model, access)
         return model
 
     return register

@@ -19,6 +19,7 @@ from shared.kit.contracts.messages import (
     Name,
     Query,
 )
+from shared.kit.identity.access import CASEWORK, PROGRAMMES
 
 ProgrammeType = Literal[
     "support_group",
@@ -64,7 +65,7 @@ class Schedule(BaseModel):
 # --- commands -------------------------------------------------------------------------------
 
 
-@command("groups", "create_programme")
+@command("groups", "create_programme", access=CASEWORK)
 class CreateProgramme(Command):
     title: str = Field(min_length=1, max_length=200)
     type: ProgrammeType
@@ -85,7 +86,7 @@ class CreateProgramme(Command):
         return list(dict.fromkeys(tags))
 
 
-@command("groups", "schedule_session")
+@command("groups", "schedule_session", access=CASEWORK)
 class ScheduleSession(Command):
     programme_id: UUID
     date: dt.date
@@ -95,13 +96,13 @@ class ScheduleSession(Command):
     facilitators: list[Name] | None = Field(default=None, max_length=20)
 
 
-@command("groups", "cancel_session")
+@command("groups", "cancel_session", access=CASEWORK)
 class CancelSession(Command):
     session_id: UUID
     reason: str = Field(min_length=1, max_length=500)
 
 
-@command("groups", "reschedule_session")
+@command("groups", "reschedule_session", access=CASEWORK)
 class RescheduleSession(Command):
     session_id: UUID
     date: dt.date
@@ -110,18 +111,18 @@ class RescheduleSession(Command):
     venue: str | None = Field(default=None, min_length=1, max_length=200)
 
 
-@command("groups", "enrol")
+@command("groups", "enrol", access=CASEWORK)
 class Enrol(BusinessCommand):
     programme_id: UUID
     person_id: UUID
 
 
-@command("groups", "withdraw")
+@command("groups", "withdraw", access=CASEWORK)
 class Withdraw(BusinessCommand):
     enrollment_id: UUID
 
 
-@command("groups", "record_attendance")
+@command("groups", "record_attendance", access=CASEWORK)
 class RecordAttendance(Command):
     """Attendance for a session; its business date is the session's date."""
 
@@ -141,12 +142,12 @@ class RecordAttendance(Command):
 # --- queries --------------------------------------------------------------------------------
 
 
-@query("groups", "programme")
+@query("groups", "programme", access=PROGRAMMES)
 class ProgrammeQuery(Query):
     programme_id: UUID
 
 
-@query("groups", "roster")
+@query("groups", "roster", access=CASEWORK)
 class RosterQuery(Query):
     """A session's enrolled people and their attendance, with names from intake."""
 
@@ -154,7 +155,7 @@ class RosterQuery(Query):
     actor: str = Staff
 
 
-@query("groups", "completion")
+@query("groups", "completion", access=CASEWORK)
 class CompletionQuery(Query):
     programme_id: UUID
 

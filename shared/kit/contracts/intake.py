@@ -15,6 +15,7 @@ from pydantic import Field, field_validator
 from shared.kit.contracts.catalogue import command, event, query
 from shared.kit.contracts.envelope import SITE_CODE
 from shared.kit.contracts.messages import BusinessCommand, Command, EventData, Query
+from shared.kit.identity.access import CASEWORK, MANAGERS
 
 Role = Literal[
     "person_in_recovery",
@@ -58,7 +59,7 @@ Name = Field(min_length=1, max_length=120)
 # --- commands -------------------------------------------------------------------------------
 
 
-@command("intake", "register_person")
+@command("intake", "register_person", access=CASEWORK)
 class RegisterPerson(BusinessCommand):
     """Register a person at the site; personal data stays in intake."""
 
@@ -81,14 +82,14 @@ class RegisterPerson(BusinessCommand):
         return list(dict.fromkeys(roles))
 
 
-@command("intake", "link_carer")
+@command("intake", "link_carer", access=CASEWORK)
 class LinkCarer(BusinessCommand):
     carer_id: UUID
     cared_for_id: UUID
     relationship: Relationship
 
 
-@command("intake", "receive_referral")
+@command("intake", "receive_referral", access=CASEWORK)
 class ReceiveReferral(BusinessCommand):
     source: ReferralSource
     reason: str = Text
@@ -96,28 +97,28 @@ class ReceiveReferral(BusinessCommand):
     person_id: UUID | None = None
 
 
-@command("intake", "decide_referral")
+@command("intake", "decide_referral", access=CASEWORK)
 class DecideReferral(BusinessCommand):
     referral_id: UUID
     decision: Decision
     reason: str = Text
 
 
-@command("intake", "record_consent")
+@command("intake", "record_consent", access=CASEWORK)
 class RecordConsent(BusinessCommand):
     person_id: UUID
     purpose: ConsentPurpose
     given: bool
 
 
-@command("intake", "open_case")
+@command("intake", "open_case", access=CASEWORK)
 class OpenCase(BusinessCommand):
     person_id: UUID
     worker_id: str = Field(min_length=1, max_length=64)
     referral_id: UUID | None = None
 
 
-@command("intake", "transfer_case")
+@command("intake", "transfer_case", access=CASEWORK)
 class TransferCase(BusinessCommand):
     case_id: UUID
     to_site: str = Field(pattern=SITE_CODE.pattern)
@@ -126,20 +127,20 @@ class TransferCase(BusinessCommand):
     )
 
 
-@command("intake", "close_case")
+@command("intake", "close_case", access=CASEWORK)
 class CloseCase(BusinessCommand):
     case_id: UUID
     reason: CloseReason
 
 
-@command("intake", "log_contact")
+@command("intake", "log_contact", access=CASEWORK)
 class LogContact(BusinessCommand):
     case_id: UUID
     mode: ContactMode
     minutes: int = Field(ge=1, le=24 * 60)
 
 
-@command("intake", "record_assessment")
+@command("intake", "record_assessment", access=CASEWORK)
 class RecordAssessment(BusinessCommand):
     person_id: UUID
     instrument: str = Field(min_length=1, max_length=32)
@@ -147,7 +148,7 @@ class RecordAssessment(BusinessCommand):
     answers: list[int] = Field(min_length=1, max_length=200)
 
 
-@command("intake", "acknowledge_safety_followup")
+@command("intake", "acknowledge_safety_followup", access=CASEWORK)
 class AcknowledgeSafetyFollowup(Command):
     assessment_id: UUID
     note: str | None = Field(default=None, max_length=2000)
@@ -156,7 +157,7 @@ class AcknowledgeSafetyFollowup(Command):
 # --- queries --------------------------------------------------------------------------------
 
 
-@query("intake", "person")
+@query("intake", "person", access=CASEWORK)
 class PersonQuery(Query):
     """A person's personal data, for staff; every read is written to the access log."""
 
@@ -164,33 +165,33 @@ class PersonQuery(Query):
     actor: str = Field(min_length=1, max_length=64)
 
 
-@query("intake", "find_people")
+@query("intake", "find_people", access=CASEWORK)
 class FindPeople(Query):
     text: str = Field(min_length=1, max_length=120)
     actor: str = Field(min_length=1, max_length=64)
 
 
-@query("intake", "case")
+@query("intake", "case", access=CASEWORK)
 class CaseQuery(Query):
     case_id: UUID
 
 
-@query("intake", "consent")
+@query("intake", "consent", access=CASEWORK)
 class ConsentQuery(Query):
     person_id: UUID
 
 
-@query("intake", "referrals_overdue")
+@query("intake", "referrals_overdue", access=CASEWORK)
 class ReferralsOverdue(Query):
     days: int | None = Field(default=None, ge=0, le=365)
 
 
-@query("intake", "safety_followups")
+@query("intake", "safety_followups", access=CASEWORK)
 class SafetyFollowups(Query):
     worker_id: str | None = Field(default=None, max_length=64)
 
 
-@query("intake", "access_log")
+@query("intake", "access_log", access=MANAGERS)
 class AccessLogQuery(Query):
     person_id: UUID | None = None
     limit: int = Field(default=100, ge=1, le=1000)

@@ -123,7 +123,12 @@ class Command(Message):
     """Every command carries its idempotency key and who is acting."""
 
     command_id: UUID = Field(description="Idempotency key: a repeat returns the first reply.")
-    actor: str = Field(min_length=1, max_length=64, description="Staff or volunteer id acting.")
+    actor: str | None = Field(
+        default=None,
+        min_length=1,
+        max_length=64,
+        description="Who acts: the token's sub. Optional; when given it must equal the sub.",
+    )
 
 
 class BusinessCommand(Command):

@@ -15,6 +15,8 @@ ErrorCode = Literal[
     "capacity_full",
     "unavailable",
     "internal",
+    "unauthenticated",
+    "forbidden",
 ]
 
 

@@ -16,6 +16,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 
 from shared.kit.contracts.catalogue import command, event, query
 from shared.kit.contracts.messages import Command, EventData, Query
+from shared.kit.identity.access import FIGURES, OUTCOMES, PUBLISHING
 
 Mode = Literal["exact", "deidentified"]
 PERIOD_TEXT = r"^\d{4}(-(0[1-9]|1[0-2])|-Q[1-4])?$"
@@ -63,7 +64,11 @@ PeriodField = Field(
 )
 
 
-@query("reporting", "summary")
+@query(
+    "reporting",
+    "summary",
+    access=FIGURES,
+)
 class Summary(Query):
     """Every figure of docs/figures.md for a site (or *) and a period."""
 
@@ -77,7 +82,7 @@ class Summary(Query):
     _named_period = field_validator("period")(_period_named)
 
 
-@query("reporting", "outcomes")
+@query("reporting", "outcomes", access=OUTCOMES)
 class Outcomes(Query):
     """One instrument's paired outcomes, and the "what works" split by programme type and tag."""
 
@@ -90,7 +95,7 @@ class Outcomes(Query):
     _named_period = field_validator("period")(_period_named)
 
 
-@command("reporting", "publish_summary")
+@command("reporting", "publish_summary", access=PUBLISHING)
 class PublishSummary(Command):
     """Publish a site's summary of a closed month now (once per site and month)."""
 

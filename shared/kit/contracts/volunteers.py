@@ -14,6 +14,7 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from shared.kit.contracts.catalogue import command, event, query
 from shared.kit.contracts.messages import BusinessCommand, Command, EventData, Label, Query
+from shared.kit.identity.access import DUTIES, VOLUNTEERING
 
 Code = Field(min_length=1, max_length=64, pattern=r"^[a-z][a-z0-9_]*$")
 PeerContactMode = Literal["phone", "visit", "online", "group"]
@@ -41,7 +42,7 @@ class WeeklySlot(BaseModel):
 # --- commands -------------------------------------------------------------------------------
 
 
-@command("volunteers", "register_volunteer")
+@command("volunteers", "register_volunteer", access=VOLUNTEERING)
 class RegisterVolunteer(BusinessCommand):
     person_id: UUID
     teams: list[Label] = Field(min_length=1, max_length=10)
@@ -49,13 +50,13 @@ class RegisterVolunteer(BusinessCommand):
     languages: list[Language] = Field(default_factory=list, max_length=10)
 
 
-@command("volunteers", "join_team")
+@command("volunteers", "join_team", access=VOLUNTEERING)
 class JoinTeam(BusinessCommand):
     volunteer_id: UUID
     team: str = Code
 
 
-@command("volunteers", "record_training")
+@command("volunteers", "record_training", access=VOLUNTEERING)
 class RecordTraining(Command):
     volunteer_id: UUID
     course: str = Code
@@ -63,14 +64,14 @@ class RecordTraining(Command):
     completed_on: dt.date
 
 
-@command("volunteers", "set_availability")
+@command("volunteers", "set_availability", access=VOLUNTEERING)
 class SetAvailability(Command):
     volunteer_id: UUID
     slots: list[WeeklySlot] = Field(max_length=50)
     unavailable_dates: list[dt.date] = Field(default_factory=list, max_length=366)
 
 
-@command("volunteers", "request_volunteers")
+@command("volunteers", "request_volunteers", access=VOLUNTEERING)
 class RequestVolunteers(Command):
     session_id: UUID
     role: str = Code
@@ -83,18 +84,30 @@ class RequestVolunteers(Command):
     )
 
 
-@command("volunteers", "confirm_assignment")
+@command(
+    "volunteers",
+    "confirm_assignment",
+    access=DUTIES,
+)
 class ConfirmAssignment(Command):
     assignment_id: UUID
 
 
-@command("volunteers", "decline_assignment")
+@command(
+    "volunteers",
+    "decline_assignment",
+    access=DUTIES,
+)
 class DeclineAssignment(Command):
     assignment_id: UUID
     reason: str | None = Field(default=None, max_length=500)
 
 
-@command("volunteers", "log_hours")
+@command(
+    "volunteers",
+    "log_hours",
+    access=DUTIES,
+)
 class LogHours(BusinessCommand):
     """Hours a volunteer gave; with ``assignment_id`` and no minutes, the session's length."""
 
@@ -111,13 +124,17 @@ class LogHours(BusinessCommand):
     )
 
 
-@command("volunteers", "start_peer_match")
+@command("volunteers", "start_peer_match", access=VOLUNTEERING)
 class StartPeerMatch(BusinessCommand):
     peer_volunteer_id: UUID
     person_id: UUID
 
 
-@command("volunteers", "log_peer_contact")
+@command(
+    "volunteers",
+    "log_peer_contact",
+    access=DUTIES,
+)
 class LogPeerContact(BusinessCommand):
     match_id: UUID
     date: dt.date | None = None
@@ -125,7 +142,7 @@ class LogPeerContact(BusinessCommand):
     mode: PeerContactMode
 
 
-@command("volunteers", "end_peer_match")
+@command("volunteers", "end_peer_match", access=VOLUNTEERING)
 class EndPeerMatch(BusinessCommand):
     match_id: UUID
     reason: MatchEndReason
@@ -134,12 +151,12 @@ class EndPeerMatch(BusinessCommand):
 # --- queries --------------------------------------------------------------------------------
 
 
-@query("volunteers", "volunteer")
+@query("volunteers", "volunteer", access=VOLUNTEERING)
 class VolunteerQuery(Query):
     volunteer_id: UUID
 
 
-@query("volunteers", "hours")
+@query("volunteers", "hours", access=VOLUNTEERING)
 class HoursQuery(Query):
     from_date: dt.date = Field(alias="from")
     to_date: dt.date = Field(alias="to")
@@ -148,12 +165,16 @@ class HoursQuery(Query):
     model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
 
 
-@query("volunteers", "recognition")
+@query("volunteers", "recognition", access=VOLUNTEERING)
 class RecognitionQuery(Query):
     milestones: list[int] = Field(default_factory=lambda: [50, 100, 200, 500], max_length=20)
 
 
-@query("volunteers", "assignments")
+@query(
+    "volunteers",
+    "assignments",
+    access=DUTIES,
+)
 class AssignmentsQuery(Query):
     session_id: UUID
 

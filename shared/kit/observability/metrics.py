@@ -61,3 +61,8 @@ READY = Gauge(
     "1 when the instance's /readyz would answer 200, else 0 (refreshed every few seconds).",
     ["service"],
 )
+REQUESTS_REFUSED = Counter(
+    "carenet_requests_refused",
+    "Requests refused before any work: no or bad token (by reason), or forbidden.",
+    ["service", "reason"],
+)

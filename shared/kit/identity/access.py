@@ -1,0 +1,92 @@
+"""Who may send which command or query, for which sites: the access table.
+
+Each command and query declares its row where its contract is declared
+(``@command("intake", "register_person", access=STAFF)``): for each role that may send it, the
+sites it may send it for. ``docs/access.md`` is generated from these rows.
+
+- ``own``: a site named in the caller's token;
+- ``children``: a site in the token or below one of them (a parent's staff see their children's
+  records); a token for ``*`` (head office) covers every site;
+- ``all``: any site of the organisation, whatever the token names.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass
+from typing import Literal, get_args
+
+Role = Literal[
+    "social_worker",
+    "centre_manager",
+    "volunteer_coordinator",
+    "peer_supporter",
+    "analyst",
+    "operator",
+]
+ROLES: tuple[Role, ...] = get_args(Role)
+Scope = Literal["own", "children", "all"]
+Access = Mapping[Role, Scope]
+
+EVERY_SITE = "*"
+
+
+@dataclass(frozen=True)
+class Identity:
+    """Who is asking, as a verified token says: ``sub`` is the ``actor`` of what they do."""
+
+    sub: str
+    name: str
+    roles: frozenset[str]
+    sites: frozenset[str]
+    issuer: str
+
+    def holds(self, role: Role) -> bool:
+        return role in self.roles
+
+    def reaches(self, site: str, scope: Scope, below: Callable[[str], Iterable[str]]) -> bool:
+        """Whether ``scope`` lets this caller act for ``site``; ``below(code)`` is the site
+        ``code`` and every site under it."""
+        if scope == "all":
+            return True
+        if scope == "own":
+            return site in self.sites
+        return EVERY_SITE in self.sites or any(site in below(mine) for mine in self.sites)
+
+
+def allowed(
+    identity: Identity, access: Access, site: str, below: Callable[[str], Iterable[str]]
+) -> bool:
+    """Whether any of the caller's roles may send this request for ``site``."""
+    return any(
+        identity.reaches(site, scope, below)
+        for role, scope in access.items()
+        if identity.holds(role)
+    )
+
+
+def rows(*roles: Role, scope: Scope = "children") -> dict[Role, Scope]:
+    """An access row giving each of ``roles`` the same ``scope``."""
+    return {role: scope for role in roles}
+
+
+CASEWORK: Access = rows("social_worker", "centre_manager")
+"""Casework and personal data: the site's social workers and its manager."""
+MANAGERS: Access = rows("centre_manager")
+VOLUNTEERING: Access = rows("volunteer_coordinator", "centre_manager")
+"""Volunteer teams and duties: the coordinators and the manager."""
+DUTIES: Access = rows("volunteer_coordinator", "centre_manager", "peer_supporter")
+"""A volunteer's duties and contacts: coordinators, the manager, and peer supporters (their own
+duties and matches only, which the service checks record by record)."""
+PROGRAMMES: Access = rows("social_worker", "centre_manager", "volunteer_coordinator")
+"""A programme's sessions (ids, no names): casework staff, and coordinators who staff them."""
+FIGURES: Access = {
+    **rows("social_worker", "centre_manager", "volunteer_coordinator"),
+    "analyst": "all",
+}
+"""Reporting's figures: staff for their sites; analysts for any site, de-identified only."""
+OUTCOMES: Access = {**rows("social_worker", "centre_manager"), "analyst": "all"}
+PUBLISHING: Access = {"centre_manager": "own", "operator": "all"}
+"""Publishing a closed month's summary: the site's manager, or an operator."""
+EVERY_ROLE: Access = rows(*ROLES)
+"""For the kit's own example services in tests only: any verified caller of the site."""
