@@ -73,14 +73,23 @@ def _site_tokens(sites: Sequence[str] | None) -> list[str]:
     return ["*"] if sites is None else sorted(sites)
 
 
-def _durable_api(stream: str, durable: str) -> list[str]:
-    """What binding and reading one durable pull consumer takes (nats-py 2.16 creates a durable
-    through ``CONSUMER.DURABLE.CREATE``; the ``CONSUMER.CREATE`` forms are the same right
-    under the API newer clients use)."""
+def _durable_api(stream: str, durable: str, filters: Sequence[str] | None = None) -> list[str]:
+    """What creating, binding and reading one durable pull consumer takes.
+
+    The kit creates a durable through ``CONSUMER.CREATE.<stream>.<durable>.<filter>`` when it
+    has one filter subject, so ``filters`` (one subject) holds the durable to it: an instance
+    serving one site cannot point its durable at another site's events. With several filters
+    the subject carries none (``CONSUMER.CREATE.<stream>.<durable>``) and the server cannot
+    check them; ``filters`` None allows any filter (an instance serving every site).
+    """
+    if filters is None:
+        create = [f"{JS_API}.CONSUMER.CREATE.{stream}.{durable}.>"]
+    elif len(filters) == 1:
+        create = [f"{JS_API}.CONSUMER.CREATE.{stream}.{durable}.{filters[0]}"]
+    else:
+        create = [f"{JS_API}.CONSUMER.CREATE.{stream}.{durable}"]
     return [
-        f"{JS_API}.CONSUMER.DURABLE.CREATE.{stream}.{durable}",
-        f"{JS_API}.CONSUMER.CREATE.{stream}.{durable}",
-        f"{JS_API}.CONSUMER.CREATE.{stream}.{durable}.>",
+        *create,
         f"{JS_API}.CONSUMER.INFO.{stream}.{durable}",
         f"{JS_API}.CONSUMER.MSG.NEXT.{stream}.{durable}",
         f"$JS.ACK.{stream}.{durable}.>",
@@ -122,7 +131,8 @@ def service_permissions(
     for source in reads:
         stream = stream_name(source)
         publish.append(f"{JS_API}.STREAM.INFO.{stream}")  # waits for the source's stream
-        publish += _durable_api(stream, durable_name(service, source, sites))
+        filters = None if sites is None else [f"evt.{site}.{source}.>" for site in tokens]
+        publish += _durable_api(stream, durable_name(service, source, sites), filters)
     subscribe = [f"{kind}.{site}.{service}.*" for kind in ("cmd", "qry") for site in tokens]
     subscribe.append(INBOX)
     return {
@@ -160,7 +170,7 @@ def reader_permissions(
     streams = [stream_name(s) for s in SERVICES] if streams is None else list(streams)
     publish = [f"{JS_API}.STREAM.NAMES", *_reading(streams)]
     for stream, durable in (durables or {}).items():
-        publish += _durable_api(stream, durable)
+        publish += _durable_api(stream, durable, None)
     return {
         "publish": {"allow": _unique(publish)},
         "subscribe": {"allow": ["evt.>", INBOX]},
@@ -249,9 +259,7 @@ def environment_users(
 ) -> list[NatsUser]:
     """``standard_users`` with every password a ``$CARENET_NATS_<USER>_PASSWORD`` reference."""
     names = [user_name(s, sites) for s in services] + [CLIENT, ADMIN]
-    return standard_users(
-        services, sites, passwords={n: f"${password_variable(n)}" for n in names}
-    )
+    return standard_users(services, sites, passwords={n: f"${password_variable(n)}" for n in names})
 
 
 def _value(text: str) -> str:

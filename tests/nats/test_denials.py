@@ -146,9 +146,13 @@ async def test_a_site_instance_cannot_touch_another_sites_subjects(server):
     # Its own durable, filtered to its site, yes; the every-site durable or another site's, no.
     own = durable_name("groups", "intake", ("likang",))
     await js.add_consumer(
-        "INTAKE", ConsumerConfig(durable_name=own, filter_subject="evt.likang.intake.>")
+        "INTAKE",
+        ConsumerConfig(name=own, durable_name=own, filter_subject="evt.likang.intake.>"),
     )
-    for other in (durable_name("groups", "intake", None), durable_name("groups", "intake", ("jinsha",))):
+    for other in (
+        durable_name("groups", "intake", None),
+        durable_name("groups", "intake", ("jinsha",)),
+    ):
         assert await js_call_denied(js.add_consumer("INTAKE", ConsumerConfig(durable_name=other)))
     # It asks intake for names only at its own site.
     assert not await publish_denied(groups, group_errors, "qry.likang.intake.person")

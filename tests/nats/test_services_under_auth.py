@@ -45,9 +45,9 @@ async def test_every_service_does_its_work_as_its_own_user(auth_nats, start_serv
     intake = ServiceClient(nc, "intake", "likang")
     groups = ServiceClient(nc, "groups", "likang")
 
-    person = (
-        await intake.ok("register_person", preferred_name="Carer A", roles=["family_carer"])
-    )["person_id"]
+    person = (await intake.ok("register_person", preferred_name="Carer A", roles=["family_carer"]))[
+        "person_id"
+    ]
     for name in ("groups", "volunteers"):
         await eventually(
             lambda name=name: _count(
@@ -58,7 +58,15 @@ async def test_every_service_does_its_work_as_its_own_user(auth_nats, start_serv
         )
     group = await groups.ok(
         "create_programme",
-        **programme(schedule={"first_date": day(-7), "start_time": "14:30", "duration_min": 90, "repeat": "weekly", "count": 2}),
+        **programme(
+            schedule={
+                "first_date": day(-7),
+                "start_time": "14:30",
+                "duration_min": 90,
+                "repeat": "weekly",
+                "count": 2,
+            }
+        ),
     )
     await groups.ok("enrol", programme_id=group["programme_id"], person_id=person)
     session = group["session_ids"][0]
