@@ -119,9 +119,13 @@ def service_permissions(
         f"{JS_API}.STREAM.INFO.{own}",
         f"{JS_API}.STREAM.CREATE.{own}",
         f"{JS_API}.STREAM.UPDATE.{own}",
-        # The relay's and reconcile's look-up by event id: a short-lived consumer on its own
-        # stream, named at random (so by wildcard), read and deleted.
-        f"{JS_API}.CONSUMER.CREATE.{own}.*",
+        # The relay's look-up by event id: a short-lived consumer on its own stream, named at
+        # random (so by wildcard), read and deleted; for one site, held to that site's events.
+        *(
+            [f"{JS_API}.CONSUMER.CREATE.{own}.*"]
+            if sites is None or len(tokens) > 1
+            else [f"{JS_API}.CONSUMER.CREATE.{own}.*.evt.{tokens[0]}.{service}.>"]
+        ),
         f"{JS_API}.CONSUMER.MSG.NEXT.{own}.*",
         f"{JS_API}.CONSUMER.DELETE.{own}.*",
         # DLQ: created by the first service to start, never updated; dead letters published.

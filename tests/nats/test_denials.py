@@ -8,13 +8,14 @@ a denied JetStream API call gets no answer, so it times out (short timeouts here
 from __future__ import annotations
 
 import asyncio
+from datetime import UTC, datetime, timedelta
 
 import nats
 import pytest
 from nats.errors import NoServersError
 from nats.js.api import ConsumerConfig, StreamConfig
 
-from shared.kit.bus.streams import dlq_config, stream_config
+from shared.kit.bus.streams import dlq_config, find_event_ids, stream_config
 from shared.local.nats_users import (
     NatsUser,
     durable_name,
@@ -65,7 +66,12 @@ async def server(auth_nats):
     for service in ("intake", "groups", "volunteers", "reporting"):
         await js.add_stream(stream_config(service))
     await js.add_stream(dlq_config())
-    await js.publish("evt.likang.intake.person.registered", b"{}", stream="INTAKE")
+    await js.publish(
+        "evt.likang.intake.person.registered",
+        b"{}",
+        stream="INTAKE",
+        headers={"Nats-Msg-Id": "e-1"},
+    )
     return running
 
 
@@ -139,6 +145,17 @@ async def test_a_site_instance_cannot_touch_another_sites_subjects(server):
     assert await subscribe_denied(intake, errors, "qry.jinsha.intake.*")
     assert await subscribe_denied(intake, errors, "cmd.*.intake.*")
     assert not await subscribe_denied(intake, errors, "cmd.likang.intake.*")
+    # The relay's look-up of old events in its own stream: its site's only.
+    since = datetime.now(UTC) - timedelta(minutes=5)
+    likang = ["evt.likang.intake.>"]
+    found = await find_event_ids(intake, "INTAKE", ["e-1"], since=since, subjects=likang)
+    assert found == {"e-1": 1}
+    for subjects in (None, ["evt.jinsha.intake.>"]):
+        assert await js_call_denied(
+            asyncio.wait_for(
+                find_event_ids(intake, "INTAKE", ["e-1"], since=since, subjects=subjects), SHORT
+            )
+        )
 
     group_errors: list[str] = []
     groups = await server.connect(user_name("groups", ("likang",)), group_errors)

@@ -37,7 +37,12 @@ def test_reads_and_durables_are_the_services_own(service, sites):
     allowed = service_permissions(service, sites)["publish"]["allow"]
     for subscription in definition.subscriptions:
         consumer = EventConsumer(
-            subscription, service, service, None, ZoneInfo("UTC"), sites  # type: ignore[arg-type]
+            subscription,
+            service,
+            service,
+            None,
+            ZoneInfo("UTC"),
+            sites,  # type: ignore[arg-type]
         )
         assert consumer.durable == durable_name(service, subscription.source, sites)
         assert f"$JS.API.CONSUMER.MSG.NEXT.{consumer.stream}.{consumer.durable}" in allowed
@@ -46,6 +51,7 @@ def test_reads_and_durables_are_the_services_own(service, sites):
         if config.filter_subject:  # one filter: the user is held to it
             assert (
                 f"$JS.API.CONSUMER.CREATE.{consumer.stream}.{consumer.durable}."
-                f"{config.filter_subject}" in allowed
+                f"{config.filter_subject}"
+                in allowed
                 or f"$JS.API.CONSUMER.CREATE.{consumer.stream}.{consumer.durable}.>" in allowed
             )
