@@ -13,8 +13,9 @@ committed file differs). ``docs/nats-users.md`` explains every user.
   subjects and to ``_INBOX.>``; and it calls only the JetStream API of its own stream, of
   ``DLQ`` (create once, publish) and of its own durable consumers on the streams it reads
   (``READS``).
-- ``client``: sends any command or query and reads events (core subscriptions and its own
-  ephemeral or ordered consumers), publishes no event and cannot change a stream or a durable.
+- ``client``: sends any command or query and reads events (core subscriptions, stored
+  messages by sequence, and its own consumer named ``client`` on each stream), publishes no
+  event and cannot change a stream or anyone else's consumer.
 - A reader (``reader_permissions``): what a reporting consumer outside carenet gets.
 - ``admin``: everything; for ``carenet reconcile``, ``carenet reporting rebuild`` and
   provisioning. Never given to a service.
@@ -148,9 +149,10 @@ def service_permissions(
 
 
 def _reading(streams: Iterable[str]) -> list[str]:
-    """Read-only JetStream rights on ``streams``: info, stored messages, and consumers of one's
-    own that the server names (ephemeral or ordered), never a named or durable one (that could
-    be a service's) and never a delete."""
+    """Read-only JetStream rights on ``streams``: info and stored messages (by sequence, or the
+    last on a subject). Not ``CONSUMER.CREATE.<stream>`` (server-named consumers): the server
+    also takes a ``name`` in that request's body, so it would let the user create or change a
+    consumer of any name, a service's durable included (measured on nats-server 2.15)."""
     allowed = []
     for stream in streams:
         allowed += [
@@ -158,32 +160,40 @@ def _reading(streams: Iterable[str]) -> list[str]:
             f"{JS_API}.STREAM.MSG.GET.{stream}",
             f"{JS_API}.DIRECT.GET.{stream}",
             f"{JS_API}.DIRECT.GET.{stream}.>",
-            f"{JS_API}.CONSUMER.CREATE.{stream}",
-            # Flow control of an ordered consumer.
-            f"$JS.FC.{stream}.>",
         ]
     return allowed
 
 
+def _own_consumer(stream: str, name: str) -> list[str]:
+    """A consumer of its own, by name (the name in the subject is checked against the request):
+    created with any filter and config, read, acknowledged and deleted."""
+    return [*_durable_api(stream, name, None), f"{JS_API}.CONSUMER.DELETE.{stream}.{name}"]
+
+
 def reader_permissions(
-    streams: Iterable[str] | None = None, *, durables: Mapping[str, str] | None = None
+    streams: Iterable[str] | None = None, *, consumers: Mapping[str, str] | None = None
 ) -> Permissions:
-    """A read-only consumer of events (outside carenet): core subscriptions to ``evt.>``,
-    ephemeral or ordered consumers on ``streams`` (default every service's), and the durable
-    pull consumers named in ``durables`` (stream -> durable), provisioned for it by name."""
+    """A read-only consumer of events (outside carenet): live events by core subscription to
+    ``evt.>``, stored ones on ``streams`` (default every service's) by sequence, and the
+    consumers named in ``consumers`` (stream -> consumer name), its own to create and read."""
     streams = [stream_name(s) for s in SERVICES] if streams is None else list(streams)
     publish = [f"{JS_API}.STREAM.NAMES", *_reading(streams)]
-    for stream, durable in (durables or {}).items():
-        publish += _durable_api(stream, durable, None)
+    for stream, name in (consumers or {}).items():
+        publish += _own_consumer(stream, name)
     return {
         "publish": {"allow": _unique(publish)},
         "subscribe": {"allow": ["evt.>", INBOX]},
     }
 
 
+CLIENT_CONSUMER = "client"
+"""The name of the client's own consumer on each service's stream."""
+
+
 def client_permissions() -> Permissions:
-    """A staff tool plus a reporting consumer: any command or query, and reading events."""
-    reader = reader_permissions()
+    """A staff tool plus a reporting consumer: any command or query, and reading events (its
+    own consumer on each stream is named ``client``)."""
+    reader = reader_permissions(consumers={stream_name(s): CLIENT_CONSUMER for s in SERVICES})
     return {
         "publish": {"allow": ["cmd.>", "qry.>", *reader["publish"]["allow"]]},
         "subscribe": reader["subscribe"],

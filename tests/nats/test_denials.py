@@ -8,6 +8,7 @@ a denied JetStream API call gets no answer, so it times out (short timeouts here
 from __future__ import annotations
 
 import asyncio
+import json
 from datetime import UTC, datetime, timedelta
 
 import nats
@@ -17,6 +18,7 @@ from nats.js.api import ConsumerConfig, StreamConfig
 
 from shared.kit.bus.streams import dlq_config, find_event_ids, stream_config
 from shared.local.nats_users import (
+    CLIENT_CONSUMER,
     NatsUser,
     durable_name,
     reader_permissions,
@@ -59,7 +61,9 @@ async def js_call_denied(call) -> bool:
 async def server(auth_nats):
     users = standard_users()
     users += standard_users(sites=("likang",))[:4]  # the instances serving likang only
-    users.append(NatsUser("reader", "reader-secret", reader_permissions()))
+    users.append(
+        NatsUser("reader", "reader-secret", reader_permissions(consumers={"INTAKE": "dashboard"}))
+    )
     running = auth_nats(users)
     admin = await running.connect("admin")
     js = admin.jetstream()
@@ -115,25 +119,35 @@ async def test_a_read_only_consumer_reads_but_cannot_publish_or_delete(server):
     errors: list[str] = []
     nc = await server.connect("reader", errors)
     js = nc.jetstream(timeout=SHORT)
-    # Reads: an ordered consumer of its own over INTAKE, and the stream's info.
-    sub = await js.subscribe("evt.*.intake.>", stream="INTAKE", ordered_consumer=True)
-    msg = await sub.next_msg(timeout=5)
-    assert msg.subject == "evt.likang.intake.person.registered"
+    # Reads: stored events by sequence, the stream's info, live events, and its own consumer.
+    stored = await js.get_msg("INTAKE", 1, direct=True)
+    assert stored.subject == "evt.likang.intake.person.registered"
+    assert (await js.get_msg("INTAKE", 1)).subject == stored.subject
     assert (await js.stream_info("INTAKE")).state.messages == 1
+    live = await nc.subscribe("evt.>")
+    await (await server.connect("intake")).publish("evt.likang.intake.case.opened", b"{}")
+    assert (await live.next_msg(timeout=5)).subject == "evt.likang.intake.case.opened"
+    own = await js.pull_subscribe("evt.*.intake.>", durable="dashboard", stream="INTAKE")
+    assert len(await own.fetch(1, timeout=5)) == 1
     # Publishes nothing, changes nothing.
     assert await publish_denied(nc, errors, "evt.likang.intake.person.registered")
     assert await publish_denied(nc, errors, "cmd.likang.intake.register_person")
     assert await js_call_denied(js.delete_stream("INTAKE"))
     assert await js_call_denied(js.purge_stream("INTAKE"))
     assert await js_call_denied(js.update_stream(StreamConfig(name="INTAKE", subjects=["x.>"])))
-    # Nor can it take over a service's durable (create, read or delete it).
-    groups_durable = durable_name("groups", "intake", None)
-    assert await js_call_denied(
-        js.add_consumer("INTAKE", ConsumerConfig(durable_name=groups_durable))
-    )
-    assert await js_call_denied(js.delete_consumer("INTAKE", groups_durable))
+    assert await js_call_denied(js.delete_msg("INTAKE", 1))
+    # Nor can it take over a service's durable: create, change, read or delete it, by any of
+    # the API's subjects (the server-named form takes a name in the body: not granted).
+    groups = durable_name("groups", "intake", None)
+    for config in (ConsumerConfig(durable_name=groups), ConsumerConfig(name=groups)):
+        assert await js_call_denied(js.add_consumer("INTAKE", config))
+    body = json.dumps({"stream_name": "INTAKE", "config": {"name": groups}}).encode()
+    assert await js_call_denied(nc.request("$JS.API.CONSUMER.CREATE.INTAKE", body, timeout=SHORT))
+    assert await js_call_denied(js.delete_consumer("INTAKE", groups))
+    assert await js_call_denied(js.consumer_info("INTAKE", groups))
     admin = (await server.connect("admin")).jetstream()
-    assert (await admin.stream_info("INTAKE")).state.messages == 1
+    assert (await admin.stream_info("INTAKE")).state.messages == 2
+    assert [c.name for c in await admin.consumers_info("INTAKE")] == ["dashboard"]
 
 
 async def test_a_site_instance_cannot_touch_another_sites_subjects(server):
@@ -187,5 +201,10 @@ async def test_the_client_asks_and_reads_but_publishes_no_event(server):
     assert await subscribe_denied(nc, errors, "cmd.likang.intake.*")
     assert not await subscribe_denied(nc, errors, "evt.>")
     js = nc.jetstream(timeout=SHORT)
+    own = await js.pull_subscribe("evt.*.intake.>", durable=CLIENT_CONSUMER, stream="INTAKE")
+    assert [m.subject for m in await own.fetch(1, timeout=5)] == [
+        "evt.likang.intake.person.registered"
+    ]
+    assert await js_call_denied(js.add_consumer("INTAKE", ConsumerConfig(name="other")))
     assert await js_call_denied(js.delete_stream("GROUPS"))
     assert await js_call_denied(js.stream_info("DLQ"))  # dead letters are the operator's
