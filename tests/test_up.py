@@ -96,9 +96,12 @@ async def _check_nats_users(data: Path, summary: dict, services: set[str]) -> No
     users = await asyncio.to_thread(_connected_users, ports["nats_monitor"])
     assert services <= users, users
     conf = (data / "nats.conf").read_text()
+    logs = "".join(p.read_text(errors="replace") for p in (data / "logs").glob("*.log"))
     for service in services:  # each service's password is in the server's config only
         password = re.search(rf'user: "{service}", password: "([^"]+)"', conf)
         assert password is not None and password[1] not in json.dumps(summary), service
+        assert password[1] not in logs, f"{service}'s NATS password is in a log"
+    assert client.password not in logs and admin.password not in logs
     # The client may ask and read, not publish events.
     errors: list[str] = []
 
