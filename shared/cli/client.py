@@ -168,6 +168,12 @@ def nats_url(data: str | None = None) -> str | None:
     return _from_up_json("NATS_URL", "nats", data)
 
 
+def operator_nats_url(data: str | None = None) -> str | None:
+    """For operators' commands (reconcile, rebuild): ``NATS_URL``, else ``admin_nats`` of
+    ``up.json`` (the client user in ``nats`` may not re-publish events or replay streams)."""
+    return _from_up_json("NATS_URL", "admin_nats", data) or nats_url(data)
+
+
 def database_url(data: str | None = None) -> str | None:
     """``DATABASE_URL``, else the ``database`` of ``up.json`` (for operators' tools)."""
     return _from_up_json("DATABASE_URL", "database", data)

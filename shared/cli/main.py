@@ -64,9 +64,9 @@ def _docs(args: argparse.Namespace) -> int:
 
 
 def _reconcile(args: argparse.Namespace) -> int:
-    from shared.cli.client import database_url, nats_url
+    from shared.cli.client import database_url, operator_nats_url
 
-    url = nats_url(args.data)
+    url = operator_nats_url(args.data)
     database = database_url(args.data)
     if url is None or database is None:
         print(

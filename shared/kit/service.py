@@ -211,6 +211,9 @@ class ServiceRuntime:
             dsn=self.settings.database_url,
             service=self.definition.name,
             schema=self.definition.schema,
+            subjects=None
+            if self.sites is None
+            else [f"evt.{site}.{self.definition.name}.>" for site in self.sites],
             on_state=self._relay_state,
         )
         self._tasks.append(asyncio.create_task(self.relay.run(), name="outbox-relay"))

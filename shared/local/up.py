@@ -4,6 +4,12 @@ Starts a nats-server (JetStream) and a PostgreSQL from their PyPI packages on fr
 data under ``.carenet/`` (kept across restarts), then every service as its own process, and
 supervises them: a service that dies is started again. ``NATS_URL`` and ``DATABASE_URL``
 point it at existing servers instead.
+
+The NATS it starts has authentication on: at every start it makes new passwords for one user
+per service instance, ``client`` and ``admin`` (``shared.local.nats_users``), writes the server
+config to ``.carenet/nats.conf`` and hands each service its own ``NATS_URL``. ``up.json`` gets
+the client's URL (``nats``) and the admin's (``admin_nats``, for operators' commands), never a
+service's.
 """
 
 from __future__ import annotations
@@ -21,12 +27,14 @@ import urllib.request
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit, urlunsplit
 
 import asyncpg
 
 from shared.agency.sites import DEMO_ORGANISATION, load_organisation
 from shared.kit.contracts.public import SERVICES
 from shared.local.devservers import NatsServer, PostgresServer, free_port, port_is_free
+from shared.local.nats_users import ADMIN, CLIENT, READS, NatsUser, render, standard_users
 
 log = logging.getLogger("carenet.up")
 
@@ -108,6 +116,8 @@ class Up:
     database_url: str | None = None
     ready_timeout: float = 90.0
     nats: NatsServer | None = field(default=None, init=False)
+    nats_users: dict[str, NatsUser] = field(default_factory=dict, init=False)
+    """Service or role -> its NATS user, when this run started NATS itself."""
     postgres: PostgresServer | None = field(default=None, init=False)
     children: list[Child] = field(default_factory=list, init=False)
 
@@ -135,15 +145,17 @@ class Up:
 
     async def start(self) -> dict[str, Any]:
         self.data_dir.mkdir(parents=True, exist_ok=True)
-        load_organisation(self.config)  # fail early, in one line, on a bad sites file
+        organisation = load_organisation(self.config)  # fail early, in one line, on a bad file
         ports = self._ports()
         taken: set[int] = set()
         if self.nats_url is None:
+            sites = None if self.sites.strip() == "*" else organisation.served(self.sites)
             self.nats = NatsServer(
                 self.data_dir / "nats",
                 port=self._port(ports, "nats", taken),
                 monitor_port=self._port(ports, "nats_monitor", taken),
                 server_name="carenet-local",
+                config_file=self._write_nats_config(sites),
                 log_file=self.data_dir / "logs" / "nats-server.log",
             )
             self.nats.start()
@@ -174,19 +186,46 @@ class Up:
                 launch,
                 port,
                 self.data_dir / "logs" / f"{launch.name}.log",
-                {**base_env, "CARENET_HTTP_PORT": str(port)},
+                {**base_env, "CARENET_HTTP_PORT": str(port), "NATS_URL": self._url(launch.name)},
             )
             child.start()
             self.children.append(child)
         self._remember(ports)
         await self._wait_ready()
-        summary = {
-            "nats": self.nats_url,
+        summary: dict[str, Any] = {"nats": self._url(CLIENT)}
+        if ADMIN in self.nats_users:
+            summary["admin_nats"] = self._url(ADMIN)
+        summary |= {
             "database": self.database_url,
             "services": {c.launch.name: {"http": c.url} for c in self.children},
         }
-        (self.data_dir / "up.json").write_text(json.dumps(summary, indent=2) + "\n")
+        _write_private(self.data_dir / "up.json", json.dumps(summary, indent=2) + "\n")
         return summary
+
+    def _write_nats_config(self, sites: list[str] | None) -> Path:
+        """New passwords for every user, in a config only this OS user can read."""
+        names = [launch.name for launch in self.launches]
+        # Examples run with --service may read the stream of any other service run here.
+        extra = {n: [other for other in names if other != n] for n in names if n not in READS}
+        users = standard_users(names, sites, reads=extra)
+        self.nats_users = {
+            user.name if user.name in (CLIENT, ADMIN) else service: user
+            for service, user in zip([*names, CLIENT, ADMIN], users, strict=True)
+        }
+        path = self.data_dir / "nats.conf"
+        header = (
+            "Written by `carenet up` at every start, with new passwords (never commit it).\n"
+            "The users and their rights come from shared/local/nats_users.py."
+        )
+        _write_private(path, render(users, header=header))
+        return path
+
+    def _url(self, who: str) -> str:
+        """The NATS URL of a service (or ``client``/``admin``): its own user when this run
+        started NATS, else the URL given."""
+        assert self.nats_url is not None
+        user = self.nats_users.get(who)
+        return self.nats_url if user is None else user.url(self.nats_url)
 
     async def _wait_ready(self) -> None:
         deadline = time.monotonic() + self.ready_timeout
@@ -234,8 +273,25 @@ class Up:
             self.postgres.stop()
         if self.nats is not None:
             self.nats.stop()
-        with contextlib.suppress(OSError):
-            (self.data_dir / "up.json").unlink()
+        for written in ("up.json", "nats.conf"):
+            with contextlib.suppress(OSError):
+                (self.data_dir / written).unlink()
+
+
+def _write_private(path: Path, text: str) -> None:
+    """Write ``text`` readable by this OS user only (it holds passwords)."""
+    path.touch(mode=0o600, exist_ok=True)
+    path.chmod(0o600)
+    path.write_text(text)
+
+
+def without_password(url: str) -> str:
+    """``url`` with any password in it replaced by ``***`` (for printing)."""
+    parts = urlsplit(url)
+    if parts.password is None:
+        return url
+    host = parts.netloc.rpartition("@")[2]
+    return urlunsplit(parts._replace(netloc=f"{parts.username}:***@{host}"))
 
 
 async def ensure_database(admin_dsn: str, name: str) -> None:
@@ -249,7 +305,9 @@ async def ensure_database(admin_dsn: str, name: str) -> None:
 
 def print_summary(summary: dict[str, Any], data_dir: Path) -> None:
     print("carenet is up.")
-    print(f"  NATS        {summary['nats']}")
+    print(f"  NATS        {without_password(summary['nats'])}  (credentials in up.json)")
+    if "admin_nats" in summary:
+        print("  NATS admin  admin_nats in up.json (carenet reconcile, carenet reporting rebuild)")
     print(f"  PostgreSQL  {summary['database']}")
     if not summary["services"]:
         print("  (no services in this checkout yet)")

@@ -244,6 +244,10 @@ class EventConsumer:
     def consumer_config(self) -> ConsumerConfig:
         filters = self.filter_subjects
         return ConsumerConfig(
+            # With ``name`` set, nats-py creates it through ``CONSUMER.CREATE.<stream>.<name>.
+            # <filter>``: the server can then hold a one-site instance's user to its site's
+            # filter (shared.local.nats_users).
+            name=self.durable,
             durable_name=self.durable,
             deliver_policy=DeliverPolicy.ALL,
             ack_policy=JsAckPolicy.EXPLICIT,

@@ -207,6 +207,9 @@ class OutboxRelay:
     session_timeout: timedelta = timedelta(seconds=60)
     """The server ends the relay's session (and frees the lock) after this long without a word."""
     stream: str = ""
+    subjects: list[str] | None = None
+    """The subjects of this instance's events in the stream (its sites'), None for every site:
+    where it looks for old events before sending them again."""
     on_state: Callable[[str], None] = field(default=lambda state: None)
     measure_seconds: float = 5.0
     """The backlog gauges are counted at most this often (a ``count(*)`` of the outbox on every
@@ -409,7 +412,11 @@ class OutboxRelay:
         since: datetime = min(row["first_attempt_at"] for row in old) - RECHECK_MARGIN
         try:
             found = await find_event_ids(
-                self.nats, self.stream, [str(row["event_id"]) for row in old], since=since
+                self.nats,
+                self.stream,
+                [str(row["event_id"]) for row in old],
+                since=since,
+                subjects=self.subjects,
             )
         except Exception as exc:
             raise PublishFailed(f"could not look for old events in the stream: {exc!r}") from exc

@@ -125,12 +125,15 @@ async def find_event_ids(
     *,
     since: datetime,
     fetch_timeout: float = 2.0,
+    subjects: Collection[str] | None = None,
 ) -> dict[str, int]:
     """Which of ``event_ids`` the stream holds, stored at ``since`` or later: id -> sequence.
 
     Reads headers only, through a short-lived consumer without acks, and stops at the message
     that was last when it began or once every id is found. A message stored under a repair id
     (``<event id>:<n>``, see ``shared.kit.bus.reconcile``) counts for its event id.
+    ``subjects`` limits the look-up to those subjects (an instance's own sites: its NATS user
+    may read no other site's events).
     """
     wanted = set(event_ids)
     found: dict[str, int] = {}
@@ -138,6 +141,7 @@ async def find_event_ids(
         return found
     js = nats.jetstream()
     name = nats.new_inbox().rsplit(".", 1)[-1]
+    filters = sorted(subjects or ())
     info = await js.add_consumer(
         stream,
         ConsumerConfig(
@@ -148,6 +152,8 @@ async def find_event_ids(
             headers_only=True,
             mem_storage=True,
             inactive_threshold=60.0,
+            filter_subject=filters[0] if len(filters) == 1 else None,
+            filter_subjects=filters if len(filters) > 1 else None,
         ),
     )
     if not info.num_pending:
