@@ -8,12 +8,14 @@ from services.volunteers import views
 from services.volunteers.domain import Milestones, TeamRules, in_hours
 from shared.kit.bus.requests import QueryContext
 from shared.kit.commands import found
+from shared.kit.contracts.replies import CommandError
 from shared.kit.contracts.volunteers import (
     AssignmentsQuery,
     HoursQuery,
     RecognitionQuery,
     VolunteerQuery,
 )
+from shared.kit.identity.access import only_as
 
 
 async def volunteer(q: VolunteerQuery, ctx: QueryContext, *, rules: TeamRules) -> dict[str, Any]:
@@ -21,6 +23,8 @@ async def volunteer(q: VolunteerQuery, ctx: QueryContext, *, rules: TeamRules) -
         await views.volunteer_record(ctx.conn, q.volunteer_id), "volunteer", "volunteer_id"
     )
     v = record.volunteer
+    if not ctx.sees(v.site):
+        raise CommandError.not_found("volunteer", "volunteer_id")
     active = v.active_teams(rules)
     return {
         "volunteer_id": str(q.volunteer_id),
@@ -92,6 +96,14 @@ async def recognition(q: RecognitionQuery, ctx: QueryContext) -> dict[str, Any]:
 
 
 async def assignments(q: AssignmentsQuery, ctx: QueryContext) -> dict[str, Any]:
+    """The session's duties; a peer supporter's own only (their token's sub is their
+    ``volunteer_id``)."""
+    site = await views.session_site(ctx.conn, q.session_id)
+    if site is not None and not ctx.sees(site):
+        raise CommandError.not_found("session", "session_id")
+    duties = await views.duties(ctx.conn, q.session_id)
+    if ctx.identity is not None and only_as(ctx.granted, "peer_supporter"):
+        duties = [d for d in duties if str(d.volunteer_id) == ctx.identity.sub]
     return {
         "session_id": str(q.session_id),
         "assignments": [
@@ -101,6 +113,6 @@ async def assignments(q: AssignmentsQuery, ctx: QueryContext) -> dict[str, Any]:
                 "role": d.role,
                 "status": d.status,
             }
-            for d in await views.duties(ctx.conn, q.session_id)
+            for d in duties
         ],
     }

@@ -128,3 +128,11 @@ async def duties(conn: asyncpg.Connection, session_id: UUID) -> list[Duty]:
         session_id,
     )
     return [Duty(r["assignment_id"], r["volunteer_id"], r["role"], r["status"]) for r in found]
+
+
+async def session_site(conn: asyncpg.Connection, session_id: UUID) -> str | None:
+    """The site of a session volunteers has heard of, or None."""
+    site: str | None = await conn.fetchval(
+        "SELECT site FROM known_sessions WHERE session_id = $1", session_id
+    )
+    return site
