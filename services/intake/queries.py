@@ -99,13 +99,13 @@ async def referrals_overdue(
     days = default_days if q.days is None else q.days
     today = datetime.now(ctx.zone).date()
     overdue = await views.urgent_referrals_received_before(
-        ctx.conn, ctx.site, today - timedelta(days=days)
+        ctx.conn, ctx.sites, today - timedelta(days=days)
     )
     return {"days": days, "referrals": overdue}
 
 
 async def safety_followups(q: SafetyFollowups, ctx: QueryContext) -> dict[str, Any]:
-    return {"followups": await views.open_safety_followups(ctx.conn, ctx.site, q.worker_id)}
+    return {"followups": await views.open_safety_followups(ctx.conn, ctx.sites, q.worker_id)}
 
 
 async def access_log(q: AccessLogQuery, ctx: QueryContext) -> dict[str, Any]:

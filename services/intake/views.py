@@ -125,35 +125,35 @@ async def consent_history(conn: asyncpg.Connection, person_id: UUID) -> list[dic
 
 
 async def urgent_referrals_received_before(
-    conn: asyncpg.Connection, site: str, day: date
+    conn: asyncpg.Connection, sites: Collection[str], day: date
 ) -> list[dict[str, Any]]:
-    """The site's urgent referrals still undecided that were received before ``day``."""
+    """The urgent referrals of ``sites`` still undecided that were received before ``day``."""
     referrals = await conn.fetch(
-        """SELECT referral_id, source, urgency, person_id, received_on FROM referrals
-           WHERE site = $1 AND status = 'received' AND urgency = 'urgent'
+        """SELECT referral_id, site, source, urgency, person_id, received_on FROM referrals
+           WHERE site = ANY($1::text[]) AND status = 'received' AND urgency = 'urgent'
              AND received_on < $2
            ORDER BY received_on""",
-        site,
+        sorted(sites),
         day,
     )
     return [_jsonable(r) for r in referrals]
 
 
 async def open_safety_followups(
-    conn: asyncpg.Connection, site: str, worker_id: str | None
+    conn: asyncpg.Connection, sites: Collection[str], worker_id: str | None
 ) -> list[dict[str, Any]]:
-    """The site's unacknowledged safety follow-ups, with the worker of the person's open case
-    here; only that worker's with ``worker_id``."""
+    """The unacknowledged safety follow-ups of ``sites``, with the worker of the person's open
+    case at the assessment's site; only that worker's with ``worker_id``."""
     followups = await conn.fetch(
-        """SELECT a.assessment_id, a.person_id, a.instrument, a.score, a.band, a.assessed_on,
-                  c.worker_id
+        """SELECT a.assessment_id, a.site, a.person_id, a.instrument, a.score, a.band,
+                  a.assessed_on, c.worker_id
            FROM assessments a
            LEFT JOIN cases c ON c.person_id = a.person_id AND c.status = 'open'
                             AND c.site = a.site
-           WHERE a.site = $1 AND a.safety_followup AND a.acknowledged_at IS NULL
+           WHERE a.site = ANY($1::text[]) AND a.safety_followup AND a.acknowledged_at IS NULL
              AND ($2::text IS NULL OR c.worker_id = $2)
            ORDER BY a.assessed_on""",
-        site,
+        sorted(sites),
         worker_id,
     )
     return [_jsonable(f) for f in followups]

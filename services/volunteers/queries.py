@@ -62,7 +62,7 @@ async def volunteer(q: VolunteerQuery, ctx: QueryContext, *, rules: TeamRules) -
 
 async def hours(q: HoursQuery, ctx: QueryContext) -> dict[str, Any]:
     given = await views.minutes_by_volunteer_and_team(
-        ctx.conn, ctx.site, q.from_date, q.to_date, q.volunteer_id
+        ctx.conn, ctx.sites, q.from_date, q.to_date, q.volunteer_id
     )
     by_team: dict[str, float] = {}
     for g in given:
@@ -71,7 +71,12 @@ async def hours(q: HoursQuery, ctx: QueryContext) -> dict[str, Any]:
         "from": q.from_date.isoformat(),
         "to": q.to_date.isoformat(),
         "volunteers": [
-            {"volunteer_id": str(g.volunteer_id), "team": g.team, "hours": in_hours(g.minutes)}
+            {
+                "volunteer_id": str(g.volunteer_id),
+                "site": g.site,
+                "team": g.team,
+                "hours": in_hours(g.minutes),
+            }
             for g in given
         ],
         "by_team": {team: round(h, 1) for team, h in sorted(by_team.items())},
@@ -81,11 +86,12 @@ async def hours(q: HoursQuery, ctx: QueryContext) -> dict[str, Any]:
 async def recognition(q: RecognitionQuery, ctx: QueryContext) -> dict[str, Any]:
     milestones = Milestones.of(q.milestones)
     out = []
-    for v in await views.total_minutes(ctx.conn, ctx.site):
+    for v in await views.total_minutes(ctx.conn, ctx.sites):
         total = in_hours(v.minutes)
         out.append(
             {
                 "volunteer_id": str(v.volunteer_id),
+                "site": v.site,
                 "person_id": str(v.person_id),
                 "total_hours": total,
                 "milestones_reached": milestones.reached(total),

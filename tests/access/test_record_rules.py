@@ -266,3 +266,21 @@ async def test_the_access_log_names_the_verified_reader_and_the_rosters_reads(nc
     assert (await other_site.ok("qry:access_log", person_id=member))["entries"] == []
     refused = await reader.qry("access_log", person_id=member)
     assert refused.error.code == "forbidden"
+
+
+async def test_a_sites_lists_include_the_sites_below_it_and_nothing_above(nc, head):
+    intake = head["intake"]
+    old = (TODAY - timedelta(days=10)).isoformat()
+    urgent = {"source": "hospital", "reason": "discharged", "urgency": "urgent", "on": old}
+    at_child = (await intake.ok("receive_referral", site="jinsha", **urgent))["referral_id"]
+    at_parent = (await intake.ok("receive_referral", site="likang", **urgent))["referral_id"]
+    centre = worker(nc, "likang")
+    listed = (await centre.ok("qry:referrals_overdue"))["referrals"]
+    assert {(r["referral_id"], r["site"]) for r in listed} == {
+        (at_child, "jinsha"),
+        (at_parent, "likang"),
+    }
+    child = worker(nc, "jinsha")
+    assert [r["referral_id"] for r in (await child.ok("qry:referrals_overdue"))["referrals"]] == [
+        at_child
+    ]

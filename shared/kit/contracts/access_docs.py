@@ -40,6 +40,9 @@ request names:
   `not_found`, the same answer as an id that does not exist, so nobody learns that it exists
   elsewhere. A parent site's staff read their children's records under their own subject or the
   child's.
+- **A site's lists include the sites below it** (`referrals_overdue`, `safety_followups`,
+  volunteers' `hours` and `recognition`), each row naming its `site`; never a site above it or
+  beside it.
 - **A person is known at the site they are registered at and at every site where they have
   (or had) a case** (a person transferred in). `find_people` searches only the people known at
   the subject's site and the sites below it.
