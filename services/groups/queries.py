@@ -12,13 +12,21 @@ from services.groups.domain import attendance_rate, completed
 from shared.kit.bus.requests import QueryContext, request
 from shared.kit.commands import found
 from shared.kit.contracts.groups import CompletionQuery, ProgrammeQuery, RosterQuery
+from shared.kit.contracts.replies import CommandError
 
 
 async def programme(q: ProgrammeQuery, ctx: QueryContext) -> dict[str, Any]:
-    return found(await views.programme_view(ctx.conn, q.programme_id), "programme", "programme_id")
+    return found(
+        await views.programme_view(ctx.conn, q.programme_id),
+        "programme",
+        "programme_id",
+        site=ctx.sites,
+    )
 
 
-async def _display_name(ctx: QueryContext, person_id: str, actor: str) -> str | None:
+async def _display_name(ctx: QueryContext, person_id: str) -> str | None:
+    """The person's preferred name, read from intake with the caller's own token: intake
+    checks that they may read it and writes the read to its access log under their sub."""
     try:
         reply = await request(
             ctx.nats,
@@ -26,9 +34,10 @@ async def _display_name(ctx: QueryContext, person_id: str, actor: str) -> str | 
             ctx.site,
             "intake",
             "person",
-            {"person_id": person_id, "actor": actor},
+            {"person_id": person_id},
             timeout=3,
             no_responders_patience=0.5,
+            token=ctx.token,
         )
     except Exception:  # noqa: BLE001 - the roster still shows who, by id, without names
         return None
@@ -39,7 +48,9 @@ async def roster(q: RosterQuery, ctx: QueryContext) -> dict[str, Any]:
     session, people = found(
         await views.roster_view(ctx.conn, q.session_id), "session", "session_id"
     )
-    names = await asyncio.gather(*(_display_name(ctx, p["person_id"], q.actor) for p in people))
+    if not ctx.sees(session["site"]):
+        raise CommandError.not_found("session", "session_id")
+    names = await asyncio.gather(*(_display_name(ctx, p["person_id"]) for p in people))
     return {
         **session,
         "names_complete": all(name is not None for name in names),
@@ -58,7 +69,12 @@ async def roster(q: RosterQuery, ctx: QueryContext) -> dict[str, Any]:
 async def completion(
     q: CompletionQuery, ctx: QueryContext, *, required_share: float
 ) -> dict[str, Any]:
-    found(await store.load_programme(ctx.conn, q.programme_id), "programme", "programme_id")
+    found(
+        await store.load_programme(ctx.conn, q.programme_id),
+        "programme",
+        "programme_id",
+        site=ctx.sites,
+    )
     held = await views.sessions_held(ctx.conn, q.programme_id)
     return {
         "programme_id": str(q.programme_id),

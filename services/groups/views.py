@@ -77,7 +77,7 @@ async def roster_view(
         session["programme_id"],
         session_id,
     )
-    return {**_session_view(session), "walk_ins": session["walk_ins"]}, [
+    return {**_session_view(session), "site": session["site"], "walk_ins": session["walk_ins"]}, [
         {
             "enrollment_id": str(r["enrollment_id"]),
             "person_id": str(r["person_id"]),

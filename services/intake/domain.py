@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from uuid import UUID, uuid4
@@ -60,6 +60,13 @@ class Person:
     person_id: UUID
     site: str
     roles: tuple[Role, ...]
+    case_sites: frozenset[str] = frozenset()
+    """The sites where the person has (or had) a case."""
+
+    def known_at(self, sites: Collection[str]) -> bool:
+        """Whether staff of ``sites`` know the person: registered there, or with a case there
+        (a person transferred in, or served at more than one site)."""
+        return self.site in sites or not self.case_sites.isdisjoint(sites)
 
     def must_be_family_carer(self) -> None:
         if "family_carer" not in self.roles:
@@ -82,6 +89,7 @@ class Referral:
     status: str
     received_on: date
     person_id: UUID | None = None
+    site: str | None = None
 
     def decide(self, decision: Decision, on: date) -> None:
         """A referral is decided once, and not before the day it was received."""
@@ -233,6 +241,7 @@ class Assessment:
     acknowledged_by: str | None = None
     acknowledged_at: datetime | None = None
     acknowledge_note: str | None = None
+    site: str | None = None
 
     def acknowledge(self, by: str, note: str | None) -> None:
         """Only a raised follow-up is acknowledged, and only once."""

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from typing import Any
-from uuid import uuid4
+from uuid import UUID, uuid4
 
 from services.intake import store
 from services.intake.domain import (
     Case,
+    Person,
     age_band,
     phone_digits,
     refuse_own_carer,
@@ -44,6 +46,27 @@ from shared.kit.contracts.intake import (
 )
 from shared.kit.contracts.replies import CommandError
 from shared.kit.db.uow import UnitOfWork
+
+
+async def _person(
+    uow: UnitOfWork, person_id: UUID, field: str, *, for_update: bool = False
+) -> Person:
+    """The person a command names, or ``not_found`` unless the site's staff know them (see
+    ``Person.known_at``) or the caller's token reaches the site they are registered at (a
+    parent site's staff opening a case at a child site)."""
+    person = found(
+        await store.load_person(uow.conn, person_id, for_update=for_update), "person", field
+    )
+    grant = uow.grant
+    if grant is not None and not (person.known_at(grant.sites) or grant.reaches(person.site)):
+        raise CommandError.not_found("person", field)
+    return person
+
+
+def _here(uow: UnitOfWork) -> Collection[str]:
+    """The sites whose records a command sent to this site may name: the site and those below
+    it (what a command changes must be at the site itself: ``site=uow.site``)."""
+    return uow.grant.sites if uow.grant is not None else (uow.site,)
 
 
 async def register_person(cmd: RegisterPerson, uow: UnitOfWork) -> dict[str, Any]:
@@ -83,8 +106,8 @@ async def register_person(cmd: RegisterPerson, uow: UnitOfWork) -> dict[str, Any
 async def link_carer(cmd: LinkCarer, uow: UnitOfWork) -> dict[str, Any]:
     linked_on = uow.business_date(cmd.on)
     refuse_own_carer(cmd.carer_id, cmd.cared_for_id)
-    carer = found(await store.load_person(uow.conn, cmd.carer_id), "person", "carer_id")
-    found(await store.load_person(uow.conn, cmd.cared_for_id), "person", "cared_for_id")
+    carer = await _person(uow, cmd.carer_id, "carer_id")
+    await _person(uow, cmd.cared_for_id, "cared_for_id")
     carer.must_be_family_carer()
     link_id = uuid4()
     once(
@@ -104,7 +127,7 @@ async def link_carer(cmd: LinkCarer, uow: UnitOfWork) -> dict[str, Any]:
 async def receive_referral(cmd: ReceiveReferral, uow: UnitOfWork) -> dict[str, Any]:
     received_on = uow.business_date(cmd.on)
     if cmd.person_id is not None:
-        found(await store.load_person(uow.conn, cmd.person_id), "person", "person_id")
+        await _person(uow, cmd.person_id, "person_id")
     referral_id = uuid4()
     await store.add_referral(
         uow.conn, cmd, referral_id=referral_id, site=uow.site, received_on=received_on
@@ -119,7 +142,10 @@ async def receive_referral(cmd: ReceiveReferral, uow: UnitOfWork) -> dict[str, A
 async def decide_referral(cmd: DecideReferral, uow: UnitOfWork) -> dict[str, Any]:
     decided_on = uow.business_date(cmd.on)
     referral = found(
-        await store.load_referral(uow.conn, cmd.referral_id), "referral", "referral_id"
+        await store.load_referral(uow.conn, cmd.referral_id),
+        "referral",
+        "referral_id",
+        site=uow.site,
     )
     referral.decide(cmd.decision, decided_on)
     await store.save_decision(
@@ -134,7 +160,7 @@ async def decide_referral(cmd: DecideReferral, uow: UnitOfWork) -> dict[str, Any
 
 async def record_consent(cmd: RecordConsent, uow: UnitOfWork) -> dict[str, Any]:
     recorded_on = uow.business_date(cmd.on)
-    found(await store.load_person(uow.conn, cmd.person_id), "person", "person_id")
+    await _person(uow, cmd.person_id, "person_id")
     consent_id = uuid4()
     await store.add_consent(
         uow.conn, cmd, consent_id=consent_id, site=uow.site, recorded_on=recorded_on
@@ -149,11 +175,14 @@ async def record_consent(cmd: RecordConsent, uow: UnitOfWork) -> dict[str, Any]:
 async def open_case(cmd: OpenCase, uow: UnitOfWork) -> dict[str, Any]:
     opened_on = uow.business_date(cmd.on)
     # Locks the person, so two workers opening a case for the same person queue up here.
-    person = found(
-        await store.load_person(uow.conn, cmd.person_id, for_update=True), "person", "person_id"
-    )
+    person = await _person(uow, cmd.person_id, "person_id", for_update=True)
     if cmd.referral_id is not None:
-        found(await store.load_referral(uow.conn, cmd.referral_id), "referral", "referral_id")
+        found(
+            await store.load_referral(uow.conn, cmd.referral_id),
+            "referral",
+            "referral_id",
+            site=_here(uow),
+        )
     require_service_consent(await store.consent_state(uow.conn, cmd.person_id))
     case = Case.open(
         cmd.person_id,
@@ -238,7 +267,7 @@ async def record_assessment(
 ) -> dict[str, Any]:
     assessed_on = uow.business_date(cmd.on)
     scored = score_answers(instruments, cmd.instrument, cmd.answers)
-    found(await store.load_person(uow.conn, cmd.person_id), "person", "person_id")
+    await _person(uow, cmd.person_id, "person_id")
     assessment_id = uuid4()
     await store.add_assessment(
         uow.conn,
@@ -268,7 +297,10 @@ async def acknowledge_safety_followup(
     cmd: AcknowledgeSafetyFollowup, uow: UnitOfWork
 ) -> dict[str, Any]:
     assessment = found(
-        await store.load_assessment(uow.conn, cmd.assessment_id), "assessment", "assessment_id"
+        await store.load_assessment(uow.conn, cmd.assessment_id),
+        "assessment",
+        "assessment_id",
+        site=uow.site,
     )
     assessment.acknowledge(cmd.actor, cmd.note)
     acknowledged_at = await store.save_acknowledgement(uow.conn, assessment)

@@ -7,6 +7,7 @@ from typing import Any
 from uuid import UUID
 
 from services.intake import store, views
+from services.intake.domain import Person
 from shared.kit.bus.requests import QueryContext
 from shared.kit.commands import found
 from shared.kit.contracts.intake import (
@@ -18,12 +19,35 @@ from shared.kit.contracts.intake import (
     ReferralsOverdue,
     SafetyFollowups,
 )
+from shared.kit.contracts.messages import Query
+from shared.kit.contracts.replies import CommandError
+
+
+def _reader(q: Query, ctx: QueryContext) -> tuple[str, frozenset[str]]:
+    """Who reads, for the access log: the verified sub and its roles."""
+    if ctx.identity is not None:
+        return ctx.identity.sub, ctx.identity.roles
+    return q.actor or "unknown", frozenset()
+
+
+async def _known_person(ctx: QueryContext, person_id: UUID) -> Person:
+    """The person, if known at the subject's site or below it (else ``not_found``)."""
+    person = found(await store.load_person(ctx.conn, person_id), "person", "person_id")
+    if not person.known_at(ctx.sites):
+        raise CommandError.not_found("person", "person_id")
+    return person
+
+
+async def _log(ctx: QueryContext, q: Query, person_ids: list[UUID], what: str) -> None:
+    actor, roles = _reader(q, ctx)
+    await views.log_access(ctx.conn, actor, roles, person_ids, ctx.site, what)
 
 
 async def person(q: PersonQuery, ctx: QueryContext) -> dict[str, Any]:
+    await _known_person(ctx, q.person_id)
     async with ctx.conn.transaction():
         details = found(await views.person(ctx.conn, q.person_id), "person", "person_id")
-        await views.log_access(ctx.conn, q.actor, [q.person_id], ctx.site, "person")
+        await _log(ctx, q, [q.person_id], "person")
         links = await views.carer_links(ctx.conn, q.person_id)
         cases = await views.cases_of(ctx.conn, q.person_id)
     me = str(q.person_id)
@@ -45,20 +69,24 @@ async def person(q: PersonQuery, ctx: QueryContext) -> dict[str, Any]:
 
 async def find_people(q: FindPeople, ctx: QueryContext) -> dict[str, Any]:
     async with ctx.conn.transaction():
-        people = await views.find_people(ctx.conn, q.text.strip())
-        seen = [UUID(p["person_id"]) for p in people]
-        await views.log_access(ctx.conn, q.actor, seen, ctx.site, "search")
+        people = await views.find_people(ctx.conn, q.text.strip(), ctx.sites)
+        await _log(ctx, q, [UUID(p["person_id"]) for p in people], "find_people")
     return {"people": people}
 
 
 async def case(q: CaseQuery, ctx: QueryContext) -> dict[str, Any]:
-    details = found(await views.case(ctx.conn, q.case_id), "case", "case_id")
-    return {**details, "contacts": await views.contacts(ctx.conn, q.case_id)}
+    async with ctx.conn.transaction():
+        details = found(await views.case(ctx.conn, q.case_id), "case", "case_id", site=ctx.sites)
+        await _log(ctx, q, [UUID(details["person_id"])], "case")
+        contacts = await views.contacts(ctx.conn, q.case_id)
+    return {**details, "contacts": contacts}
 
 
 async def consent(q: ConsentQuery, ctx: QueryContext) -> dict[str, Any]:
-    found(await store.load_person(ctx.conn, q.person_id), "person", "person_id")
-    history = await views.consent_history(ctx.conn, q.person_id)
+    await _known_person(ctx, q.person_id)
+    async with ctx.conn.transaction():
+        history = await views.consent_history(ctx.conn, q.person_id)
+        await _log(ctx, q, [q.person_id], "consent")
     current = {purpose: False for purpose in ("service", "outcome_data", "data_sharing")}
     for record in history:
         current[record["purpose"]] = record["given"]
@@ -71,14 +99,15 @@ async def referrals_overdue(
     days = default_days if q.days is None else q.days
     today = datetime.now(ctx.zone).date()
     overdue = await views.urgent_referrals_received_before(
-        ctx.conn, ctx.site, today - timedelta(days=days)
+        ctx.conn, ctx.sites, today - timedelta(days=days)
     )
     return {"days": days, "referrals": overdue}
 
 
 async def safety_followups(q: SafetyFollowups, ctx: QueryContext) -> dict[str, Any]:
-    return {"followups": await views.open_safety_followups(ctx.conn, ctx.site, q.worker_id)}
+    return {"followups": await views.open_safety_followups(ctx.conn, ctx.sites, q.worker_id)}
 
 
 async def access_log(q: AccessLogQuery, ctx: QueryContext) -> dict[str, Any]:
-    return {"entries": await views.access_log(ctx.conn, q.person_id, q.limit)}
+    """Reads of personal data made at the site and the sites below it."""
+    return {"entries": await views.access_log(ctx.conn, ctx.sites, q.person_id, q.limit)}

@@ -24,12 +24,19 @@ from shared.kit.db import rows
 async def load_person(
     conn: asyncpg.Connection, person_id: UUID, *, for_update: bool = False
 ) -> Person | None:
-    """The person, or None; ``for_update`` locks the row until the transaction ends."""
-    lock = " FOR UPDATE" if for_update else ""
+    """The person with the sites of their cases, or None; ``for_update`` locks the person's
+    row until the transaction ends."""
+    lock = " FOR UPDATE OF p" if for_update else ""
     row = await conn.fetchrow(
-        f"SELECT person_id, site, roles FROM people WHERE person_id = $1{lock}", person_id
+        f"""SELECT p.person_id, p.site, p.roles,
+                   array(SELECT DISTINCT c.site FROM cases c
+                         WHERE c.person_id = p.person_id) AS case_sites
+            FROM people p WHERE p.person_id = $1{lock}""",
+        person_id,
     )
-    return Person(row["person_id"], row["site"], tuple(row["roles"])) if row else None
+    if row is None:
+        return None
+    return Person(row["person_id"], row["site"], tuple(row["roles"]), frozenset(row["case_sites"]))
 
 
 async def possible_duplicates(
@@ -135,7 +142,7 @@ async def load_referral(conn: asyncpg.Connection, referral_id: UUID) -> Referral
     return await rows.fetch_one(
         conn,
         Referral,
-        """SELECT referral_id, status, received_on, person_id FROM referrals
+        """SELECT referral_id, status, received_on, person_id, site FROM referrals
            WHERE referral_id = $1 FOR UPDATE""",
         referral_id,
     )
@@ -300,7 +307,7 @@ async def load_assessment(conn: asyncpg.Connection, assessment_id: UUID) -> Asse
     """The assessment, locked until the transaction ends; or None."""
     row = await conn.fetchrow(
         """SELECT assessment_id, person_id, safety_followup, acknowledged_by, acknowledged_at,
-                  acknowledge_note
+                  acknowledge_note, site
            FROM assessments WHERE assessment_id = $1 FOR UPDATE""",
         assessment_id,
     )

@@ -3,6 +3,7 @@ dicts, and the access log every read of personal data writes."""
 
 from __future__ import annotations
 
+from collections.abc import Collection, Iterable
 from datetime import date
 from typing import Any
 from uuid import UUID
@@ -25,11 +26,20 @@ def _jsonable(row: asyncpg.Record) -> dict[str, Any]:
 
 
 async def log_access(
-    conn: asyncpg.Connection, actor: str, person_ids: list[UUID], site: str, what: str
+    conn: asyncpg.Connection,
+    actor: str,
+    roles: Iterable[str],
+    person_ids: list[UUID],
+    site: str,
+    what: str,
 ) -> None:
+    """One entry per person read: who (the verified sub and its roles), by which query, at
+    which site; ``accessed_at`` is when."""
+    held = sorted(roles)
     await conn.executemany(
-        "INSERT INTO access_log (actor, person_id, site, what) VALUES ($1, $2, $3, $4)",
-        [(actor, person_id, site, what) for person_id in person_ids],
+        """INSERT INTO access_log (actor, roles, person_id, site, what)
+           VALUES ($1, $2, $3, $4, $5)""",
+        [(actor, held, person_id, site, what) for person_id in person_ids],
     )
 
 
@@ -62,19 +72,25 @@ async def cases_of(conn: asyncpg.Connection, person_id: UUID) -> list[dict[str, 
     return [_jsonable(c) for c in cases]
 
 
-async def find_people(conn: asyncpg.Connection, text: str) -> list[dict[str, Any]]:
-    """Up to 50 people whose name contains ``text`` or whose phone contains its digits (4 or
-    more of them)."""
+async def find_people(
+    conn: asyncpg.Connection, text: str, sites: Collection[str]
+) -> list[dict[str, Any]]:
+    """Up to 50 people known at ``sites`` (registered there or with a case there) whose name
+    contains ``text`` or whose phone contains its digits (4 or more of them)."""
     digits = "".join(ch for ch in text if ch.isdigit())
     pattern = "%" + text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
     people = await conn.fetch(
         """SELECT person_id, site, preferred_name, legal_name, birth_year, phone, roles
-           FROM people
-           WHERE preferred_name ILIKE $1 OR legal_name ILIKE $1
-              OR (length($2) >= 4 AND phone_digits LIKE '%' || $2 || '%')
+           FROM people p
+           WHERE (preferred_name ILIKE $1 OR legal_name ILIKE $1
+                  OR (length($2) >= 4 AND phone_digits LIKE '%' || $2 || '%'))
+             AND (p.site = ANY($3::text[])
+                  OR EXISTS (SELECT 1 FROM cases c
+                             WHERE c.person_id = p.person_id AND c.site = ANY($3::text[])))
            ORDER BY preferred_name LIMIT 50""",
         pattern,
         digits,
+        sorted(sites),
     )
     return [_jsonable(p) for p in people]
 
@@ -109,48 +125,50 @@ async def consent_history(conn: asyncpg.Connection, person_id: UUID) -> list[dic
 
 
 async def urgent_referrals_received_before(
-    conn: asyncpg.Connection, site: str, day: date
+    conn: asyncpg.Connection, sites: Collection[str], day: date
 ) -> list[dict[str, Any]]:
-    """The site's urgent referrals still undecided that were received before ``day``."""
+    """The urgent referrals of ``sites`` still undecided that were received before ``day``."""
     referrals = await conn.fetch(
-        """SELECT referral_id, source, urgency, person_id, received_on FROM referrals
-           WHERE site = $1 AND status = 'received' AND urgency = 'urgent'
+        """SELECT referral_id, site, source, urgency, person_id, received_on FROM referrals
+           WHERE site = ANY($1::text[]) AND status = 'received' AND urgency = 'urgent'
              AND received_on < $2
            ORDER BY received_on""",
-        site,
+        sorted(sites),
         day,
     )
     return [_jsonable(r) for r in referrals]
 
 
 async def open_safety_followups(
-    conn: asyncpg.Connection, site: str, worker_id: str | None
+    conn: asyncpg.Connection, sites: Collection[str], worker_id: str | None
 ) -> list[dict[str, Any]]:
-    """The site's unacknowledged safety follow-ups, with the worker of the person's open case
-    here; only that worker's with ``worker_id``."""
+    """The unacknowledged safety follow-ups of ``sites``, with the worker of the person's open
+    case at the assessment's site; only that worker's with ``worker_id``."""
     followups = await conn.fetch(
-        """SELECT a.assessment_id, a.person_id, a.instrument, a.score, a.band, a.assessed_on,
-                  c.worker_id
+        """SELECT a.assessment_id, a.site, a.person_id, a.instrument, a.score, a.band,
+                  a.assessed_on, c.worker_id
            FROM assessments a
            LEFT JOIN cases c ON c.person_id = a.person_id AND c.status = 'open'
                             AND c.site = a.site
-           WHERE a.site = $1 AND a.safety_followup AND a.acknowledged_at IS NULL
+           WHERE a.site = ANY($1::text[]) AND a.safety_followup AND a.acknowledged_at IS NULL
              AND ($2::text IS NULL OR c.worker_id = $2)
            ORDER BY a.assessed_on""",
-        site,
+        sorted(sites),
         worker_id,
     )
     return [_jsonable(f) for f in followups]
 
 
 async def access_log(
-    conn: asyncpg.Connection, person_id: UUID | None, limit: int
+    conn: asyncpg.Connection, sites: Collection[str], person_id: UUID | None, limit: int
 ) -> list[dict[str, Any]]:
-    """The latest ``limit`` entries, newest first; only the person's with ``person_id``."""
+    """The latest ``limit`` reads made at ``sites``, newest first; only the person's with
+    ``person_id``."""
     entries = await conn.fetch(
-        """SELECT actor, person_id, site, what, accessed_at FROM access_log
-           WHERE ($1::uuid IS NULL OR person_id = $1)
-           ORDER BY access_id DESC LIMIT $2""",
+        """SELECT actor, roles, person_id, site, what, accessed_at FROM access_log
+           WHERE site = ANY($1::text[]) AND ($2::uuid IS NULL OR person_id = $2)
+           ORDER BY access_id DESC LIMIT $3""",
+        sorted(sites),
         person_id,
         limit,
     )

@@ -11,6 +11,7 @@ from typing import Any
 import asyncpg
 
 from services.reporting.domain import (
+    ALL,
     Period,
     Reporting,
     achievement,
@@ -25,6 +26,7 @@ from services.reporting.views import Reads
 from shared.kit.bus.requests import QueryContext
 from shared.kit.contracts.replies import CommandError
 from shared.kit.contracts.reporting import Outcomes, Summary
+from shared.kit.identity.access import names_site
 
 
 async def summary_of(
@@ -52,7 +54,36 @@ async def summary_of(
     return reply
 
 
+def within_reach(reporting: Reporting, ctx: QueryContext, site: str, exact: bool) -> None:
+    """A payload's ``site`` never widens the subject's: it is the subject's site or one below
+    it (``*`` only under the top site, whose tree is every site), else ``forbidden``. Exact
+    figures only for a ``centre_manager`` whose token names that site itself; everyone else
+    (analysts, a parent site's staff, head office) gets de-identified figures."""
+    if ctx.identity is None:
+        return
+    codes = reporting.organisation.codes()
+    if site == ALL:
+        widened = not set(codes) <= ctx.sites
+    else:
+        widened = site in codes and site not in ctx.sites
+    if widened:
+        raise CommandError(
+            "forbidden",
+            f"site {site} is not {ctx.site} or a site below it: ask under its own subject",
+            site=f"outside {ctx.site}",
+        )
+    if exact and site != ALL:
+        manager = ctx.identity.holds("centre_manager") and names_site(ctx.identity, site)
+        if not manager:
+            raise CommandError(
+                "forbidden",
+                f"exact figures of {site} are for a centre_manager of {site} only",
+                exact="de-identified only",
+            )
+
+
 async def summary(q: Summary, ctx: QueryContext, *, reporting: Reporting) -> dict[str, Any]:
+    within_reach(reporting, ctx, q.site, q.exact)
     return await summary_of(ctx.conn, reporting, q.site, parse_period(q.period), q.exact)
 
 
@@ -66,6 +97,7 @@ async def outcomes(q: Outcomes, ctx: QueryContext, *, reporting: Reporting) -> d
             f"unknown instrument {q.instrument!r}",
             instrument=f"one of {', '.join(sorted(reporting.instruments))}",
         )
+    within_reach(reporting, ctx, q.site, q.exact)
     mode = reporting.mode(q.site, q.exact)
     period = parse_period(q.period)
     reads = Reads(ctx.conn, reporting.sites_of(q.site), period)

@@ -20,7 +20,7 @@ from services.volunteers.domain import (
     still_needed,
 )
 from shared.kit import known_people
-from shared.kit.commands import created, found, once
+from shared.kit.commands import created, found, must_own, once
 from shared.kit.contracts.replies import CommandError
 from shared.kit.contracts.volunteers import (
     AssignmentConfirmed,
@@ -49,12 +49,17 @@ from shared.kit.db.uow import UnitOfWork
 
 
 async def _volunteer(uow: UnitOfWork, volunteer_id: UUID, field: str = "volunteer_id") -> Volunteer:
-    return found(await store.volunteer(uow.conn, volunteer_id), "volunteer", field)
+    """The volunteer, if registered at the site or below it (else ``not_found``)."""
+    here = uow.grant.sites if uow.grant is not None else (uow.site,)
+    return found(await store.volunteer(uow.conn, volunteer_id), "volunteer", field, site=here)
 
 
 async def _assignment(uow: UnitOfWork, assignment_id: UUID) -> Assignment:
+    """The duty at a session of this site; a peer supporter's own only."""
     duty = await store.assignment(uow.conn, assignment_id)
-    return found(duty, "assignment", "assignment_id", site=uow.site)
+    duty = found(duty, "assignment", "assignment_id", site=uow.site)
+    must_own(uow.grant, "peer_supporter", duty.volunteer_id, "duties", "assignment_id")
+    return duty
 
 
 async def _session_to_staff(uow: UnitOfWork, session_id: UUID) -> KnownSession:
@@ -212,6 +217,7 @@ async def decline_assignment(
 
 async def log_hours(cmd: LogHours, uow: UnitOfWork) -> dict[str, Any]:
     day = uow.business_date(cmd.date or cmd.on)
+    must_own(uow.grant, "peer_supporter", cmd.volunteer_id, "hours", "volunteer_id")
     v = await _volunteer(uow, cmd.volunteer_id)
     team = v.team_for_hours(cmd.team)
     session = None
@@ -285,6 +291,7 @@ async def _match(uow: UnitOfWork, match_id: UUID) -> PeerMatch:
 async def log_peer_contact(cmd: LogPeerContact, uow: UnitOfWork) -> dict[str, Any]:
     day = uow.business_date(cmd.date or cmd.on)
     match = await _match(uow, cmd.match_id)
+    must_own(uow.grant, "peer_supporter", match.peer_volunteer_id, "matches", "match_id")
     match.log_contact(day)
     contact_id = uuid4()
     await store.add_peer_contact(uow.conn, contact_id, match.match_id, day, cmd.minutes, cmd.mode)

@@ -8,12 +8,14 @@ from services.volunteers import views
 from services.volunteers.domain import Milestones, TeamRules, in_hours
 from shared.kit.bus.requests import QueryContext
 from shared.kit.commands import found
+from shared.kit.contracts.replies import CommandError
 from shared.kit.contracts.volunteers import (
     AssignmentsQuery,
     HoursQuery,
     RecognitionQuery,
     VolunteerQuery,
 )
+from shared.kit.identity.access import only_as
 
 
 async def volunteer(q: VolunteerQuery, ctx: QueryContext, *, rules: TeamRules) -> dict[str, Any]:
@@ -21,6 +23,8 @@ async def volunteer(q: VolunteerQuery, ctx: QueryContext, *, rules: TeamRules) -
         await views.volunteer_record(ctx.conn, q.volunteer_id), "volunteer", "volunteer_id"
     )
     v = record.volunteer
+    if not ctx.sees(v.site):
+        raise CommandError.not_found("volunteer", "volunteer_id")
     active = v.active_teams(rules)
     return {
         "volunteer_id": str(q.volunteer_id),
@@ -58,7 +62,7 @@ async def volunteer(q: VolunteerQuery, ctx: QueryContext, *, rules: TeamRules) -
 
 async def hours(q: HoursQuery, ctx: QueryContext) -> dict[str, Any]:
     given = await views.minutes_by_volunteer_and_team(
-        ctx.conn, ctx.site, q.from_date, q.to_date, q.volunteer_id
+        ctx.conn, ctx.sites, q.from_date, q.to_date, q.volunteer_id
     )
     by_team: dict[str, float] = {}
     for g in given:
@@ -67,7 +71,12 @@ async def hours(q: HoursQuery, ctx: QueryContext) -> dict[str, Any]:
         "from": q.from_date.isoformat(),
         "to": q.to_date.isoformat(),
         "volunteers": [
-            {"volunteer_id": str(g.volunteer_id), "team": g.team, "hours": in_hours(g.minutes)}
+            {
+                "volunteer_id": str(g.volunteer_id),
+                "site": g.site,
+                "team": g.team,
+                "hours": in_hours(g.minutes),
+            }
             for g in given
         ],
         "by_team": {team: round(h, 1) for team, h in sorted(by_team.items())},
@@ -77,11 +86,12 @@ async def hours(q: HoursQuery, ctx: QueryContext) -> dict[str, Any]:
 async def recognition(q: RecognitionQuery, ctx: QueryContext) -> dict[str, Any]:
     milestones = Milestones.of(q.milestones)
     out = []
-    for v in await views.total_minutes(ctx.conn, ctx.site):
+    for v in await views.total_minutes(ctx.conn, ctx.sites):
         total = in_hours(v.minutes)
         out.append(
             {
                 "volunteer_id": str(v.volunteer_id),
+                "site": v.site,
                 "person_id": str(v.person_id),
                 "total_hours": total,
                 "milestones_reached": milestones.reached(total),
@@ -92,6 +102,14 @@ async def recognition(q: RecognitionQuery, ctx: QueryContext) -> dict[str, Any]:
 
 
 async def assignments(q: AssignmentsQuery, ctx: QueryContext) -> dict[str, Any]:
+    """The session's duties; a peer supporter's own only (their token's sub is their
+    ``volunteer_id``)."""
+    site = await views.session_site(ctx.conn, q.session_id)
+    if site is not None and not ctx.sees(site):
+        raise CommandError.not_found("session", "session_id")
+    duties = await views.duties(ctx.conn, q.session_id)
+    if ctx.identity is not None and only_as(ctx.granted, "peer_supporter"):
+        duties = [d for d in duties if str(d.volunteer_id) == ctx.identity.sub]
     return {
         "session_id": str(q.session_id),
         "assignments": [
@@ -101,6 +119,6 @@ async def assignments(q: AssignmentsQuery, ctx: QueryContext) -> dict[str, Any]:
                 "role": d.role,
                 "status": d.status,
             }
-            for d in await views.duties(ctx.conn, q.session_id)
+            for d in duties
         ],
     }

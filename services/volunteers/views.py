@@ -3,6 +3,7 @@ holds the SQL of the commands and of what volunteers learns from others)."""
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from dataclasses import dataclass
 from datetime import date
 from uuid import UUID
@@ -30,6 +31,7 @@ class VolunteerRecord:
 @dataclass(frozen=True)
 class TeamMinutes:
     volunteer_id: UUID
+    site: str
     team: str
     minutes: int
 
@@ -37,6 +39,7 @@ class TeamMinutes:
 @dataclass(frozen=True)
 class TotalMinutes:
     volunteer_id: UUID
+    site: str
     person_id: UUID
     minutes: int
 
@@ -90,34 +93,40 @@ async def volunteer_record(conn: asyncpg.Connection, volunteer_id: UUID) -> Volu
 
 
 async def minutes_by_volunteer_and_team(
-    conn: asyncpg.Connection, site: str, first: date, last: date, volunteer_id: UUID | None
+    conn: asyncpg.Connection,
+    sites: Collection[str],
+    first: date,
+    last: date,
+    volunteer_id: UUID | None,
 ) -> list[TeamMinutes]:
-    """Minutes logged at the site's volunteers from ``first`` to ``last`` (both included), per
-    volunteer and team, optionally for one volunteer."""
+    """Minutes logged by the volunteers of ``sites`` from ``first`` to ``last`` (both
+    included), per volunteer and team, optionally for one volunteer."""
     found = await conn.fetch(
-        """SELECT h.volunteer_id, h.team, sum(h.minutes) AS minutes
+        """SELECT h.volunteer_id, v.site, h.team, sum(h.minutes) AS minutes
            FROM hours h JOIN volunteers v USING (volunteer_id)
-           WHERE v.site = $1 AND h.day BETWEEN $2 AND $3
+           WHERE v.site = ANY($1::text[]) AND h.day BETWEEN $2 AND $3
              AND ($4::uuid IS NULL OR h.volunteer_id = $4)
-           GROUP BY h.volunteer_id, h.team ORDER BY h.volunteer_id, h.team""",
-        site,
+           GROUP BY h.volunteer_id, v.site, h.team ORDER BY h.volunteer_id, h.team""",
+        sorted(sites),
         first,
         last,
         volunteer_id,
     )
-    return [TeamMinutes(r["volunteer_id"], r["team"], int(r["minutes"])) for r in found]
+    return [TeamMinutes(r["volunteer_id"], r["site"], r["team"], int(r["minutes"])) for r in found]
 
 
-async def total_minutes(conn: asyncpg.Connection, site: str) -> list[TotalMinutes]:
-    """Every volunteer at the site with all the minutes they ever logged, most first."""
+async def total_minutes(conn: asyncpg.Connection, sites: Collection[str]) -> list[TotalMinutes]:
+    """Every volunteer of ``sites`` with all the minutes they ever logged, most first."""
     found = await conn.fetch(
-        """SELECT v.volunteer_id, v.person_id, coalesce(sum(h.minutes), 0) AS minutes
+        """SELECT v.volunteer_id, v.site, v.person_id, coalesce(sum(h.minutes), 0) AS minutes
            FROM volunteers v LEFT JOIN hours h USING (volunteer_id)
-           WHERE v.site = $1 GROUP BY v.volunteer_id, v.person_id
+           WHERE v.site = ANY($1::text[]) GROUP BY v.volunteer_id, v.site, v.person_id
            ORDER BY minutes DESC, v.volunteer_id""",
-        site,
+        sorted(sites),
     )
-    return [TotalMinutes(r["volunteer_id"], r["person_id"], int(r["minutes"])) for r in found]
+    return [
+        TotalMinutes(r["volunteer_id"], r["site"], r["person_id"], int(r["minutes"])) for r in found
+    ]
 
 
 async def duties(conn: asyncpg.Connection, session_id: UUID) -> list[Duty]:
@@ -128,3 +137,11 @@ async def duties(conn: asyncpg.Connection, session_id: UUID) -> list[Duty]:
         session_id,
     )
     return [Duty(r["assignment_id"], r["volunteer_id"], r["role"], r["status"]) for r in found]
+
+
+async def session_site(conn: asyncpg.Connection, session_id: UUID) -> str | None:
+    """The site of a session volunteers has heard of, or None."""
+    site: str | None = await conn.fetchval(
+        "SELECT site FROM known_sessions WHERE session_id = $1", session_id
+    )
+    return site

@@ -50,7 +50,7 @@ def _docs(args: argparse.Namespace) -> int:
     if args.check:
         stale = [
             name
-            for name, text in docs.render().items()
+            for name, text in docs.generated().items()
             if not (target / name).exists() or (target / name).read_text() != text
         ]
         if stale:
@@ -117,7 +117,9 @@ def build_parser() -> argparse.ArgumentParser:
     run = sub.add_parser("run", help="run one service in this process (settings from env)")
     run.add_argument("name", choices=SERVICES)
     run.set_defaults(handler=_run)
-    docs = sub.add_parser("docs", help="generate docs/asyncapi.json and docs/events/*.json")
+    docs = sub.add_parser(
+        "docs", help="generate docs/asyncapi.json, docs/events/*.json and docs/access.md"
+    )
     docs.add_argument("--out", default=str(REPO / "docs"))
     docs.add_argument("--check", action="store_true", help="fail if the files are out of date")
     docs.set_defaults(handler=_docs)

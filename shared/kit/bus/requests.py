@@ -61,7 +61,7 @@ from shared.kit.contracts.messages import Command
 from shared.kit.contracts.replies import CommandError, ErrorDetail, Reply, validation_details
 from shared.kit.db.errors import Failure, classify, classify_fast
 from shared.kit.db.uow import Cause, CommandReply, UnitOfWork
-from shared.kit.identity.access import Identity, allowed
+from shared.kit.identity.access import Grant, Identity, granted
 from shared.kit.identity.tokens import TokenVerifier, Unauthenticated
 from shared.kit.observability import logging as carenet_logging
 from shared.kit.observability.metrics import HANDLER_SECONDS, MESSAGES, REQUESTS_REFUSED
@@ -96,6 +96,17 @@ class QueryContext:
     nats: NatsClient
     identity: Identity | None = None
     """Who asks, as their verified token says."""
+    sites: frozenset[str] = frozenset()
+    """The subject's site and every site below it: the records this query may show (a record
+    kept elsewhere is ``not_found``, so nobody learns it exists)."""
+    granted: frozenset[str] = frozenset()
+    """The caller's roles through which the access table lets this query through."""
+    token: str | None = None
+    """The caller's token, for a query that asks another service on their behalf."""
+
+    def sees(self, site: str | None) -> bool:
+        """Whether a record kept for ``site`` is visible to this query."""
+        return site in self.sites
 
 
 QueryHandler = Callable[[Any, QueryContext], Awaitable[Result]]
@@ -340,10 +351,21 @@ class RequestEndpoints:
 
     def _forbidden(self, identity: Identity, spec: RequestSpec, site: str) -> Reply | None:
         """``forbidden`` unless one of the caller's roles reaches ``site`` for this request."""
-        if allowed(identity, spec.access, site, self.below):
+        if granted(identity, spec.access, site, self.below):
             return None
         REQUESTS_REFUSED.labels(self.service, "forbidden").inc()
         return Reply.failure("forbidden", f"{identity.sub} may not send {spec.name} for {site}")
+
+    def _access(
+        self, identity: Identity | None, spec: RequestSpec, site: str
+    ) -> tuple[frozenset[str], frozenset[str], Callable[[str], bool]]:
+        """The sites this request's records may be kept at, the roles it was granted through,
+        and whether the caller's token reaches a site for it (a person kept elsewhere)."""
+        sites = frozenset(self.below(site))
+        if identity is None:  # the kit's own bus tests: no access table
+            return sites, frozenset(), lambda _site: True
+        roles = granted(identity, spec.access, site, self.below)
+        return sites, roles, lambda other: bool(granted(identity, spec.access, other, self.below))
 
     async def _dispatch(
         self, kind: str, site: str, name: str, data: bytes, correlation: str, headers: Headers
@@ -379,16 +401,21 @@ class RequestEndpoints:
                     actor=f"not {identity.sub}",
                 ).reply()
             request = request.model_copy(update={"actor": identity.sub})
+        sites, roles, reaches = self._access(identity, spec, site)
         if kind == "qry":
             async with self.pool.acquire() as conn:
                 assert self._nats is not None
-                context = QueryContext(conn, site, self.zone, self._nats, identity)
+                token = headers.get(AUTHORIZATION, "").partition(" ")[2].strip() or None
+                context = QueryContext(
+                    conn, site, self.zone, self._nats, identity, sites, roles, token
+                )
                 try:
                     return Reply.success(await handler(request, context))  # type: ignore[arg-type]
                 except CommandError as exc:
                     return exc.reply()
         assert isinstance(request, Command)
-        return await self._command(site, name, request, handler, correlation, identity)  # type: ignore[arg-type]
+        grant = Grant(identity, sites, roles, reaches)
+        return await self._command(site, name, request, handler, correlation, grant)  # type: ignore[arg-type]
 
     async def _command(
         self,
@@ -397,11 +424,11 @@ class RequestEndpoints:
         command: Command,
         handler: CommandHandler,
         correlation: str,
-        identity: Identity | None,
+        grant: Grant,
     ) -> Reply:
         cause = Cause(correlation_id=correlation, causation_id=str(command.command_id))
         async with UnitOfWork(
-            self.pool, self.service, self.schema, site, self.zone, cause, identity
+            self.pool, self.service, self.schema, site, self.zone, cause, grant.identity, grant
         ) as uow:
             # Claiming the id first makes a concurrent duplicate wait here, then see our reply.
             claimed = await uow.conn.fetchval(

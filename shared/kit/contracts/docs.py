@@ -1,7 +1,7 @@
 """Generate ``docs/asyncapi.json`` (AsyncAPI 3.0) and one JSON Schema per event from the catalogue.
 
-``carenet docs`` writes them; a test regenerates them and fails if the files differ, so the
-published documents cannot drift from the code.
+``carenet docs`` writes them, and ``docs/access.md`` (``access_docs``); a test regenerates them
+and fails if the files differ, so the published documents cannot drift from the code.
 """
 
 from __future__ import annotations
@@ -21,6 +21,7 @@ from shared.kit.bus.dead_letters import (
     ORIGINAL_SUBJECT,
     REASON,
 )
+from shared.kit.contracts import access_docs
 from shared.kit.contracts.catalogue import CATALOGUE, EventSpec, RequestSpec
 from shared.kit.contracts.envelope import SITE_CODE, EventEnvelope
 from shared.kit.contracts.public import SERVICES, load_public_contracts
@@ -203,9 +204,14 @@ def _dump(document: dict[str, Any]) -> str:
     return json.dumps(document, indent=2, ensure_ascii=False, sort_keys=False) + "\n"
 
 
+def generated() -> dict[str, str]:
+    """Every generated document: ``render()``'s, and ``access.md``."""
+    return {**render(), "access.md": access_docs.render()}
+
+
 def write(docs_dir: Path) -> list[Path]:
     """Regenerate ``docs_dir``'s generated files; stale event schemas are removed."""
-    files = render()
+    files = generated()
     written = []
     events_dir = docs_dir / "events"
     events_dir.mkdir(parents=True, exist_ok=True)

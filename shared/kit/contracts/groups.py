@@ -41,8 +41,6 @@ EnrolmentStatus = Literal["enrolled", "waitlisted"]
 WithdrawalReason = Literal["withdrawn", "case_closed", "case_transferred"]
 Tag = Label
 
-Staff = Field(min_length=1, max_length=64)
-
 
 class Schedule(BaseModel):
     """How a programme's sessions repeat, in the organisation's time zone."""
@@ -149,10 +147,10 @@ class ProgrammeQuery(Query):
 
 @query("groups", "roster", access=CASEWORK)
 class RosterQuery(Query):
-    """A session's enrolled people and their attendance, with names from intake."""
+    """A session's enrolled people and their attendance, with names from intake (read with the
+    caller's token, so each name read is in intake's access log under the caller's sub)."""
 
     session_id: UUID
-    actor: str = Staff
 
 
 @query("groups", "completion", access=CASEWORK)

@@ -162,13 +162,14 @@ class PersonQuery(Query):
     """A person's personal data, for staff; every read is written to the access log."""
 
     person_id: UUID
-    actor: str = Field(min_length=1, max_length=64)
 
 
 @query("intake", "find_people", access=CASEWORK)
 class FindPeople(Query):
+    """People known at the site or below it, by name or phone; every one found is written to
+    the access log."""
+
     text: str = Field(min_length=1, max_length=120)
-    actor: str = Field(min_length=1, max_length=64)
 
 
 @query("intake", "case", access=CASEWORK)
@@ -193,6 +194,9 @@ class SafetyFollowups(Query):
 
 @query("intake", "access_log", access=MANAGERS)
 class AccessLogQuery(Query):
+    """Who read which person's data at the site and below it (verified sub, its roles, the
+    query, when), newest first."""
+
     person_id: UUID | None = None
     limit: int = Field(default=100, ge=1, le=1000)
 

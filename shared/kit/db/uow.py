@@ -22,7 +22,7 @@ from shared.kit.contracts.catalogue import CATALOGUE
 from shared.kit.contracts.envelope import EventEnvelope
 from shared.kit.contracts.messages import EventData
 from shared.kit.contracts.replies import CommandError
-from shared.kit.identity.access import Identity
+from shared.kit.identity.access import Grant, Identity
 
 MAX_EVENT_BYTES = 64 * 1024
 """Largest serialized event envelope ``UnitOfWork.record`` accepts: far below NATS's default
@@ -61,6 +61,8 @@ class UnitOfWork:
     cause: Cause = field(default_factory=Cause.fresh)
     identity: Identity | None = None
     """Who sent the command this work does (None for work caused by an event)."""
+    grant: Grant | None = None
+    """What the command was let through with (None for work caused by an event)."""
     conn: asyncpg.Connection = field(init=False)
     events: list[EventEnvelope] = field(default_factory=list, init=False)
     _bodies: dict[int, tuple[EventEnvelope, str]] = field(default_factory=dict, init=False)

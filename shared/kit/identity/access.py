@@ -54,15 +54,54 @@ class Identity:
         return EVERY_SITE in self.sites or any(site in below(mine) for mine in self.sites)
 
 
+def granted(
+    identity: Identity, access: Access, site: str, below: Callable[[str], Iterable[str]]
+) -> frozenset[Role]:
+    """The caller's roles through which this request may be sent for ``site`` (none: refused).
+
+    A service that limits one role further (a peer supporter's own duties only) reads it here:
+    the limit applies when that role is the only one granted."""
+    return frozenset(
+        role
+        for role, scope in access.items()
+        if identity.holds(role) and identity.reaches(site, scope, below)
+    )
+
+
 def allowed(
     identity: Identity, access: Access, site: str, below: Callable[[str], Iterable[str]]
 ) -> bool:
     """Whether any of the caller's roles may send this request for ``site``."""
-    return any(
-        identity.reaches(site, scope, below)
-        for role, scope in access.items()
-        if identity.holds(role)
-    )
+    return bool(granted(identity, access, site, below))
+
+
+def only_as(roles: frozenset[str], role: Role) -> bool:
+    """Whether ``role`` is the only one a request was granted through (``granted``)."""
+    return roles == {role}
+
+
+def names_site(identity: Identity, site: str) -> bool:
+    """Whether the token names ``site`` itself (not a parent of it, nor ``*``): the ``own``
+    scope, as exact figures need."""
+    return identity.reaches(site, "own", lambda code: (code,))
+
+
+@dataclass(frozen=True)
+class Grant:
+    """What one request was let through with, for the rules a service checks record by record.
+
+    ``sites``: the subject's site and every site below it (a record kept anywhere else is
+    ``not_found``); ``roles``: the caller's roles the access table let it through by;
+    ``reaches(site)``: whether the caller's token would let the same request through for
+    another site (a person registered there)."""
+
+    identity: Identity | None
+    sites: frozenset[str]
+    roles: frozenset[str]
+    reaches: Callable[[str], bool]
+
+    def sees(self, site: str | None) -> bool:
+        return site in self.sites
 
 
 def rows(*roles: Role, scope: Scope = "children") -> dict[Role, Scope]:
@@ -77,7 +116,8 @@ VOLUNTEERING: Access = rows("volunteer_coordinator", "centre_manager")
 """Volunteer teams and duties: the coordinators and the manager."""
 DUTIES: Access = rows("volunteer_coordinator", "centre_manager", "peer_supporter")
 """A volunteer's duties and contacts: coordinators, the manager, and peer supporters (their own
-duties and matches only, which the service checks record by record)."""
+duties and matches only, which the service checks record by record: a peer supporter's token's
+``sub`` is their ``volunteer_id``)."""
 PROGRAMMES: Access = rows("social_worker", "centre_manager", "volunteer_coordinator")
 """A programme's sessions (ids, no names): casework staff, and coordinators who staff them."""
 FIGURES: Access = {
