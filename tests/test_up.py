@@ -19,6 +19,7 @@ import nats
 from shared.kit.bus.requests import request
 from shared.local.up import available_services
 from tests.conftest import REPO, eventually
+from tests.identity import HEAD_OFFICE
 
 
 def _start_up(data: Path) -> subprocess.Popen[bytes]:
@@ -86,7 +87,8 @@ async def test_carenet_up_runs_everything_from_nothing_and_stops_cleanly(tmp_pat
                 "likang",
                 "notes",
                 "add_note",
-                {"command_id": str(uuid4()), "actor": "worker-1", "text": "kept across restarts"},
+                {"command_id": str(uuid4()), "text": "kept across restarts"},
+                token=HEAD_OFFICE,
             )
         finally:
             await nc.close()

@@ -560,7 +560,7 @@ class Campaign:
     def _oversized_name_length(self, fields: dict[str, Any]) -> int:
         assert self.cluster.nc is not None
         limit = self.cluster.nc.max_payload
-        empty = {"command_id": str(uuid.uuid4()), "actor": "campaign", **fields}
+        empty = {"command_id": str(uuid.uuid4()), **fields}
         body = len(json.dumps(empty).encode())
         headers = len(f"NATS/1.0\r\n{CORRELATION_HEADER}: {uuid.uuid4()}\r\n\r\n")
         return limit - body - headers - 64

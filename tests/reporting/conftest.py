@@ -13,6 +13,7 @@ from shared.kit.bus.requests import request
 from shared.kit.contracts.replies import Reply
 from shared.kit.service import ServiceRuntime
 from tests.conftest import ServiceClient, eventually
+from tests.identity import HEAD_OFFICE
 
 HAS_VOLUNTEERS = importlib.util.find_spec("services.volunteers.app") is not None
 SOURCES = ("INTAKE", "GROUPS", "VOLUNTEERS")
@@ -69,7 +70,13 @@ async def settled(nc: NatsClient, system: dict[str, ServiceRuntime]) -> None:
 async def ask(nc: NatsClient, name: str, site: str, **fields: Any) -> Reply:
     """A reporting query for ``site`` (``*`` travels under the top site, hq)."""
     return await request(
-        nc, "qry", "hq" if site == "*" else site, "reporting", name, {"site": site, **fields}
+        nc,
+        "qry",
+        "hq" if site == "*" else site,
+        "reporting",
+        name,
+        {"site": site, **fields},
+        token=HEAD_OFFICE,
     )
 
 
