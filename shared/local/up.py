@@ -4,6 +4,10 @@ Starts a nats-server (JetStream) and a PostgreSQL from their PyPI packages on fr
 data under ``.carenet/`` (kept across restarts), then every service as its own process, and
 supervises them: a service that dies is started again. ``NATS_URL`` and ``DATABASE_URL``
 point it at existing servers instead.
+
+Services verify tokens against this run's own JWKS (``shared.local.identity``); ``up.json`` gets
+its path (``jwks``) and an operator token (``token``) the CLI sends when ``CARENET_TOKEN`` is not
+set.
 """
 
 from __future__ import annotations
@@ -27,6 +31,7 @@ import asyncpg
 from shared.agency.sites import DEMO_ORGANISATION, load_organisation
 from shared.kit.contracts.public import SERVICES
 from shared.local.devservers import NatsServer, PostgresServer, free_port, port_is_free
+from shared.local.identity import local_issuer, trusted_jwks
 
 log = logging.getLogger("carenet.up")
 
@@ -157,6 +162,7 @@ class Up:
             self.postgres.start()
             await ensure_database(self.postgres.dsn, "carenet")
             self.database_url = self.postgres.dsn_for("carenet")
+        issuer = local_issuer(self.data_dir)
         base_env = {
             **os.environ,
             "NATS_URL": self.nats_url,
@@ -164,6 +170,7 @@ class Up:
             "CARENET_CONFIG": str(self.config),
             "CARENET_SITES": self.sites,
             "CARENET_HTTP_HOST": "127.0.0.1",
+            "CARENET_JWKS": trusted_jwks(issuer, os.environ.get("CARENET_JWKS")),
             "PYTHONPATH": os.pathsep.join(
                 p for p in (str(self.root), os.environ.get("PYTHONPATH", "")) if p
             ),
@@ -184,6 +191,7 @@ class Up:
             "nats": self.nats_url,
             "database": self.database_url,
             "services": {c.launch.name: {"http": c.url} for c in self.children},
+            **issuer.summary(),
         }
         (self.data_dir / "up.json").write_text(json.dumps(summary, indent=2) + "\n")
         return summary
@@ -256,6 +264,8 @@ def print_summary(summary: dict[str, Any], data_dir: Path) -> None:
     for name, where in summary["services"].items():
         print(f"  {name:<11} {where['http']}  (/readyz, /metrics)")
     print(f"  data and logs in {data_dir}/ ; this summary in {data_dir / 'up.json'}")
+    print("  the CLI sends up.json's operator token; for casework make a staff token:")
+    print("    export CARENET_TOKEN=$(carenet token --sub ID --roles ROLE[,ROLE] --sites SITE)")
     print("Press Ctrl-C to stop.", flush=True)
 
 
