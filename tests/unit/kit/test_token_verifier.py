@@ -189,6 +189,16 @@ def test_a_rotated_key_is_picked_up_at_most_every_reload_interval(local, tmp_pat
     assert verifier.verify(_bearer(token)).sub == "sw-lee"
 
 
+def test_a_key_taken_out_of_the_document_stops_verifying_at_the_next_refresh(local, tmp_path):
+    old, verifier = local
+    token = old.token("sw-lee", roles=["social_worker"], sites=["likang"])
+    (tmp_path / "local" / "jwks.json").write_text(json.dumps(SigningKey.generate().jwks()))
+    verifier._loaded_at -= token_module.RELOAD_EVERY_SECONDS + 1
+    assert verifier.verify(_bearer(token)).sub == "sw-lee"  # a known kid: no reason to read
+    verifier._loaded_at -= token_module.REFRESH_EVERY_SECONDS
+    assert _refusal(verifier, _bearer(token)) == "unknown_key"
+
+
 def test_a_verifier_needs_a_document():
     with pytest.raises(ValueError, match="no JWKS"):
         TokenVerifier([])
