@@ -21,8 +21,6 @@ from shared.kit.identity import tokens as token_module
 from shared.kit.identity.issuing import SigningKey
 from shared.local.identity import key_file, local_issuer, trusted_jwks
 
-NOW = time.time()
-
 
 def _issuer(folder: Path, name: str = "carenet-local", kid: str | None = None) -> SigningKey:
     key = SigningKey.generate(issuer=name)
@@ -94,9 +92,9 @@ def test_another_audience_expired_or_issued_in_the_future_is_refused(local):
     key, verifier = local
     other = key.token("x", roles=["analyst"], sites=["*"], audience="another-app")
     assert _refusal(verifier, _bearer(other)) == "audience"
-    expired = key.token("x", roles=["analyst"], sites=["*"], ttl_seconds=60, now=NOW - 3600)
+    expired = key.token("x", roles=["analyst"], sites=["*"], ttl_seconds=60, now=time.time() - 3600)
     assert _refusal(verifier, _bearer(expired)) == "expired"
-    future = key.token("x", roles=["analyst"], sites=["*"], now=NOW + 3600)
+    future = key.token("x", roles=["analyst"], sites=["*"], now=time.time() + 3600)
     assert _refusal(verifier, _bearer(future)) == "claims"
 
 
@@ -121,8 +119,8 @@ def test_missing_claims_roles_that_are_not_a_list_or_an_unknown_key_are_refused(
     def signed(claims: dict[str, object], kid: str = key.kid) -> str:
         return jwt.encode(claims, key.private, algorithm="EdDSA", headers={"kid": kid})
 
-    base = {"sub": "x", "iss": "carenet-local", "aud": "carenet", "iat": int(NOW)}
-    good = {**base, "exp": int(NOW) + 60, "roles": ["analyst"], "sites": ["*"]}
+    base = {"sub": "x", "iss": "carenet-local", "aud": "carenet", "iat": int(time.time())}
+    good = {**base, "exp": int(time.time()) + 60, "roles": ["analyst"], "sites": ["*"]}
     assert verifier.verify(_bearer(signed(good))).sub == "x"
     no_exp = {k: v for k, v in good.items() if k != "exp"}
     assert _refusal(verifier, _bearer(signed(no_exp))) == "claims"
@@ -158,8 +156,8 @@ def test_tokens_of_a_second_independent_issuer_verify_beside_carenets_own(local,
         "sites": ["likang"],
         "iss": "https://login.agency.example",
         "aud": "carenet",
-        "iat": int(NOW),
-        "exp": int(NOW) + 300,
+        "iat": int(time.time()),
+        "exp": int(time.time()) + 300,
     }
     by_rsa = jwt.encode(claims, rsa_key, algorithm="RS256", headers={"kid": "rsa-1"})
     by_ec = jwt.encode(claims, ec_key, algorithm="ES256", headers={"kid": "ec-1"})
