@@ -178,14 +178,14 @@ def nats_url(data: str | None = None) -> str | None:
     return _from_up_json("NATS_URL", "nats", data)
 
 
-def token(data: str | None = None) -> str | None:
-    """``CARENET_TOKEN``, else the operator ``token`` that ``carenet up`` wrote into ``up.json``."""
-    return _from_up_json("CARENET_TOKEN", "token", data)
-
-
 def database_url(data: str | None = None) -> str | None:
     """``DATABASE_URL``, else the ``database`` of ``up.json`` (for operators' tools)."""
     return _from_up_json("DATABASE_URL", "database", data)
+
+
+def token(data: str | None = None) -> str | None:
+    """``CARENET_TOKEN``, else the operator ``token`` that ``carenet up`` wrote into ``up.json``."""
+    return _from_up_json("CARENET_TOKEN", "token", data)
 
 
 def subject_site(site: str) -> str:

@@ -4,10 +4,6 @@ Starts a nats-server (JetStream) and a PostgreSQL from their PyPI packages on fr
 data under ``.carenet/`` (kept across restarts), then every service as its own process, and
 supervises them: a service that dies is started again. ``NATS_URL`` and ``DATABASE_URL``
 point it at existing servers instead.
-
-Services verify tokens against this run's own JWKS (``shared.local.identity``); ``up.json`` gets
-its path (``jwks``) and an operator token (``token``) the CLI sends when ``CARENET_TOKEN`` is not
-set.
 """
 
 from __future__ import annotations
@@ -30,8 +26,8 @@ import asyncpg
 
 from shared.agency.sites import DEMO_ORGANISATION, load_organisation
 from shared.kit.contracts.public import SERVICES
+from shared.local import identity
 from shared.local.devservers import NatsServer, PostgresServer, free_port, port_is_free
-from shared.local.identity import local_issuer, trusted_jwks
 
 log = logging.getLogger("carenet.up")
 
@@ -162,7 +158,8 @@ class Up:
             self.postgres.start()
             await ensure_database(self.postgres.dsn, "carenet")
             self.database_url = self.postgres.dsn_for("carenet")
-        issuer = local_issuer(self.data_dir)
+        # Tokens are verified against this run's own JWKS; up.json gets it and an operator token.
+        issuer = identity.local_issuer(self.data_dir)
         base_env = {
             **os.environ,
             "NATS_URL": self.nats_url,
@@ -170,7 +167,7 @@ class Up:
             "CARENET_CONFIG": str(self.config),
             "CARENET_SITES": self.sites,
             "CARENET_HTTP_HOST": "127.0.0.1",
-            "CARENET_JWKS": trusted_jwks(issuer, os.environ.get("CARENET_JWKS")),
+            "CARENET_JWKS": identity.trusted_jwks(issuer, os.environ.get("CARENET_JWKS")),
             "PYTHONPATH": os.pathsep.join(
                 p for p in (str(self.root), os.environ.get("PYTHONPATH", "")) if p
             ),
