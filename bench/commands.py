@@ -27,6 +27,8 @@ import nats
 from nats.aio.client import Client as NatsClient
 
 from bench.common import (
+    AUTHORIZATION,
+    BENCH_JWKS,
     REPO,
     Row,
     Servers,
@@ -72,7 +74,10 @@ class Cluster:
         """A request's reply (``{"ok": false, ...}`` for a timeout too)."""
         try:
             msg = await self.nc.request(
-                f"{prefix}.{site}.{service}.{name}", json.dumps(body).encode(), timeout=120
+                f"{prefix}.{site}.{service}.{name}",
+                json.dumps(body).encode(),
+                timeout=120,
+                headers=AUTHORIZATION,
             )
         except (TimeoutError, nats.errors.Error) as exc:
             return {"ok": False, "error": {"code": "timeout", "message": repr(exc)}}
@@ -80,7 +85,7 @@ class Cluster:
         return reply
 
     async def ok(self, site: str, service: str, name: str, **fields: Any) -> dict[str, Any]:
-        body = {"command_id": str(uuid4()), "actor": "bench", **fields}
+        body = {"command_id": str(uuid4()), **fields}
         reply = await self.send("cmd", site, service, name, body)
         if not reply.get("ok"):
             raise RuntimeError(f"{name} failed: {reply}")
@@ -106,7 +111,6 @@ class Cluster:
 def register_body(i: int) -> tuple[str, dict[str, Any]]:
     return SITES[i % len(SITES)], {
         "command_id": str(uuid4()),
-        "actor": "bench",
         "preferred_name": f"Bench Person {i} {uuid4().hex[:6]}",
         "roles": ["family_carer"] if i % 3 else ["person_in_recovery"],
         "birth_year": 1950 + i % 50,
@@ -164,7 +168,7 @@ async def _baseline_database(servers: Servers, carenet_dsn: str) -> str:
 def _responder(nats_url: str, dsn: str, log: Path) -> Any:
     with log.open("ab") as out:
         process = subprocess.Popen(
-            [sys.executable, "-m", "bench.responder", nats_url, dsn],
+            [sys.executable, "-m", "bench.responder", nats_url, dsn, "--jwks", str(BENCH_JWKS)],
             cwd=REPO,
             stdout=out,
             stderr=out,
@@ -287,7 +291,6 @@ async def _commands(cluster: Cluster, requests: int, clients: int) -> list[Row]:
                 programmes[i % len(programmes)][0],
                 {
                     "command_id": str(uuid4()),
-                    "actor": "bench",
                     "programme_id": str(programmes[i % len(programmes)][1]),
                     "person_id": str(person),
                 },
@@ -323,7 +326,6 @@ async def _attendance_bodies(cluster: Cluster, requests: int) -> list[tuple[str,
                 s["site"],
                 {
                     "command_id": str(uuid4()),
-                    "actor": "bench",
                     "session_id": str(s["session_id"]),
                     "present": present,
                     "walk_ins": i % 3,

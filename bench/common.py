@@ -20,9 +20,21 @@ from typing import Any
 import asyncpg
 
 from shared.agency.sites import DEMO_ORGANISATION
+from shared.kit.identity import ROLES
+from shared.kit.identity.issuing import SigningKey
 from shared.local.devservers import NatsServer, PostgresServer, free_port
 
 REPO = Path(__file__).resolve().parent.parent
+
+# The benchmark's own issuer: services (and the baseline responder) verify its token on every
+# request, as they would a member of staff's.
+_keys = Path(tempfile.mkdtemp(prefix="carenet-bench-keys-"))
+BENCH_JWKS = _keys / "jwks.json"
+_issuer = SigningKey.generate(issuer="carenet-bench")
+_issuer.save(_keys / "signing-key.pem", BENCH_JWKS)
+BENCH_TOKEN = _issuer.token("bench", roles=ROLES, sites=["*"], ttl_seconds=24 * 3600)
+AUTHORIZATION = {"Authorization": f"Bearer {BENCH_TOKEN}"}
+"""The header every benchmark request carries, to carenet and to the baseline alike."""
 
 
 # --------------------------------------------------------------------------- results
@@ -211,6 +223,7 @@ def service_env(nats_url: str, database_url: str, **extra: str) -> dict[str, str
         "DATABASE_URL": database_url,
         "CARENET_CONFIG": str(DEMO_ORGANISATION),
         "CARENET_HTTP_HOST": "127.0.0.1",
+        "CARENET_JWKS": str(BENCH_JWKS),
         "CARENET_LOG_LEVEL": "WARNING",
         "PYTHONPATH": str(REPO),
     }

@@ -3,8 +3,11 @@
 ``python -m bench.responder NATS_URL DSN`` answers ``bench.<site>.<service>.<name>`` in the
 queue group ``baseline``, one task per request: at most ``--concurrency`` at once (default 16,
 the bound the kit's request handling defaults to, on as many connections; the subscription
-waits beyond that). Each request is decoded, validated with the contract's pydantic model,
-and applied in one transaction on asyncpg: the command-log row (with its reply; a repeated
+waits beyond that). Each request's ``Authorization: Bearer`` token is verified as the kit does
+(PyJWT: the key by ``kid`` from the JWKS given with ``--jwks``, signature, ``exp``, ``iat``,
+audience, ``sub``, roles and sites), and its ``sub`` is the actor; the body is decoded,
+validated with the contract's pydantic model, and applied in one transaction on asyncpg: the
+command-log row (with its reply; a repeated
 ``command_id`` gets the stored reply), the entity's rows, the outbox row(s) of the event(s)
 built with the contract's models. No relay publishes that outbox: the baseline is the request
 path only. ``bench.ping`` answers when it is subscribed.
@@ -22,6 +25,7 @@ from uuid import UUID, uuid4
 from zoneinfo import ZoneInfo
 
 import asyncpg
+import jwt
 import nats
 from nats.aio.msg import Msg
 
@@ -239,6 +243,38 @@ async def record_attendance(conn: asyncpg.Connection, site: str, cmd: Any) -> by
     return json.dumps(reply).encode()
 
 
+class Refused(Exception):
+    """No token the responder trusts."""
+
+
+def keys(jwks_path: str) -> dict[str, jwt.PyJWK]:
+    with open(jwks_path) as jwks:
+        found = [jwt.PyJWK(entry) for entry in json.load(jwks)["keys"]]
+    return {key.key_id: key for key in found if key.key_id}
+
+
+def caller(trusted: dict[str, jwt.PyJWK], msg: Msg) -> str:
+    """The verified sub of the request's token: the same checks the kit makes."""
+    scheme, _, token = (msg.headers or {}).get("Authorization", "").partition(" ")
+    if scheme.lower() != "bearer" or not token:
+        raise Refused("no token")
+    try:
+        header = jwt.get_unverified_header(token)
+        key = trusted[header["kid"]]
+        claims = jwt.decode(
+            token,
+            key=key.key,
+            algorithms=[header["alg"]] if header["alg"] in ("EdDSA", "ES256", "RS256") else [],
+            audience="carenet",
+            options={"require": ["sub", "iss", "aud", "exp", "iat"]},
+        )
+    except (jwt.InvalidTokenError, KeyError) as exc:
+        raise Refused(repr(exc)) from exc
+    if not isinstance(claims.get("roles"), list) or not isinstance(claims.get("sites"), list):
+        raise Refused("roles and sites must be lists")
+    return str(claims["sub"])
+
+
 HANDLERS = {
     "register_person": register_person,
     "enrol": enrol,
@@ -246,20 +282,25 @@ HANDLERS = {
 }
 
 
-async def answer(pool: asyncpg.Pool, msg: Msg) -> None:
+async def answer(pool: asyncpg.Pool, trusted: dict[str, jwt.PyJWK], msg: Msg) -> None:
     try:
         _prefix, site, service, name = msg.subject.split(".", 3)
         model = CATALOGUE.commands[(service, name)].model
-        cmd = model.model_validate(json.loads(msg.data))
+        actor = caller(trusted, msg)
+        cmd = model.model_validate({**json.loads(msg.data), "actor": actor})
         async with pool.acquire() as conn:
             body = await HANDLERS[name](conn, site, cmd)
+    except Refused as exc:
+        refusal = {"ok": False, "error": {"code": "unauthenticated", "message": str(exc)}}
+        body = json.dumps(refusal).encode()
     except Exception as exc:  # noqa: BLE001 - every request gets a reply
         failure = {"ok": False, "error": {"code": "internal", "message": repr(exc)}}
         body = json.dumps(failure).encode()
     await msg.respond(body)
 
 
-async def serve(nats_url: str, dsn: str, concurrency: int) -> None:
+async def serve(nats_url: str, dsn: str, concurrency: int, jwks: str) -> None:
+    trusted = keys(jwks)
     # A connection for each request handled at once, as the kit gives its pool (at most 64).
     pool = await asyncpg.create_pool(dsn, min_size=2, max_size=min(concurrency, 64))
     nc = await nats.connect(nats_url)
@@ -268,7 +309,7 @@ async def serve(nats_url: str, dsn: str, concurrency: int) -> None:
 
     async def on_request(msg: Msg) -> None:
         await room.acquire()
-        task = asyncio.create_task(answer(pool, msg))
+        task = asyncio.create_task(answer(pool, trusted, msg))
         running.add(task)
 
         def done(finished: asyncio.Task[None]) -> None:
@@ -297,5 +338,6 @@ if __name__ == "__main__":
     parser.add_argument("nats_url")
     parser.add_argument("dsn")
     parser.add_argument("--concurrency", type=int, default=16)
+    parser.add_argument("--jwks", required=True, help="the JWKS whose keys sign the tokens")
     options = parser.parse_args()
-    asyncio.run(serve(options.nats_url, options.dsn, options.concurrency))
+    asyncio.run(serve(options.nats_url, options.dsn, options.concurrency, options.jwks))

@@ -20,6 +20,7 @@ import asyncpg
 import nats
 
 from bench.common import (
+    AUTHORIZATION,
     Row,
     Servers,
     delete_streams,
@@ -138,6 +139,7 @@ async def run(servers: Servers, attendances: int) -> Row:
                     "qry.hq.reporting.summary",
                     json.dumps({"site": "*", "period": str(YEAR)}).encode(),
                     timeout=120,
+                    headers=AUTHORIZATION,
                 )
                 reply: dict[str, Any] = json.loads(msg.data)
                 if not reply.get("ok"):

@@ -153,7 +153,8 @@ async def test_carenet_up_runs_everything_from_nothing_and_stops_cleanly(tmp_pat
                 "likang",
                 "notes",
                 "add_note",
-                {"command_id": str(uuid4()), "actor": "worker-1", "text": "kept across restarts"},
+                {"command_id": str(uuid4()), "text": "kept across restarts"},
+                token=summary["token"],
             )
         finally:
             await nc.close()
@@ -167,6 +168,7 @@ async def test_carenet_up_runs_everything_from_nothing_and_stops_cleanly(tmp_pat
                 await conn.close()
 
         await eventually(tallied, timeout=30)
+        made_before_restart = await _walk_through_with_made_tokens(data, summary)
     finally:
         output = _stop(proc)
     assert proc.returncode == 0, output
@@ -187,6 +189,102 @@ async def test_carenet_up_runs_everything_from_nothing_and_stops_cleanly(tmp_pat
             assert await conn.fetchval("SELECT text FROM notes.notes") == "kept across restarts"
         finally:
             await conn.close()
+        # The signing key is kept: a token made before the restart is still good.
+        assert summary["jwks"] == str(data / "identity" / "jwks.json")
+        found = _cli(
+            data,
+            "intake",
+            "find_people",
+            "--site",
+            "likang",
+            "--text",
+            "陳",
+            token=made_before_restart,
+        )
+        assert found.returncode == 0, found.stdout + found.stderr
     finally:
         _stop(proc)
     assert proc.returncode == 0
+
+
+def _cli(data: Path, *args: str, token: str | None = None) -> subprocess.CompletedProcess[str]:
+    """``carenet ...`` as a user types it, finding NATS (and the token, unless one is given in
+    CARENET_TOKEN) in ``data``'s up.json."""
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if k not in {"NATS_URL", "DATABASE_URL", "CARENET_TOKEN", "CARENET_SIGNING_KEY"}
+    }
+    env |= {"PYTHONPATH": str(REPO), "CARENET_DATA": str(data)}
+    if token is not None:
+        env["CARENET_TOKEN"] = token
+    return subprocess.run(
+        [sys.executable, "-m", "shared.cli", *args],
+        cwd=REPO,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+
+
+def _reply(done: subprocess.CompletedProcess[str]) -> dict:
+    return json.loads(done.stdout)
+
+
+async def _walk_through_with_made_tokens(data: Path, summary: dict) -> str:
+    """The README's intake walk-through with a token from `carenet token`; the operator token
+    of up.json reads no personal data. Returns the social worker's token."""
+    key = data / "identity" / "signing-key.pem"
+    assert key.stat().st_mode & 0o077 == 0 and data.stat().st_mode & 0o077 == 0
+    assert "PRIVATE" not in json.dumps(summary)
+
+    made = await asyncio.to_thread(
+        _cli, data, "token", "--sub", "sw-lee", "--roles", "social_worker", "--sites", "likang"
+    )
+    assert made.returncode == 0, made.stderr
+    sw_lee = made.stdout.strip()
+    refused = await asyncio.to_thread(
+        _cli, data, "token", "--sub", "x", "--roles", "boss", "--sites", "likang"
+    )
+    assert refused.returncode == 2 and "unknown role(s) boss" in refused.stderr
+
+    registered = await asyncio.to_thread(
+        _cli,
+        data,
+        *("intake", "register_person", "--site", "likang", "--preferred-name", "陳太"),
+        *("--legal-name", "陳美玲", "--roles", "family_carer", "--sex", "female"),
+        *("--birth-year", "1962", "--phone", "+852 9123 4567"),
+        token=sw_lee,
+    )
+    assert registered.returncode == 0, registered.stdout + registered.stderr
+    mum = _reply(registered)["result"]["person_id"]
+    read = await asyncio.to_thread(
+        _cli, data, "intake", "person", "--site", "likang", "--person-id", mum, token=sw_lee
+    )
+    assert read.returncode == 0 and _reply(read)["result"]["legal_name"] == "陳美玲"
+
+    # The operator (up.json's token, sent when CARENET_TOKEN is not set) may not read it.
+    as_operator = await asyncio.to_thread(
+        _cli, data, "intake", "person", "--site", "likang", "--person-id", mum
+    )
+    assert as_operator.returncode == 1 and _reply(as_operator)["error"]["code"] == "forbidden"
+    # Nor may sw-lee act for a site their token does not name.
+    elsewhere = await asyncio.to_thread(
+        _cli, data, "intake", "find_people", "--site", "clubhouse", "--text", "陳", token=sw_lee
+    )
+    assert elsewhere.returncode == 1 and _reply(elsewhere)["error"]["code"] == "forbidden"
+
+    manager = await asyncio.to_thread(
+        _cli, data, "token", "--sub", "mgr-wong", "--roles", "centre_manager", "--sites", "likang"
+    )
+    log = await asyncio.to_thread(
+        _cli,
+        data,
+        *("intake", "access_log", "--site", "likang", "--person-id", mum),
+        token=manager.stdout.strip(),
+    )
+    assert log.returncode == 0, log.stdout + log.stderr
+    assert [e["actor"] for e in _reply(log)["result"]["entries"]] == ["sw-lee"]
+    return sw_lee

@@ -44,7 +44,7 @@ async def report_command(args: argparse.Namespace) -> int:
     import nats
     from nats.errors import Error as NatsError
 
-    from shared.cli.client import nats_url, subject_site
+    from shared.cli.client import NO_TOKEN, nats_url, subject_site, token
     from shared.kit.bus.requests import request
 
     if args.format == "xlsx" and args.out is None:
@@ -52,6 +52,9 @@ async def report_command(args: argparse.Namespace) -> int:
     url = nats_url(args.data)
     if url is None:
         return _fail("no NATS URL: run `make up` (it writes .carenet/up.json) or set NATS_URL")
+    bearer = token(args.data)
+    if bearer is None:
+        return _fail(NO_TOKEN)
     period: Any = args.period
     if period.strip().startswith("{"):
         period = json.loads(period)
@@ -68,6 +71,7 @@ async def report_command(args: argparse.Namespace) -> int:
             "summary",
             {"site": args.site, "period": period, "exact": args.exact},
             timeout=30,
+            token=bearer,
         )
     finally:
         with contextlib.suppress(Exception):

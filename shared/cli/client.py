@@ -4,6 +4,9 @@ The options are generated from each request model's fields (``--preferred-name``
 ``preferred_name``). Values are only shaped for JSON here (lists, numbers, booleans, JSON
 objects); the service validates them and its ``validation_error`` reply is what the user sees.
 
+The request carries the caller's token (``CARENET_TOKEN``, else the operator token ``carenet up``
+writes into ``up.json``); the service takes the ``actor`` from it, so there is no ``--actor``.
+
 The reply is always printed (exit 0 ok, 1 refused, 2 unavailable or not sent). A command that
 is not ok also prints its ``command_id`` on stderr with ``send again with --command-id X``:
 the same command sent again with that id is applied at most once, so a retry after a lost or
@@ -15,7 +18,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
-import getpass
 import json
 import os
 import sys
@@ -37,6 +39,13 @@ from shared.kit.contracts.catalogue import CATALOGUE, RequestSpec
 # Options every request has; a model field of the same name could not be given. A model's own
 # ``site`` field (reporting's "which site's figures", which may be ``*``) is filled from --site.
 RESERVED = frozenset({"site", "data", "help"})
+# Fields the CLI never offers: the actor is whoever the token names.
+NOT_OPTIONS = frozenset({"site", "actor"})
+NO_TOKEN = (
+    "no token: set CARENET_TOKEN (e.g. export CARENET_TOKEN=$(carenet token --sub ID "
+    "--roles ROLE --sites SITE)), or run `make up`, which writes an operator token into "
+    ".carenet/up.json"
+)
 ALL_SITES = "*"
 Convert = Callable[[str], Any]
 
@@ -98,6 +107,9 @@ async def send(args: argparse.Namespace) -> int:
     url = nats_url(args.data)
     if url is None:
         return _fail("no NATS URL: run `make up` (it writes .carenet/up.json) or set NATS_URL")
+    bearer = token(args.data)
+    if bearer is None:
+        return _fail(NO_TOKEN)
     try:
         nc = await asyncio.wait_for(
             nats.connect(
@@ -114,7 +126,9 @@ async def send(args: argparse.Namespace) -> int:
         return _fail(f"cannot reach NATS at {url} ({type(exc).__name__})")
     body = payload(args)
     try:
-        reply = await request(nc, spec.kind, subject_site(args.site), spec.service, spec.name, body)
+        reply = await request(
+            nc, spec.kind, subject_site(args.site), spec.service, spec.name, body, token=bearer
+        )
     finally:
         with contextlib.suppress(Exception):
             await nc.close()
@@ -133,7 +147,7 @@ async def send(args: argparse.Namespace) -> int:
 
 
 def payload(args: argparse.Namespace) -> dict[str, Any]:
-    """The request body from parsed options: given fields, command id and actor."""
+    """The request body from parsed options: given fields and the command id."""
     spec: RequestSpec = args.client_spec
     body: dict[str, Any] = {}
     for name in spec.model.model_fields:
@@ -144,10 +158,6 @@ def payload(args: argparse.Namespace) -> dict[str, Any]:
         body["site"] = args.site
     if spec.kind == "cmd":
         body.setdefault("command_id", str(uuid4()))
-    if "actor" in spec.model.model_fields and "actor" not in body:
-        actor = default_actor()
-        if actor:
-            body["actor"] = actor
     return body
 
 
@@ -179,6 +189,11 @@ def database_url(data: str | None = None) -> str | None:
     return _from_up_json("DATABASE_URL", "database", data)
 
 
+def token(data: str | None = None) -> str | None:
+    """``CARENET_TOKEN``, else the operator ``token`` that ``carenet up`` wrote into ``up.json``."""
+    return _from_up_json("CARENET_TOKEN", "token", data)
+
+
 def subject_site(site: str) -> str:
     """The site a request travels under: ``*`` (every site) goes to the organisation's top site."""
     if site != ALL_SITES:
@@ -189,16 +204,6 @@ def subject_site(site: str) -> str:
     except ValueError:
         return "hq"
     return next((s.code for s in organisation.sites if s.parent is None), "hq")
-
-
-def default_actor() -> str | None:
-    """``CARENET_ACTOR``, else the login name."""
-    if actor := os.environ.get("CARENET_ACTOR"):
-        return actor
-    try:
-        return getpass.getuser()
-    except (OSError, KeyError):
-        return None
 
 
 def _specs(service: str) -> list[RequestSpec]:
@@ -230,11 +235,11 @@ def _add_request(
     parser.add_argument(
         "--data",
         default=None,
-        help="where `carenet up` keeps up.json, read when NATS_URL is not set "
-        "(default: env CARENET_DATA, else .carenet)",
+        help="where `carenet up` keeps up.json, read when NATS_URL or CARENET_TOKEN is not "
+        "set (default: env CARENET_DATA, else .carenet)",
     )
     for name, field in spec.model.model_fields.items():
-        if name == "site":
+        if name in NOT_OPTIONS:
             continue
         if name in RESERVED:
             raise ValueError(f"{spec.service}.{spec.name}: field {name!r} clashes with --{name}")
@@ -250,9 +255,6 @@ def _add_field(parser: argparse.ArgumentParser, name: str, field: FieldInfo) -> 
     if name == "command_id":
         required = False
         hint = "UUID; default a new one (give it again to repeat a command safely)"
-    elif name == "actor":
-        required = False
-        hint = "staff or volunteer id; default env CARENET_ACTOR, else the login name"
     help_text = " ".join(p for p in (field.description, f"[{hint}]" if hint else "") if p)
     if not required and field.default not in (None, PydanticUndefined):
         default = field.default.value if isinstance(field.default, Enum) else field.default

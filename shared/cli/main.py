@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import os
+import re
 import runpy
 import sys
 from datetime import timedelta
@@ -60,6 +61,65 @@ def _docs(args: argparse.Namespace) -> int:
         return 0
     for path in docs.write(target):
         print(f"wrote {path}")
+    return 0
+
+
+TTL = re.compile(r"^(\d+)([smhd]?)$")
+SECONDS = {"": 1, "s": 1, "m": 60, "h": 3600, "d": 86400}
+
+
+def _ttl(text: str) -> int:
+    """``8h``, ``30m``, ``7d`` or seconds."""
+    found = TTL.match(text.strip())
+    if found is None or int(found[1]) == 0:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a duration like 8h, 30m, 7d or 3600")
+    return int(found[1]) * SECONDS[found[2]]
+
+
+def _names(text: str) -> list[str]:
+    return [part.strip() for part in text.split(",") if part.strip()]
+
+
+def _token(args: argparse.Namespace) -> int:
+    from shared.agency.sites import DEMO_ORGANISATION, load_organisation
+    from shared.kit.identity import ROLES
+    from shared.kit.identity.issuing import SigningKey
+    from shared.local.identity import key_file
+
+    unknown = [role for role in args.roles if role not in ROLES]
+    if unknown or not args.roles:
+        print(
+            f"carenet token: unknown role(s) {', '.join(unknown) or '(none given)'}; "
+            f"roles are {', '.join(ROLES)}",
+            file=sys.stderr,
+        )
+        return 2
+    organisation = load_organisation(Path(os.environ.get("CARENET_CONFIG") or DEMO_ORGANISATION))
+    codes = set(organisation.codes())
+    strange = [site for site in args.sites if site != "*" and site not in codes]
+    if strange or not args.sites:
+        print(
+            f"carenet token: unknown site(s) {', '.join(strange) or '(none given)'}; "
+            f"sites are * (every site) or one of {', '.join(sorted(codes))}",
+            file=sys.stderr,
+        )
+        return 2
+    data = Path(args.data or os.environ.get("CARENET_DATA") or ".carenet")
+    path = Path(args.key or os.environ.get("CARENET_SIGNING_KEY") or key_file(data))
+    try:
+        key = SigningKey.load(path)
+    except (OSError, ValueError) as exc:
+        print(
+            f"carenet token: no signing key at {path} ({type(exc).__name__}): run `make up` "
+            "once (it makes one), or name one with --key or CARENET_SIGNING_KEY",
+            file=sys.stderr,
+        )
+        return 2
+    print(
+        key.token(
+            args.sub, roles=args.roles, sites=args.sites, name=args.name, ttl_seconds=args.ttl
+        )
+    )
     return 0
 
 
@@ -123,6 +183,30 @@ def build_parser() -> argparse.ArgumentParser:
     docs.add_argument("--out", default=str(REPO / "docs"))
     docs.add_argument("--check", action="store_true", help="fail if the files are out of date")
     docs.set_defaults(handler=_docs)
+    token = sub.add_parser(
+        "token",
+        help="print a token signed with this deployment's key (for CARENET_TOKEN)",
+        description="Print a JWT for a member of staff or a volunteer, signed with the key "
+        "`carenet up` keeps under its data directory (or --key). Services take the actor from "
+        "its sub and check its roles and sites against the access table.",
+    )
+    token.add_argument("--sub", required=True, help="the staff or volunteer id: the actor")
+    token.add_argument(
+        "--roles", required=True, type=_names, help="comma-separated, e.g. social_worker"
+    )
+    token.add_argument(
+        "--sites", required=True, type=_names, help="comma-separated site codes, or * (all)"
+    )
+    token.add_argument("--ttl", type=_ttl, default=8 * 3600, help="how long it is valid (8h)")
+    token.add_argument("--name", default=None, help="the person's name (default: the sub)")
+    token.add_argument(
+        "--key",
+        default=None,
+        help="the signing key (default: env CARENET_SIGNING_KEY, else "
+        "the one `carenet up` made under --data)",
+    )
+    token.add_argument("--data", default=None, help="where `carenet up` keeps its data")
+    token.set_defaults(handler=_token)
     reconcile = sub.add_parser(
         "reconcile",
         help="publish again the kept outbox events a service's stream lacks",

@@ -33,6 +33,7 @@ import asyncpg
 
 from shared.agency.sites import DEMO_ORGANISATION, load_organisation
 from shared.kit.contracts.public import SERVICES
+from shared.local import identity
 from shared.local.devservers import NatsServer, PostgresServer, free_port, port_is_free
 from shared.local.nats_users import ADMIN, CLIENT, READS, NatsUser, render, standard_users
 
@@ -169,6 +170,8 @@ class Up:
             self.postgres.start()
             await ensure_database(self.postgres.dsn, "carenet")
             self.database_url = self.postgres.dsn_for("carenet")
+        # Tokens are verified against this run's own JWKS; up.json gets it and an operator token.
+        issuer = identity.local_issuer(self.data_dir)
         base_env = {
             **os.environ,
             "NATS_URL": self.nats_url,
@@ -176,6 +179,7 @@ class Up:
             "CARENET_CONFIG": str(self.config),
             "CARENET_SITES": self.sites,
             "CARENET_HTTP_HOST": "127.0.0.1",
+            "CARENET_JWKS": identity.trusted_jwks(issuer, os.environ.get("CARENET_JWKS")),
             "PYTHONPATH": os.pathsep.join(
                 p for p in (str(self.root), os.environ.get("PYTHONPATH", "")) if p
             ),
@@ -198,6 +202,7 @@ class Up:
         summary |= {
             "database": self.database_url,
             "services": {c.launch.name: {"http": c.url} for c in self.children},
+            **issuer.summary(),
         }
         _write_private(self.data_dir / "up.json", json.dumps(summary, indent=2) + "\n")
         return summary
@@ -314,6 +319,8 @@ def print_summary(summary: dict[str, Any], data_dir: Path) -> None:
     for name, where in summary["services"].items():
         print(f"  {name:<11} {where['http']}  (/readyz, /metrics)")
     print(f"  data and logs in {data_dir}/ ; this summary in {data_dir / 'up.json'}")
+    print("  the CLI sends up.json's operator token; for casework make a staff token:")
+    print("    export CARENET_TOKEN=$(carenet token --sub ID --roles ROLE[,ROLE] --sites SITE)")
     print("Press Ctrl-C to stop.", flush=True)
 
 

@@ -16,11 +16,12 @@ from shared.kit.db.pool import create_pool
 from shared.kit.db.uow import UnitOfWork
 from shared.kit.service import ServiceRuntime
 from tests.example.services import NOTES, AddNote, NoteAdded, add_note
+from tests.identity import HEAD_OFFICE
 
 
 async def add(nc: NatsClient, text: str = "hello", site: str = "jinsha", **fields: Any) -> Reply:
-    payload = {"command_id": str(uuid4()), "actor": "worker-1", "text": text, **fields}
-    return await request(nc, "cmd", site, "notes", "add_note", payload)
+    payload = {"command_id": str(uuid4()), "text": text, **fields}
+    return await request(nc, "cmd", site, "notes", "add_note", payload, token=HEAD_OFFICE)
 
 
 async def add_directly(
@@ -30,7 +31,7 @@ async def add_directly(
     pool = target.pool if isinstance(target, ServiceRuntime) else target
     assert pool is not None
     async with UnitOfWork(pool, "notes", "notes", site, ZoneInfo("Asia/Hong_Kong")) as uow:
-        result = await add_note(AddNote(command_id=uuid4(), actor="worker-1", text=text), uow)
+        result = await add_note(AddNote(command_id=uuid4(), text=text), uow)
         await uow.commit()
     return UUID(result["note_id"])
 

@@ -8,6 +8,7 @@ from uuid import uuid4
 from shared.kit.bus.requests import request
 from tests.bus.helpers import add
 from tests.example.services import NOTES
+from tests.identity import HEAD_OFFICE
 
 
 async def _rows(runtime) -> int:
@@ -24,10 +25,10 @@ async def test_a_command_repeated_with_the_same_command_id_returns_the_first_rep
     start_service, nc
 ):
     notes = await start_service(NOTES)
-    payload = {"command_id": str(uuid4()), "actor": "worker-1", "text": "weekly group"}
+    payload = {"command_id": str(uuid4()), "text": "weekly group"}
 
-    first = await request(nc, "cmd", "jinsha", "notes", "add_note", payload)
-    again = await request(nc, "cmd", "jinsha", "notes", "add_note", payload)
+    first = await request(nc, "cmd", "jinsha", "notes", "add_note", payload, token=HEAD_OFFICE)
+    again = await request(nc, "cmd", "jinsha", "notes", "add_note", payload, token=HEAD_OFFICE)
 
     assert first.ok and again == first
     assert await _rows(notes) == 1
@@ -38,10 +39,13 @@ async def test_concurrent_repeats_of_one_command_write_once_and_all_get_the_same
     start_service, nc
 ):
     notes = await start_service(NOTES)
-    payload = {"command_id": str(uuid4()), "actor": "worker-1", "text": "house meeting"}
+    payload = {"command_id": str(uuid4()), "text": "house meeting"}
 
     replies = await asyncio.gather(
-        *(request(nc, "cmd", "jinsha", "notes", "add_note", payload) for _ in range(8))
+        *(
+            request(nc, "cmd", "jinsha", "notes", "add_note", payload, token=HEAD_OFFICE)
+            for _ in range(8)
+        )
     )
 
     assert all(r.ok for r in replies)
@@ -58,7 +62,8 @@ async def test_a_command_id_reused_for_another_command_is_a_conflict(start_servi
         "jinsha",
         "notes",
         "add_note",
-        {"command_id": command_id, "actor": "w", "text": "a"},
+        {"command_id": command_id, "text": "a"},
+        token=HEAD_OFFICE,
     )
     reused = await request(
         nc,
@@ -66,7 +71,8 @@ async def test_a_command_id_reused_for_another_command_is_a_conflict(start_servi
         "jinsha",
         "notes",
         "delete_note",
-        {"command_id": command_id, "actor": "w", "note_id": first.result["note_id"]},
+        {"command_id": command_id, "note_id": first.result["note_id"]},
+        token=HEAD_OFFICE,
     )
     assert reused.error.code == "conflict"
     assert reused.error.details[0].field == "command_id"
@@ -83,21 +89,21 @@ async def test_invalid_payloads_get_validation_error_with_field_details_and_chan
         "notes",
         "add_note",
         {"command_id": "not-a-uuid", "text": "", "colour": "red"},
+        token=HEAD_OFFICE,
     )
 
     assert not reply.ok
     assert reply.error.code == "validation_error"
     fields = {d.field: d.message for d in reply.error.details}
-    assert set(fields) == {"command_id", "actor", "text", "colour"}
+    assert set(fields) == {"command_id", "text", "colour"}
     assert "UUID" in fields["command_id"]
-    assert "Field required" in fields["actor"]
     assert "Extra inputs are not permitted" in fields["colour"]
     assert await _rows(notes) == 0 and await _outbox(notes) == 0
 
 
 async def test_a_body_that_is_not_json_gets_validation_error(start_service, nc):
     await start_service(NOTES)
-    reply = await request(nc, "cmd", "jinsha", "notes", "add_note", b"<xml/>")
+    reply = await request(nc, "cmd", "jinsha", "notes", "add_note", b"<xml/>", token=HEAD_OFFICE)
     assert reply.model_dump(exclude_none=True) == {
         "ok": False,
         "error": {
@@ -127,8 +133,9 @@ async def test_an_unexpected_exception_becomes_an_internal_error_with_a_referenc
         "jinsha",
         "notes",
         "add_note",
-        {"command_id": str(uuid4()), "actor": "w", "text": "explode"},
+        {"command_id": str(uuid4()), "text": "explode"},
         correlation_id=correlation,
+        token=HEAD_OFFICE,
     )
     assert reply.error.code == "internal"
     assert correlation in reply.error.message
@@ -138,9 +145,11 @@ async def test_an_unexpected_exception_becomes_an_internal_error_with_a_referenc
 
 async def test_unknown_commands_and_missing_entities_are_not_found(start_service, nc):
     await start_service(NOTES)
-    unknown = await request(nc, "cmd", "jinsha", "notes", "shred_note", {})
+    unknown = await request(nc, "cmd", "jinsha", "notes", "shred_note", {}, token=HEAD_OFFICE)
     assert unknown.error.code == "not_found"
-    missing = await request(nc, "qry", "jinsha", "notes", "note", {"note_id": str(uuid4())})
+    missing = await request(
+        nc, "qry", "jinsha", "notes", "note", {"note_id": str(uuid4())}, token=HEAD_OFFICE
+    )
     assert missing.error.code == "not_found"
 
 
@@ -148,7 +157,13 @@ async def test_a_query_reads_without_writing(start_service, nc):
     await start_service(NOTES)
     added = await add(nc, "talk on caring skills")
     found = await request(
-        nc, "qry", "jinsha", "notes", "note", {"note_id": added.result["note_id"]}
+        nc,
+        "qry",
+        "jinsha",
+        "notes",
+        "note",
+        {"note_id": added.result["note_id"]},
+        token=HEAD_OFFICE,
     )
     assert found.ok
     assert found.result == {"note_id": added.result["note_id"], "text": "talk on caring skills"}

@@ -19,6 +19,7 @@ from shared.kit.identity import EVERY_ROLE
 from shared.kit.service import ServiceDefinition
 from tests.conftest import ServiceClient
 from tests.example.services import NOTES
+from tests.identity import HEAD_OFFICE
 
 
 @query("bigreply", "everything", access=EVERY_ROLE)
@@ -36,7 +37,7 @@ BIG = ServiceDefinition(name="bigreply", queries={"everything": everything})
 
 
 def note(**fields: Any) -> dict[str, Any]:
-    return {"command_id": str(uuid4()), "actor": "worker-1", "text": "a note", **fields}
+    return {"command_id": str(uuid4()), "text": "a note", **fields}
 
 
 async def _notes_written(runtime) -> int:
@@ -69,7 +70,9 @@ def _refused(reply: Reply) -> dict[str, str]:
 )
 async def test_deeply_nested_json_gets_a_validation_error(start_service, nc, body):
     notes = await start_service(NOTES)
-    reply = await request(nc, "cmd", "jinsha", "notes", "add_note", body, timeout=5)
+    reply = await request(
+        nc, "cmd", "jinsha", "notes", "add_note", body, timeout=5, token=HEAD_OFFICE
+    )
     _refused(reply)
     assert await _notes_written(notes) == 0
 
@@ -77,19 +80,35 @@ async def test_deeply_nested_json_gets_a_validation_error(start_service, nc, bod
 async def test_bytes_that_are_not_utf8_get_a_validation_error(start_service, nc):
     await start_service(NOTES)
     for body in (b"\xff\xfe\x00{", b'{"text": "\xc3\x28"}', b"\x80" * 1000):
-        reply = await request(nc, "cmd", "jinsha", "notes", "add_note", body, timeout=5)
+        reply = await request(
+            nc, "cmd", "jinsha", "notes", "add_note", body, timeout=5, token=HEAD_OFFICE
+        )
         _refused(reply)
 
 
 async def test_a_900_kb_body_gets_a_validation_error(start_service, nc):
     notes = await start_service(NOTES)
     huge_text = await request(
-        nc, "cmd", "jinsha", "notes", "add_note", note(text="x" * 900_000), timeout=5
+        nc,
+        "cmd",
+        "jinsha",
+        "notes",
+        "add_note",
+        note(text="x" * 900_000),
+        timeout=5,
+        token=HEAD_OFFICE,
     )
     assert "text" in _refused(huge_text)
     # Many small wrong items: the reply stays small enough to be sent.
     many = await request(
-        nc, "cmd", "jinsha", "notes", "add_note", note(text=[1] * 300_000), timeout=5
+        nc,
+        "cmd",
+        "jinsha",
+        "notes",
+        "add_note",
+        note(text=[1] * 300_000),
+        timeout=5,
+        token=HEAD_OFFICE,
     )
     assert "text" in _refused(many)
     assert len(many.to_json()) < 64 * 1024
@@ -105,9 +124,13 @@ async def test_a_control_character_in_any_text_is_a_validation_error_naming_the_
     intake = ServiceClient(nc, "intake", "likang")
     groups = ServiceClient(nc, "groups", "likang")
 
-    refused = await request(nc, "cmd", "jinsha", "notes", "add_note", note(text="a\x00b"))
+    refused = await request(
+        nc, "cmd", "jinsha", "notes", "add_note", note(text="a\x00b"), token=HEAD_OFFICE
+    )
     assert "U+0000" in _refused(refused)["text"]
-    refused = await request(nc, "cmd", "jinsha", "notes", "add_note", note(actor="w\x1b[31m"))
+    refused = await request(
+        nc, "cmd", "jinsha", "notes", "add_note", note(actor="w\x1b[31m"), token=HEAD_OFFICE
+    )
     assert set(_refused(refused)) == {"actor"}
     assert await _notes_written(notes) == 0 and await _outbox(notes) == 0
 
@@ -115,7 +138,7 @@ async def test_a_control_character_in_any_text_is_a_validation_error_naming_the_
     assert set(_refused(person)) == {"preferred_name"}
     referral = await intake.cmd("receive_referral", source="self", reason="needs\x07help")
     assert set(_refused(referral)) == {"reason"}
-    found = await intake.qry("find_people", text="\x00", actor="worker-1")
+    found = await intake.qry("find_people", text="\x00")
     assert set(_refused(found)) == {"text"}
     programme = await groups.cmd(
         "create_programme",
@@ -138,7 +161,7 @@ async def test_a_lone_surrogate_that_postgresql_cannot_store_is_a_validation_err
 ):
     notes = await start_service(NOTES)
     body = json.dumps(note(text="half a pair \ud800")).encode()
-    reply = await request(nc, "cmd", "jinsha", "notes", "add_note", body)
+    reply = await request(nc, "cmd", "jinsha", "notes", "add_note", body, token=HEAD_OFFICE)
     assert set(_refused(reply)) == {"text"}
     assert await _notes_written(notes) == 0
 
@@ -148,9 +171,13 @@ async def test_whitespace_only_actor_reason_or_name_is_a_validation_error(start_
     await start_service(("intake", build_intake))
     intake = ServiceClient(nc, "intake", "likang")
 
-    blank_actor = await request(nc, "cmd", "jinsha", "notes", "add_note", note(actor="   "))
+    blank_actor = await request(
+        nc, "cmd", "jinsha", "notes", "add_note", note(actor="   "), token=HEAD_OFFICE
+    )
     assert set(_refused(blank_actor)) == {"actor"}
-    blank_text = await request(nc, "cmd", "jinsha", "notes", "add_note", note(text="\t \n"))
+    blank_text = await request(
+        nc, "cmd", "jinsha", "notes", "add_note", note(text="\t \n"), token=HEAD_OFFICE
+    )
     assert set(_refused(blank_text)) == {"text"}
     assert await _notes_written(notes) == 0
 
@@ -163,7 +190,7 @@ async def test_whitespace_only_actor_reason_or_name_is_a_validation_error(start_
 
     # Text around a name is trimmed, not refused.
     kept = await intake.ok("register_person", preferred_name="  Chan Tai  ", roles=["volunteer"])
-    shown = await intake.ok("qry:person", person_id=kept["person_id"], actor="worker-1")
+    shown = await intake.ok("qry:person", person_id=kept["person_id"])
     assert shown["preferred_name"] == "Chan Tai"
 
 
@@ -171,10 +198,19 @@ async def test_an_answer_too_large_for_nats_is_an_internal_error_instead_of_no_r
     start_service, nc
 ):
     await start_service(BIG)
-    small = await request(nc, "qry", "jinsha", "bigreply", "everything", {"size": 10})
+    small = await request(
+        nc, "qry", "jinsha", "bigreply", "everything", {"size": 10}, token=HEAD_OFFICE
+    )
     assert small.ok and small.result == {"text": "x" * 10}
     huge = await request(
-        nc, "qry", "jinsha", "bigreply", "everything", {"size": 2_000_000}, timeout=5
+        nc,
+        "qry",
+        "jinsha",
+        "bigreply",
+        "everything",
+        {"size": 2_000_000},
+        timeout=5,
+        token=HEAD_OFFICE,
     )
     assert huge.error is not None and huge.error.code == "internal"
     assert "larger than NATS can carry" in huge.error.message

@@ -20,6 +20,7 @@ from shared.kit.service import ServiceDefinition, ServiceRuntime
 from tests.bus.helpers import add
 from tests.conftest import eventually, started_runtime
 from tests.example.services import NOTES, AddNote, add_note
+from tests.identity import HEAD_OFFICE
 
 
 class Gate:
@@ -96,9 +97,11 @@ async def test_concurrent_repeats_of_one_command_id_wait_for_the_first_and_write
     start_service, nc, gate
 ):
     notes = await start_service(gated_notes(gate), CARENET_MAX_CONCURRENT_REQUESTS="16")
-    payload = {"command_id": str(uuid4()), "actor": "worker-1", "text": "one"}
+    payload = {"command_id": str(uuid4()), "text": "one"}
     sending = [
-        asyncio.create_task(request(nc, "cmd", "jinsha", "notes", "add_note", payload))
+        asyncio.create_task(
+            request(nc, "cmd", "jinsha", "notes", "add_note", payload, token=HEAD_OFFICE)
+        )
         for _ in range(32)
     ]
 
@@ -154,8 +157,9 @@ async def test_a_stop_that_runs_out_of_time_answers_every_request_unavailable_at
                 "jinsha",
                 "notes",
                 "add_note",
-                {"command_id": str(uuid4()), "actor": "w", "text": f"note {i}"},
+                {"command_id": str(uuid4()), "text": f"note {i}"},
                 timeout=30,
+                token=HEAD_OFFICE,
             )
         )
         for i in range(10)

@@ -19,6 +19,7 @@ from shared.kit.identity import EVERY_ROLE
 from shared.kit.service import ServiceDefinition
 from shared.local.devservers import PostgresServer
 from tests.example.services import NOTES
+from tests.identity import HEAD_OFFICE
 
 ATTEMPTS: collections.Counter[str] = collections.Counter()
 
@@ -57,8 +58,10 @@ FLAKY = ServiceDefinition(name="flaky", commands={"flaky_note": flaky_note})
 
 async def _flaky(nc, how: str, failures: int = 1) -> tuple[str, Reply]:
     command_id = str(uuid4())
-    body = {"command_id": command_id, "actor": "w", "how": how, "failures": failures}
-    return command_id, await request(nc, "cmd", "jinsha", "flaky", "flaky_note", body)
+    body = {"command_id": command_id, "how": how, "failures": failures}
+    return command_id, await request(
+        nc, "cmd", "jinsha", "flaky", "flaky_note", body, token=HEAD_OFFICE
+    )
 
 
 async def _rows(runtime) -> int:
@@ -109,9 +112,16 @@ async def test_requests_during_a_postgresql_stop_answer_unavailable_never_intern
         async def client(n: int) -> None:
             while not stop.is_set():
                 command_id = str(uuid4())
-                bodies[command_id] = {"command_id": command_id, "actor": "w", "text": f"c{n}"}
+                bodies[command_id] = {"command_id": command_id, "text": f"c{n}"}
                 reply = await request(
-                    nc, "cmd", "jinsha", "notes", "add_note", bodies[command_id], timeout=20
+                    nc,
+                    "cmd",
+                    "jinsha",
+                    "notes",
+                    "add_note",
+                    bodies[command_id],
+                    timeout=20,
+                    token=HEAD_OFFICE,
                 )
                 replies[command_id].append(reply)
 
@@ -135,7 +145,9 @@ async def test_requests_during_a_postgresql_stop_answer_unavailable_never_intern
         # Whatever was unavailable, sent again with its command_id, is applied exactly once.
         for command_id, sent in replies.items():
             if not sent[-1].ok:
-                again = await request(nc, "cmd", "jinsha", "notes", "add_note", bodies[command_id])
+                again = await request(
+                    nc, "cmd", "jinsha", "notes", "add_note", bodies[command_id], token=HEAD_OFFICE
+                )
                 assert again.ok, again
         assert notes.pool is not None
         async with notes.pool.acquire() as conn:

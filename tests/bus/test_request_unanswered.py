@@ -15,6 +15,7 @@ from shared.kit.identity import EVERY_ROLE
 from shared.kit.service import ServiceDefinition
 from tests.bus.helpers import add
 from tests.example.services import NOTES
+from tests.identity import HEAD_OFFICE
 
 
 @command("slownotes", "slow_note", access=EVERY_ROLE)
@@ -43,8 +44,9 @@ async def test_a_command_to_a_service_that_is_not_running_is_unavailable_within_
         "jinsha",
         "notes",
         "add_note",
-        {"command_id": command_id, "actor": "worker-1", "text": "nobody is there"},
+        {"command_id": command_id, "text": "nobody is there"},
         no_responders_patience=1.0,
+        token=HEAD_OFFICE,
     )
     elapsed = time.monotonic() - started
 
@@ -59,7 +61,9 @@ async def test_a_command_to_a_service_that_is_not_running_is_unavailable_within_
 
 async def test_the_default_patience_of_two_seconds_is_two_seconds(nc):
     started = time.monotonic()
-    reply = await request(nc, "qry", "jinsha", "notes", "note", {"note_id": str(uuid4())})
+    reply = await request(
+        nc, "qry", "jinsha", "notes", "note", {"note_id": str(uuid4())}, token=HEAD_OFFICE
+    )
     elapsed = time.monotonic() - started
     assert reply.error is not None and reply.error.code == "unavailable"
     assert reply.error.details == []  # a query has no command_id to repeat
@@ -75,8 +79,9 @@ async def test_a_site_nobody_serves_is_unavailable(start_service, nc):
         "longjin",
         "notes",
         "add_note",
-        {"command_id": str(uuid4()), "actor": "w", "text": "elsewhere"},
+        {"command_id": str(uuid4()), "text": "elsewhere"},
         no_responders_patience=0.2,
+        token=HEAD_OFFICE,
     )
     assert elsewhere.error is not None and elsewhere.error.code == "unavailable"
 
@@ -86,10 +91,12 @@ async def test_a_reply_that_comes_too_late_is_unavailable_and_the_repeat_is_appl
 ):
     slow = await start_service(SLOW)
     command_id = str(uuid4())
-    body = {"command_id": command_id, "actor": "worker-1", "seconds": 1.0}
+    body = {"command_id": command_id, "seconds": 1.0}
 
     started = time.monotonic()
-    late = await request(nc, "cmd", "jinsha", "slownotes", "slow_note", body, timeout=0.3)
+    late = await request(
+        nc, "cmd", "jinsha", "slownotes", "slow_note", body, timeout=0.3, token=HEAD_OFFICE
+    )
     assert time.monotonic() - started < 0.3 + 0.4
 
     assert late.error is not None and late.error.code == "unavailable"
@@ -97,7 +104,7 @@ async def test_a_reply_that_comes_too_late_is_unavailable_and_the_repeat_is_appl
     assert command_id in late.error.message
     assert late.error.details[0].field == "command_id"
     # The first attempt does commit; sending it again returns that first reply.
-    again = await request(nc, "cmd", "jinsha", "slownotes", "slow_note", body)
+    again = await request(nc, "cmd", "jinsha", "slownotes", "slow_note", body, token=HEAD_OFFICE)
     assert again.ok and again.result == {"written": True}
     assert slow.pool is not None
     async with slow.pool.acquire() as conn:
@@ -106,7 +113,9 @@ async def test_a_reply_that_comes_too_late_is_unavailable_and_the_repeat_is_appl
 
 async def test_a_raw_body_command_that_nobody_answers_still_names_its_command_id(nc):
     command_id = str(uuid4())
-    raw = b'{"command_id": "%s", "actor": "w", "text": "x"}' % command_id.encode()
-    reply = await request(nc, "cmd", "jinsha", "notes", "add_note", raw, no_responders_patience=0.1)
+    raw = b'{"command_id": "%s", "text": "x"}' % command_id.encode()
+    reply = await request(
+        nc, "cmd", "jinsha", "notes", "add_note", raw, no_responders_patience=0.1, token=HEAD_OFFICE
+    )
     assert reply.error is not None and reply.error.code == "unavailable"
     assert command_id in reply.error.message

@@ -18,18 +18,22 @@ from asyncpg.connection import LoggedQuery
 from nats.aio.client import Client as NatsClient
 
 from shared.kit.bus.outbox import OutboxRelay
-from shared.kit.bus.requests import RequestEndpoints
+from shared.kit.bus.requests import AUTHORIZATION, RequestEndpoints
 from shared.kit.bus.streams import ensure_stream, stream_config
 from shared.kit.db.pool import connect, create_pool
+from shared.kit.identity import TokenVerifier
 from shared.kit.observability.metrics import OUTBOX_BACKLOG, OUTBOX_OLDEST_AGE
 from tests.bus.helpers import add_directly, notes_schema
 from tests.example.services import NOTES
+from tests.identity import HEAD_OFFICE, JWKS
 
+CALLER = {AUTHORIZATION: f"Bearer {HEAD_OFFICE}"}
+"""Verifying the token costs no round trip: the keys are in memory."""
 Counted = tuple[RequestEndpoints, asyncpg.Pool, list[str]]
 
 
 def _add(text: str) -> bytes:
-    return json.dumps({"command_id": str(uuid4()), "actor": "w", "text": text}).encode()
+    return json.dumps({"command_id": str(uuid4()), "text": text}).encode()
 
 
 @pytest.fixture
@@ -55,8 +59,9 @@ async def counted(database_url: str) -> AsyncIterator[Counted]:
         sites=None,
         dsn=database_url,
         commands=dict(NOTES.commands),
+        verifier=TokenVerifier([str(JWKS)]),
     )
-    warm = await endpoints.handle("cmd.jinsha.notes.add_note", _add("warm up"), {})
+    warm = await endpoints.handle("cmd.jinsha.notes.add_note", _add("warm up"), CALLER)
     assert warm.ok, warm.error
     statements.clear()
     yield endpoints, pool, statements
@@ -67,7 +72,7 @@ async def test_a_command_with_one_row_and_one_event_costs_five_round_trips(
     counted: Counted,
 ) -> None:
     endpoints, pool, statements = counted
-    reply = await endpoints.handle("cmd.jinsha.notes.add_note", _add("weekly group"), {})
+    reply = await endpoints.handle("cmd.jinsha.notes.add_note", _add("weekly group"), CALLER)
 
     assert reply.ok, reply.error
     # BEGIN, the command_id's claim, the handler's own row, then the reply, the outbox row
@@ -90,11 +95,13 @@ async def test_a_command_that_records_no_event_writes_its_reply_without_touching
     counted: Counted,
 ) -> None:
     endpoints, _, statements = counted
-    added = await endpoints.handle("cmd.jinsha.notes.add_note", _add("a"), {})
+    added = await endpoints.handle("cmd.jinsha.notes.add_note", _add("a"), CALLER)
     statements.clear()
-    body = {"command_id": str(uuid4()), "actor": "w", "note_id": added.result["note_id"]}
+    body = {"command_id": str(uuid4()), "note_id": added.result["note_id"]}
 
-    reply = await endpoints.handle("cmd.jinsha.notes.delete_note", json.dumps(body).encode(), {})
+    reply = await endpoints.handle(
+        "cmd.jinsha.notes.delete_note", json.dumps(body).encode(), CALLER
+    )
 
     assert reply.ok, reply.error
     assert len(statements) == 5, "\n".join(statements)
@@ -106,10 +113,10 @@ async def test_a_repeat_costs_no_more_than_the_command_and_writes_nothing(
 ) -> None:
     endpoints, _, statements = counted
     body = _add("again")
-    first = await endpoints.handle("cmd.jinsha.notes.add_note", body, {})
+    first = await endpoints.handle("cmd.jinsha.notes.add_note", body, CALLER)
     statements.clear()
 
-    again = await endpoints.handle("cmd.jinsha.notes.add_note", body, {})
+    again = await endpoints.handle("cmd.jinsha.notes.add_note", body, CALLER)
 
     assert again == first
     # BEGIN, the claim that finds the id taken, reading the first reply, ROLLBACK.

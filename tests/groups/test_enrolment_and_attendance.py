@@ -7,8 +7,9 @@ import json
 from uuid import uuid4
 
 from tests.bus.helpers import stream_messages
-from tests.conftest import eventually
+from tests.conftest import ServiceClient, eventually
 from tests.groups.conftest import day, programme, registered
+from tests.identity import HEAD_OFFICE
 
 
 async def _events(nc, kind: str) -> list[dict]:
@@ -131,7 +132,7 @@ async def test_closing_a_case_in_intake_withdraws_the_persons_future_enrolments_
     await staff.ok("enrol", programme_id=training["programme_id"], person_id=waiting)
     old = await staff.ok("enrol", programme_id=past["programme_id"], person_id=leaving)
 
-    record = await intake_staff.ok("qry:person", person_id=leaving, actor="sw-lee")
+    record = await intake_staff.ok("qry:person", person_id=leaving)
     await intake_staff.ok("close_case", case_id=record["cases"][0]["case_id"], reason="moved_away")
 
     async def withdrawn():
@@ -237,7 +238,8 @@ async def test_the_roster_shows_names_from_intake_at_read_time(staff, intake_sta
     group, people = await _group_with_members(staff, intake_staff, groups, 2)
     session = group["session_ids"][0]
     await staff.ok("record_attendance", session_id=session, present=[people[0]], absent=[people[1]])
-    roster = await staff.ok("qry:roster", session_id=session, actor="sw-lee")
+    sw_lee = ServiceClient(staff.nc, "groups", "likang", "sw-lee")
+    roster = await sw_lee.ok("qry:roster", session_id=session)
     assert [(p["display_name"], p["attendance"]) for p in roster["people"]] == [
         ("Carer 0", "present"),
         ("Carer 1", "absent"),
@@ -280,12 +282,11 @@ async def test_an_enrolment_repeated_with_its_command_id_is_enrolled_once(
     person = await registered(intake_staff, groups, "Carer", ["family_carer"])
     body = {
         "command_id": str(uuid4()),
-        "actor": "sw-lee",
         "programme_id": group["programme_id"],
         "person_id": person,
     }
-    first = await request(nc, "cmd", "likang", "groups", "enrol", body)
-    again = await request(nc, "cmd", "likang", "groups", "enrol", body)
+    first = await request(nc, "cmd", "likang", "groups", "enrol", body, token=HEAD_OFFICE)
+    again = await request(nc, "cmd", "likang", "groups", "enrol", body, token=HEAD_OFFICE)
     assert first.ok and again == first
     async with groups.pool.acquire() as conn:
         assert await conn.fetchval("SELECT count(*) FROM enrolments") == 1

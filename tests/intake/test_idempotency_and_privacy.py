@@ -7,6 +7,7 @@ import re
 from uuid import uuid4
 
 from shared.kit.bus.requests import request
+from tests.identity import token_for
 from tests.intake.conftest import intake_events
 
 MOTHER = {
@@ -151,11 +152,8 @@ async def test_every_command_repeated_with_its_command_id_returns_the_first_repl
             row["site"],
             "intake",
             row["name"],
-            {
-                "command_id": str(row["command_id"]),
-                "actor": row["actor"],
-                **_minimal(row["name"], people),
-            },
+            {"command_id": str(row["command_id"]), **_minimal(row["name"], people)},
+            token=token_for(row["actor"]),
         )
         assert repeat.model_dump(mode="json", exclude_none=True) == row["reply"]
     async with intake.pool.acquire() as conn:

@@ -203,7 +203,7 @@ async def test_a_transfer_closes_the_case_here_and_opens_one_there_with_the_hist
         "sw-wong",
     )
     assert new["transferred_from_case_id"] == case["case_id"]
-    record = await staff.ok("qry:person", person_id=son, actor="worker-1")
+    record = await staff.ok("qry:person", person_id=son)
     assert [c["site"] for c in record["cases"]] == ["likang", "jinsha"]
 
     events = await intake_events(nc, wait_for=7)

@@ -20,6 +20,7 @@ from shared.kit.db.uow import UnitOfWork
 from shared.kit.identity import EVERY_ROLE
 from shared.kit.service import ServiceDefinition
 from tests.example.services import NOTES
+from tests.identity import token_for
 
 
 class Slot(BaseModel):
@@ -50,7 +51,8 @@ SERVICES = ["notes", "cliecho"]
 def env(monkeypatch: pytest.MonkeyPatch, nats_url: str, tmp_path: Path) -> None:
     monkeypatch.chdir(tmp_path)  # no .carenet/up.json here
     monkeypatch.setenv("NATS_URL", nats_url)
-    for name in ("CARENET_SITE", "CARENET_ACTOR", "CARENET_DATA"):
+    monkeypatch.setenv("CARENET_TOKEN", token_for("worker-7"))
+    for name in ("CARENET_SITE", "CARENET_DATA"):
         monkeypatch.delenv(name, raising=False)
 
 
@@ -65,7 +67,7 @@ async def test_a_command_with_list_bool_and_json_options_is_sent_typed(start_ser
     await start_service(ECHO)
     code, reply, err = await cli(
         capsys,
-        *("cliecho", "plan", "--site", "jinsha", "--actor", "worker-7"),
+        *("cliecho", "plan", "--site", "jinsha"),
         *("--tags", "陳太,b", "--tags", "c", "--answers", "4,2,4,2,4,2", "--urgent", "yes"),
         *("--kind", "visit", "--schedule", '{"first_date": "2026-12-01", "weeks": 6}'),
     )
@@ -83,17 +85,48 @@ async def test_a_command_with_list_bool_and_json_options_is_sent_typed(start_ser
     }
 
 
-async def test_the_actor_defaults_to_the_environment_and_a_bare_bool_flag_means_true(
+async def test_the_actor_is_the_sub_of_carenet_token_and_a_bare_bool_flag_means_true(
     start_service, capsys, monkeypatch
 ):
     await start_service(ECHO)
-    monkeypatch.setenv("CARENET_ACTOR", "volunteer-3")
+    monkeypatch.setenv("CARENET_TOKEN", token_for("volunteer-3"))
     code, reply, _ = await cli(
         capsys, "cliecho", "plan", "--site", "jinsha", "--tags", "x", "--urgent"
     )
     assert code == 0
     assert reply["result"]["actor"] == "volunteer-3"
     assert reply["result"]["urgent"] is True and reply["result"]["answers"] == []
+    with pytest.raises(SystemExit):
+        build_parser().parse_args(["cliecho", "plan", "--site", "jinsha", "--actor", "x"])
+
+
+async def test_without_a_token_the_cli_exits_2_saying_how_to_get_one(
+    start_service, capsys, monkeypatch
+):
+    notes = await start_service(NOTES)
+    monkeypatch.delenv("CARENET_TOKEN")
+    code, reply, err = await cli(capsys, "notes", "add_note", "--site", "jinsha", "--text", "x")
+    assert (code, reply) == (2, None)
+    assert err.count("\n") == 1
+    assert "no token" in err and "CARENET_TOKEN" in err and "carenet token" in err
+    async with notes.pool.acquire() as conn:
+        assert await conn.fetchval("SELECT count(*) FROM notes") == 0
+
+
+async def test_the_token_is_read_from_up_json_and_a_bad_one_is_refused(
+    start_service, capsys, monkeypatch, tmp_path
+):
+    await start_service(NOTES)
+    monkeypatch.delenv("CARENET_TOKEN")
+    (tmp_path / ".carenet").mkdir()
+    up_json = tmp_path / ".carenet" / "up.json"
+    up_json.write_text(json.dumps({"token": token_for("operator-1")}))
+    argv = ["notes", "add_note", "--site", "jinsha", "--text", "x"]
+    code, reply, _ = await cli(capsys, *argv)
+    assert code == 0 and reply["ok"] is True
+    monkeypatch.setenv("CARENET_TOKEN", "not-a-token")
+    code, reply, _ = await cli(capsys, *argv)
+    assert code == 1 and reply["error"]["code"] == "unauthenticated"
 
 
 async def test_a_repeated_command_id_gets_the_identical_reply_and_writes_once(

@@ -60,7 +60,7 @@ def test_a_string_without_its_own_bound_gets_the_shared_default():
         remark: str
 
     with pytest.raises(ValueError, match=f"at most {MAX_TEXT} characters"):
-        Remark(command_id=uuid4(), actor="w", remark="x" * (MAX_TEXT + 1))
+        Remark(command_id=uuid4(), remark="x" * (MAX_TEXT + 1))
 
 
 @event("boundtest.blob.kept")
@@ -107,6 +107,4 @@ def test_a_month_in_year_zero_is_refused_by_publish_summary() -> None:
     from shared.kit.contracts.reporting import PublishSummary
 
     with pytest.raises(ValidationError):
-        PublishSummary.model_validate(
-            {"command_id": str(uuid4()), "actor": "x", "month": "0000-01"}
-        )
+        PublishSummary.model_validate({"command_id": str(uuid4()), "month": "0000-01"})

@@ -11,11 +11,13 @@ import pytest
 from shared.agency.sites import DEMO_ORGANISATION, load_organisation
 from shared.kit.config import ConfigError, load_settings
 from tests.conftest import REPO
+from tests.identity import JWKS
 
 GOOD = {
     "NATS_URL": "nats://127.0.0.1:1",
     "DATABASE_URL": "postgresql://x@127.0.0.1:1/x",
     "CARENET_CONFIG": str(DEMO_ORGANISATION),
+    "CARENET_JWKS": str(JWKS),
 }
 
 
@@ -37,6 +39,8 @@ def test_defaults_serve_every_site_of_the_file():
         ({"CARENET_SITES": "jinsha,atlantis"}, "unknown site(s) atlantis"),
         ({"CARENET_HTTP_PORT": "eighty"}, "CARENET_HTTP_PORT='eighty' is not a whole number"),
         ({"CARENET_MAX_DELIVER": "0"}, "CARENET_MAX_DELIVER=0 is outside 1..100"),
+        ({"CARENET_JWKS": ""}, "CARENET_JWKS is not set"),
+        ({"CARENET_JWKS": f"{JWKS},/nowhere.json"}, "CARENET_JWKS: /nowhere.json does not exist"),
     ],
 )
 def test_a_missing_or_invalid_setting_is_a_clear_error(change, message):

@@ -22,7 +22,8 @@ from typing import Any
 import asyncpg
 import nats.errors
 
-from shared.kit.bus.requests import CORRELATION_HEADER
+from shared.kit.bus.requests import AUTHORIZATION, CORRELATION_HEADER
+from tests.identity import HEAD_OFFICE
 from tests.reliability import fuzz as fuzzing
 from tests.reliability import poison
 from tests.reliability.harness import CONSUMED_STREAMS, SERVICES, CampaignError, Cluster
@@ -560,9 +561,12 @@ class Campaign:
     def _oversized_name_length(self, fields: dict[str, Any]) -> int:
         assert self.cluster.nc is not None
         limit = self.cluster.nc.max_payload
-        empty = {"command_id": str(uuid.uuid4()), "actor": "campaign", **fields}
+        empty = {"command_id": str(uuid.uuid4()), **fields}
         body = len(json.dumps(empty).encode())
-        headers = len(f"NATS/1.0\r\n{CORRELATION_HEADER}: {uuid.uuid4()}\r\n\r\n")
+        headers = len(
+            f"NATS/1.0\r\n{CORRELATION_HEADER}: {uuid.uuid4()}\r\n"
+            f"{AUTHORIZATION}: Bearer {HEAD_OFFICE}\r\n\r\n"
+        )
         return limit - body - headers - 64
 
     async def oversized(self) -> Row:

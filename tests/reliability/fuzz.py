@@ -25,6 +25,7 @@ from shared.kit.contracts.catalogue import CATALOGUE
 from shared.kit.contracts.envelope import command_subject, query_subject
 from shared.kit.contracts.public import SERVICES, load_public_contracts
 from shared.kit.contracts.replies import ErrorCode, Reply
+from tests.identity import HEAD_OFFICE
 from tests.reliability.ledger import Expectations, effects_of
 
 CONTRACT_CODES = frozenset(get_args(ErrorCode)) - {"internal"}
@@ -244,6 +245,16 @@ class Job:
     subject: str
     body: bytes
     payload: dict[str, Any] | None
+    authorization: str | None = f"Bearer {HEAD_OFFICE}"
+    """The header sent: a token good for every role and site, unless the job is about tokens."""
+
+
+BAD_TOKENS = (
+    ("no_token", None),
+    ("garbage_token", "Bearer not.a.jwt"),
+    ("unsigned_token", "Bearer eyJhbGciOiJub25lIn0.eyJzdWIiOiJ4In0."),
+)
+"""Each must be refused ``unauthenticated`` whatever the body: never ok, never anything else."""
 
 
 def jobs_for(examples: int, run_seed: int) -> list[Job]:
@@ -261,6 +272,7 @@ def jobs_for(examples: int, run_seed: int) -> list[Job]:
         for payload in generate(payload_strategy(spec.model), examples, run_seed + number):
             if kind == "cmd" and isinstance(payload.get("command_id"), str):
                 payload["command_id"] = str(uuid.uuid4())  # never collide with an earlier one
+            payload.pop("actor", None)  # the token's sub acts; the actor jobs are below
             body = json.dumps(payload, default=str).encode()
             jobs.append(Job("generated", kind, spec.service, spec.name, subject, body, payload))
         for label, body in special_bodies():
@@ -270,6 +282,15 @@ def jobs_for(examples: int, run_seed: int) -> list[Job]:
         bases = [
             b for b in generate(valid_strategy(spec.model), 20, run_seed + number) if _fits(spec, b)
         ]
+        if bases:
+            for label, authorization in BAD_TOKENS:
+                payload = dict(bases[0])
+                if kind == "cmd":
+                    payload["command_id"] = str(uuid.uuid4())
+                body = json.dumps(payload, default=str).encode()
+                jobs.append(
+                    Job(label, kind, spec.service, spec.name, subject, body, None, authorization)
+                )
         if bases and "actor" in fields:
             for label, actor in (("nul_in_actor", "a\x00b"), ("blank_actor", "   ")):
                 if label == "blank_actor" and kind != "cmd":
@@ -280,7 +301,7 @@ def jobs_for(examples: int, run_seed: int) -> list[Job]:
                 body = json.dumps(payload, default=str).encode()
                 jobs.append(Job(label, kind, spec.service, spec.name, subject, body, payload))
         # A site the organisation does not have, with a valid-looking body.
-        unknown_site = b'{"actor": "x", "command_id": "' + str(uuid.uuid4()).encode() + b'"}'
+        unknown_site = b'{"command_id": "' + str(uuid.uuid4()).encode() + b'"}'
         jobs.append(
             Job(
                 "unknown_site",
@@ -318,7 +339,8 @@ async def fuzz(
         async with limit:
             report.payloads += 1
             try:
-                message = await nc.request(job.subject, job.body, timeout=timeout)
+                headers = {"Authorization": job.authorization} if job.authorization else None
+                message = await nc.request(job.subject, job.body, timeout=timeout, headers=headers)
             except Exception as exc:  # noqa: BLE001 - no reply of any kind is the finding
                 outcome = f"no reply ({type(exc).__name__})"
                 report.outcomes[outcome] += 1
@@ -332,6 +354,10 @@ async def fuzz(
                 return
             if reply.ok and job.label == "blank_actor":
                 broke(job, "accepted a blank actor", repr(job.body[:120]))
+            refused = reply.error is not None and reply.error.code == "unauthenticated"
+            if job.label in dict(BAD_TOKENS) and not refused:
+                broke(job, "a bad token was not refused unauthenticated", repr(reply)[:200])
+                return
             if reply.ok:
                 report.outcomes["ok"] += 1
                 if job.kind == "cmd" and job.payload is not None:

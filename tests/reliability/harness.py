@@ -33,6 +33,7 @@ from nats.js.errors import NotFoundError
 
 from shared.agency.sites import DEMO_ORGANISATION
 from shared.local.devservers import NatsServer, PostgresServer, free_port
+from tests.identity import JWKS
 
 log = logging.getLogger("carenet.reliability")
 
@@ -198,6 +199,7 @@ class Cluster:
             "DATABASE_URL": self.database_url,
             "CARENET_CONFIG": str(DEMO_ORGANISATION),
             "CARENET_HTTP_HOST": "127.0.0.1",
+            "CARENET_JWKS": str(JWKS),
             "CARENET_LOG_LEVEL": "WARNING",
             # Summaries would publish on their own from the 5th; the books count read models.
             "CARENET_PUBLISH_DAY": "0",

@@ -24,6 +24,7 @@ from nats.aio.client import Client as NatsClient
 from shared.agency.sites import DEMO_ORGANISATION, load_organisation
 from shared.kit.bus.requests import request
 from shared.kit.contracts.replies import Reply
+from tests.identity import HEAD_OFFICE
 from tests.reliability.ledger import Expectations, effects_of
 
 SITES = ("nanyuan", "jinsha", "longjin", "icmhc", "clubhouse")
@@ -90,7 +91,14 @@ class Sender:
             self.tally.attempts += 1
             try:
                 reply = await request(
-                    self.nc, "cmd", site, service, name, payload, timeout=self.attempt_timeout
+                    self.nc,
+                    "cmd",
+                    site,
+                    service,
+                    name,
+                    payload,
+                    timeout=self.attempt_timeout,
+                    token=HEAD_OFFICE,
                 )
             except Exception as exc:  # noqa: BLE001 - any transport failure: send the same again
                 self.tally.transient[type(exc).__name__] += 1
@@ -132,7 +140,7 @@ class Sender:
         waits_for_events: bool = False,
     ) -> Sent | None:
         """Send a new command (a fresh ``command_id``); the ledger records what ``ok`` promises."""
-        payload = {"command_id": str(uuid.uuid4()), "actor": "campaign", **fields}
+        payload = {"command_id": str(uuid.uuid4()), **fields}
         self.tally.sent += 1
         reply = await self._definite(service, name, site, payload, waits_for_events)
         if reply is None:

@@ -58,7 +58,7 @@ class Agency:
         self._order = itertools.count()
 
     def _client(self, service: str, site: str) -> _Patient:
-        return _Patient(self.nc, service, site, actor="sw-lee")
+        return _Patient(self.nc, service, site, "sw-lee")
 
     async def register(self, site: str, name: str, roles: list[str], on: str) -> str:
         result = await self._client("intake", site).ok(

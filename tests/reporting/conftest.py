@@ -13,6 +13,7 @@ from shared.kit.bus.requests import request
 from shared.kit.contracts.replies import Reply
 from shared.kit.service import ServiceRuntime
 from tests.conftest import ServiceClient, eventually
+from tests.identity import HEAD_OFFICE, token_for
 
 HAS_VOLUNTEERS = importlib.util.find_spec("services.volunteers.app") is not None
 SOURCES = ("INTAKE", "GROUPS", "VOLUNTEERS")
@@ -66,10 +67,23 @@ async def settled(nc: NatsClient, system: dict[str, ServiceRuntime]) -> None:
     await eventually(check, timeout=30)
 
 
+def asker(site: str, exact: bool) -> str:
+    """Exact figures are for the site's own centre_manager; anything else head office may ask."""
+    if exact and site != "*":
+        return token_for(f"manager-{site}", roles=["centre_manager"], sites=[site])
+    return HEAD_OFFICE
+
+
 async def ask(nc: NatsClient, name: str, site: str, **fields: Any) -> Reply:
     """A reporting query for ``site`` (``*`` travels under the top site, hq)."""
     return await request(
-        nc, "qry", "hq" if site == "*" else site, "reporting", name, {"site": site, **fields}
+        nc,
+        "qry",
+        "hq" if site == "*" else site,
+        "reporting",
+        name,
+        {"site": site, **fields},
+        token=asker(site, bool(fields.get("exact"))),
     )
 
 

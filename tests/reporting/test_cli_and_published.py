@@ -18,13 +18,19 @@ from openpyxl import load_workbook
 from services.reporting.app import build as build_reporting
 from tests.bus.helpers import stream_messages
 from tests.conftest import REPO, ServiceClient, eventually
+from tests.identity import token_for
 from tests.reporting.agency import Agency
 from tests.reporting.conftest import HAS_VOLUNTEERS, settled, summary
 from tests.reporting.scenario import october
 
+MANAGER = token_for("mgr-likang", roles=["centre_manager"], sites=["likang"])
+"""Likang's centre manager: the only one who may see the centre's exact figures."""
+ANALYST = token_for("analyst-1", roles=["analyst"], sites=["*"])
+"""Head office's analyst: de-identified figures of every site."""
 
-async def carenet(nats_url: str, *args: str) -> tuple[int, str, str]:
-    env = {**os.environ, "NATS_URL": nats_url, "PYTHONPATH": str(REPO)}
+
+async def carenet(nats_url: str, *args: str, token: str = MANAGER) -> tuple[int, str, str]:
+    env = {**os.environ, "NATS_URL": nats_url, "PYTHONPATH": str(REPO), "CARENET_TOKEN": token}
     proc = await asyncio.create_subprocess_exec(
         sys.executable,
         "-m",
@@ -83,9 +89,10 @@ async def test_the_readme_walk_through_prints_a_month_in_every_format(
     assert values[("Cases opened", "total", None)] == 16
     assert values[("Referrals received", "source", "self")] == "<5"
     assert sheet["B2"].value == "likang"
-    refused = await carenet(nats_url, "report", "--site", "*", "--period", "2026-10", "--exact")
+    every_site = ("report", "--site", "*", "--period", "2026-10")
+    refused = await carenet(nats_url, *every_site, "--exact", token=ANALYST)
     assert refused[0] == 1 and "not_allowed" in refused[1]
-    everyone = await carenet(nats_url, "report", "--site", "*", "--period", "2026-10")
+    everyone = await carenet(nats_url, *every_site, token=ANALYST)
     assert everyone[0] == 0 and "site *," in everyone[1]
 
 

@@ -10,6 +10,7 @@ from uuid import uuid4
 from tests.bus.helpers import stream_messages
 from tests.conftest import eventually
 from tests.groups.conftest import TODAY
+from tests.identity import HEAD_OFFICE
 from tests.volunteers.conftest import person, session_on, volunteer
 
 PEER = ["peer_supporters"]
@@ -311,10 +312,10 @@ async def test_volunteer_commands_are_idempotent(clients, services, nc):
     from shared.kit.bus.requests import request
 
     carer = await person(clients, services, "Carer", ["family_carer"])
-    body = {"command_id": str(uuid4()), "actor": "sw-lee", "person_id": carer, "teams": FAMILY}
+    body = {"command_id": str(uuid4()), "person_id": carer, "teams": FAMILY}
     first, again = await asyncio.gather(
-        request(nc, "cmd", "likang", "volunteers", "register_volunteer", body),
-        request(nc, "cmd", "likang", "volunteers", "register_volunteer", body),
+        request(nc, "cmd", "likang", "volunteers", "register_volunteer", body, token=HEAD_OFFICE),
+        request(nc, "cmd", "likang", "volunteers", "register_volunteer", body, token=HEAD_OFFICE),
     )
     assert first.ok and again == first
     async with services["volunteers"].pool.acquire() as conn:

@@ -386,6 +386,9 @@ class RequestEndpoints:
         payload = _decode(data)
         if isinstance(payload, Reply):
             return payload
+        if identity is not None and payload.get("actor") is None:
+            # The caller is the actor: a model that names one gets the token's sub.
+            payload["actor"] = identity.sub
         try:
             request = spec.model.model_validate(payload)
         except ValidationError as exc:

@@ -3,7 +3,8 @@
 ``CARENET_JWKS`` names one or more JWKS documents (paths or https URLs, comma-separated), so a
 deployment can trust carenet's own issuer (``carenet token``) and the agency's OpenID Connect
 provider side by side. A key is found by the token's ``kid``; a ``kid`` no document has makes
-the documents be read again (at most every 30 s), so a rotated key is picked up.
+the documents be read again (at most every 30 s), so a rotated key is picked up, and they are
+read again every 5 minutes anyway, so a key taken out of them stops verifying.
 
 PyJWT (with ``cryptography``) checks the signature, ``exp``, ``iat`` and the audience; only
 EdDSA, ES256 and RS256 are accepted, so ``alg: none`` and an HMAC key confusion never verify.
@@ -28,6 +29,7 @@ AUDIENCE = "carenet"
 ALGORITHMS = ("EdDSA", "ES256", "RS256")
 REQUIRED_CLAIMS = ("sub", "iss", "aud", "exp", "iat")
 RELOAD_EVERY_SECONDS = 30.0
+REFRESH_EVERY_SECONDS = 300.0
 
 
 class Unauthenticated(Exception):
@@ -73,7 +75,8 @@ class TokenVerifier:
     def _key(self, kid: str | None) -> PyJWK:
         if kid is None:
             raise Unauthenticated("malformed", "the token names no key (kid)")
-        if kid not in self._keys and time.monotonic() - self._loaded_at > RELOAD_EVERY_SECONDS:
+        age = time.monotonic() - self._loaded_at
+        if age > REFRESH_EVERY_SECONDS or (kid not in self._keys and age > RELOAD_EVERY_SECONDS):
             try:
                 self.load()
             except (OSError, ValueError):

@@ -16,6 +16,7 @@ from services.groups.domain import Enrolment, Programme, completed, ended_with_c
 from shared.agency.sites import DEMO_ORGANISATION
 from shared.kit.config import ConfigError, load_settings
 from shared.kit.contracts.replies import CommandError
+from tests.identity import JWKS
 
 DAY = date(2026, 11, 3)
 
@@ -174,6 +175,7 @@ def share_setting(value: str | None) -> float:
         "NATS_URL": "nats://127.0.0.1:4222",
         "DATABASE_URL": "postgresql://carenet@127.0.0.1:5432/carenet",
         "CARENET_CONFIG": str(DEMO_ORGANISATION),
+        "CARENET_JWKS": str(JWKS),
     }
     if value is not None:
         env["CARENET_COMPLETION_SHARE"] = value

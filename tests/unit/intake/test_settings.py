@@ -9,11 +9,13 @@ import pytest
 from services.intake.app import build
 from shared.agency.sites import DEMO_ORGANISATION
 from shared.kit.config import ConfigError, load_settings
+from tests.identity import JWKS
 
 ENV = {
     "NATS_URL": "nats://127.0.0.1:4222",
     "DATABASE_URL": "postgresql://carenet@127.0.0.1:5432/carenet",
     "CARENET_CONFIG": str(DEMO_ORGANISATION),
+    "CARENET_JWKS": str(JWKS),
 }
 
 

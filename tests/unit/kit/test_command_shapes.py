@@ -17,6 +17,7 @@ from shared.kit.contracts.intake import CarerLinked
 from shared.kit.contracts.replies import CommandError
 from shared.kit.db.uow import UnitOfWork
 from shared.kit.service import ServiceDefinition
+from tests.identity import JWKS
 
 
 @dataclass
@@ -79,6 +80,7 @@ def _settings(**env: str):
         "NATS_URL": "nats://127.0.0.1:1",
         "DATABASE_URL": "postgresql://carenet@127.0.0.1:1/carenet",
         "CARENET_CONFIG": str(DEMO_ORGANISATION),
+        "CARENET_JWKS": str(JWKS),
     }
     return load_settings("groups", {**base, **env})
 
