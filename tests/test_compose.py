@@ -86,6 +86,11 @@ def test_carenet_services_are_wired() -> None:
         assert env["DATABASE_URL"].endswith("@postgres:5432/carenet"), name
         assert env["CARENET_CONFIG"], name
         assert env["CARENET_HTTP_PORT"] == "8080", name
+        # Services verify staff tokens with the public JWKS only; the signing key stays out.
+        assert env["CARENET_JWKS"] == "/etc/carenet/jwks.json", name
+        mounts = {(m["target"], m.get("read_only", False)) for m in service["volumes"]}
+        assert ("/etc/carenet/jwks.json", True) in mounts, name
+        assert not any("signing-key" in str(m.get("source", "")) for m in service["volumes"])
 
         depends = service["depends_on"]
         for dependency in ("nats", "postgres"):

@@ -64,3 +64,18 @@ def trusted_jwks(issuer: LocalIssuer, configured: str | None) -> str:
     """``CARENET_JWKS`` for the services: this run's own JWKS, and any the caller configured
     (an agency's OpenID Connect provider) beside it."""
     return ",".join(part for part in (str(issuer.jwks_file), configured or "") if part)
+
+
+def main(argv: list[str] | None = None) -> int:
+    """``python -m shared.local.identity DIR``: make the deployment's key under DIR once (for
+    a compose deployment) and print the JWKS file's path."""
+    import sys
+
+    args = sys.argv[1:] if argv is None else argv
+    issuer = local_issuer(Path(args[0] if args else ".carenet"))
+    print(issuer.jwks_file)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -132,7 +132,7 @@ async def test_every_read_of_personal_data_is_in_the_access_log(staff):
     await worker_8.ok("qry:find_people", text="陳")
     log = await staff.ok("qry:access_log", person_id=mother)
     assert [(e["actor"], e["what"]) for e in log["entries"]] == [
-        ("worker-8", "search"),
+        ("worker-8", "find_people"),
         ("worker-7", "person"),
     ]
     assert all(e["person_id"] == mother and e["accessed_at"] for e in log["entries"])
