@@ -170,6 +170,9 @@ class ServiceRuntime:
         await ensure_stream(js, stream_config(self.definition.name))
         # DLQ belongs to no service: the first one to start creates it, none ever updates it.
         await ensure_stream(js, dlq_config(), update=False)
+        verifier = TokenVerifier(self.settings.jwks)
+        if verifier.remote:
+            self._tasks.append(asyncio.create_task(verifier.keep_fresh(), name="jwks"))
         self.endpoints = endpoints = RequestEndpoints(
             service=self.definition.name,
             schema=self.definition.schema,
@@ -181,7 +184,7 @@ class ServiceRuntime:
             queries=dict(self.definition.queries),
             concurrency=self.settings.max_concurrent_requests,
             known_sites=frozenset(self.settings.organisation.codes()),
-            verifier=TokenVerifier(self.settings.jwks),
+            verifier=verifier,
             below=self.settings.organisation.with_descendants,
         )
         await endpoints.start(self.broker.connection)

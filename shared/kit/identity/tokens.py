@@ -12,6 +12,7 @@ EdDSA, ES256 and RS256 are accepted, so ``alg: none`` and an HMAC key confusion 
 
 from __future__ import annotations
 
+import asyncio
 import json
 import time
 import urllib.request
@@ -55,6 +56,13 @@ class TokenVerifier:
     sources: Sequence[str]
     _keys: dict[str, PyJWK] = field(default_factory=dict, init=False)
     _loaded_at: float = field(default=0.0, init=False)
+    _wanted: bool = field(default=False, init=False)
+    """A read is due, and a URL is among the sources: ``keep_fresh`` reads them off the loop."""
+
+    @property
+    def remote(self) -> bool:
+        """Whether a source is a URL: reading it may take seconds, so a request never does."""
+        return any(source.startswith(("https://", "http://")) for source in self.sources)
 
     def __post_init__(self) -> None:
         if not self.sources:
@@ -77,16 +85,31 @@ class TokenVerifier:
             raise Unauthenticated("malformed", "the token names no key (kid)")
         age = time.monotonic() - self._loaded_at
         if age > REFRESH_EVERY_SECONDS or (kid not in self._keys and age > RELOAD_EVERY_SECONDS):
-            try:
-                self.load()
-            except (OSError, ValueError):
-                self._loaded_at = time.monotonic()
+            if self.remote:
+                self._wanted = True
+            else:
+                try:
+                    self.load()
+                except (OSError, ValueError):
+                    self._loaded_at = time.monotonic()
         key = self._keys.get(kid)
         if key is None:
             raise Unauthenticated(
                 "unknown_key", "the token is signed with a key carenet does not trust"
             )
         return key
+
+    async def keep_fresh(self, every: float = 1.0) -> None:
+        """Read URL sources again in a worker thread whenever a read is due (run as a task)."""
+        while True:
+            await asyncio.sleep(every)
+            if not self._wanted:
+                continue
+            try:
+                await asyncio.to_thread(self.load)
+            except (OSError, ValueError):
+                self._loaded_at = time.monotonic()
+            self._wanted = False
 
     def verify(self, authorization: str | None) -> Identity:
         """The identity of an ``Authorization: Bearer <jwt>`` header's token."""

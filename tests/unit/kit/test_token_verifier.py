@@ -277,3 +277,41 @@ def test_carenet_token_refuses_a_ttl_it_cannot_read(tmp_path, capsys):
         capsys, "token", "--sub", "x", "--roles", "analyst", "--sites", "*", "--ttl", "soon"
     )
     assert code == 2 and "not a duration" in err
+
+
+async def test_a_jwks_url_is_read_again_off_the_event_loop_never_inside_a_request(tmp_path):
+    import asyncio
+    import functools
+    import http.server
+    import threading
+
+    first = _issuer(tmp_path / "a")
+    served = tmp_path / "served"
+    served.mkdir()
+    (served / "jwks.json").write_text(json.dumps(first.jwks()))
+    handler = functools.partial(http.server.SimpleHTTPRequestHandler, directory=str(served))
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        url = f"http://127.0.0.1:{server.server_address[1]}/jwks.json"
+        verifier = TokenVerifier([url])
+        assert verifier.remote
+        assert verifier.verify(_bearer(first.token("sw-1", roles=[], sites=[]))).sub == "sw-1"
+
+        rotated = _issuer(tmp_path / "b")
+        (served / "jwks.json").write_text(json.dumps(rotated.jwks()))
+        verifier._loaded_at -= token_module.RELOAD_EVERY_SECONDS + 1
+        new_token = _bearer(rotated.token("sw-2", roles=[], sites=[]))
+        assert _refusal(verifier, new_token) == "unknown_key"  # asked for, not fetched inline
+
+        refresher = asyncio.create_task(verifier.keep_fresh(every=0.05))
+        try:
+            for _ in range(100):
+                await asyncio.sleep(0.05)
+                if not verifier._wanted:
+                    break
+        finally:
+            refresher.cancel()
+        assert verifier.verify(new_token).sub == "sw-2"
+    finally:
+        server.shutdown()
