@@ -14,6 +14,7 @@ from shared.agency.sites import DEMO_ORGANISATION
 from shared.kit.bus.consumer import EventConsumer
 from shared.kit.config import load_settings
 from shared.local.nats_users import READS, SERVICES, durable_name, service_permissions
+from tests.identity import JWKS
 
 BUILDS = {
     "intake": build_intake,
@@ -30,6 +31,7 @@ def test_reads_and_durables_are_the_services_own(service, sites):
         "NATS_URL": "nats://127.0.0.1:1",
         "DATABASE_URL": "postgresql://x@127.0.0.1:1/x",
         "CARENET_CONFIG": str(DEMO_ORGANISATION),
+        "CARENET_JWKS": str(JWKS),
         "CARENET_SITES": "*" if sites is None else ",".join(sites),
     }
     definition = BUILDS[service](load_settings(service, env))
