@@ -119,6 +119,8 @@ class ServiceRuntime:
         self.relay_state = "starting"
         self._relay_retrying_since: float | None = None
         self.consumers: list[EventConsumer] = []
+        self.consumer_lag: dict[str, tuple[int, int]] = {}
+        """(num_pending, num_ack_pending) per durable, as last read by ``_watch_consumers``."""
         self.endpoints: RequestEndpoints | None = None
         self.status = StatusServer(settings.http_host, settings.http_port, self.readiness)
         self._tasks: list[asyncio.Task[Any]] = []
@@ -318,9 +320,11 @@ class ServiceRuntime:
                         info = await js.consumer_info(consumer.stream, consumer.durable)
                     except Exception:  # noqa: BLE001 - lag is best effort while NATS is away
                         continue
+                    lag = (info.num_pending or 0, info.num_ack_pending or 0)
+                    self.consumer_lag[consumer.durable] = lag
                     labels = (self.definition.name, consumer.durable)
-                    CONSUMER_PENDING.labels(*labels).set(info.num_pending or 0)
-                    CONSUMER_ACK_PENDING.labels(*labels).set(info.num_ack_pending or 0)
+                    CONSUMER_PENDING.labels(*labels).set(lag[0])
+                    CONSUMER_ACK_PENDING.labels(*labels).set(lag[1])
             await asyncio.sleep(5)
 
     async def readiness(self) -> dict[str, Any]:
@@ -329,13 +333,15 @@ class ServiceRuntime:
         Ready when NATS is connected, the database answers, every migration is applied, every
         consumer is healthy and the outbox relay has not been retrying for longer than the
         grace. Parked outbox events are reported (``outbox.parked``) but do not make the
-        instance unready: restarting it would not publish them.
+        instance unready: restarting it would not publish them. The sites served, the outbox
+        backlog and each consumer's last known lag are there for ``carenet status``.
         """
         checks: dict[str, Any] = {}
         checks["nats"] = bool(self.broker is not None and self.broker.connection.is_connected)
         database = False
         pending: int | None = None
         parked: int | None = None
+        backlog: int | None = None
         if self.pool is not None:
             try:
                 async with self.pool.acquire(timeout=2) as conn:
@@ -344,9 +350,15 @@ class ServiceRuntime:
                         conn, self.definition.schema, self.definition.migrations
                     )
                     database = True
-                    parked = await conn.fetchval(
-                        "SELECT count(*) FROM outbox WHERE parked_at IS NOT NULL", timeout=2
+                    row = await conn.fetchrow(
+                        # Each count reads only its partial index, not the kept published rows.
+                        """SELECT (SELECT count(*) FROM outbox WHERE parked_at IS NOT NULL)
+                                      AS parked,
+                                  (SELECT count(*) FROM outbox
+                                    WHERE published_at IS NULL AND parked_at IS NULL) AS backlog""",
+                        timeout=2,
                     )
+                    parked, backlog = row["parked"], row["backlog"]
             except Exception:  # noqa: BLE001 - reported as not ready (parked: unknown)
                 pass
         checks["database"] = database
@@ -359,9 +371,21 @@ class ServiceRuntime:
         READY.labels(self.definition.name).set(1 if ready else 0)
         return {
             "service": self.definition.name,
+            "instance": self.settings.instance,
+            "sites": None if self.sites is None else list(self.sites),
             "ready": ready,
             "checks": checks,
-            "outbox": {"relay": self.relay_state, "parked": parked},
+            "outbox": {"relay": self.relay_state, "parked": parked, "backlog": backlog},
+            "consumers": [
+                {
+                    "stream": c.stream,
+                    "durable": c.durable,
+                    "healthy": c.healthy,
+                    "pending": self.consumer_lag.get(c.durable, (None, None))[0],
+                    "ack_pending": self.consumer_lag.get(c.durable, (None, None))[1],
+                }
+                for c in self.consumers
+            ],
         }
 
 
