@@ -14,7 +14,7 @@ from shared.kit.bus.requests import request
 from shared.kit.contracts.replies import Reply
 from tests.access.conftest import as_
 from tests.conftest import ServiceClient
-from tests.groups.conftest import TODAY, known_to_groups, programme
+from tests.groups.conftest import known_to_groups, programme, today
 from tests.volunteers.conftest import person, session_on, volunteer
 
 PEER = ["peer_supporters"]
@@ -211,7 +211,7 @@ async def test_a_peer_supporter_acts_on_their_own_matches_and_duties_only(nc, sy
     assert (await me.cmd("log_hours", volunteer_id=other, minutes=60)).error.code == "forbidden"
     await me.ok("log_hours", volunteer_id=peer, minutes=60)
 
-    session = await session_on(head, services, TODAY + timedelta(days=2))
+    session = await session_on(head, services, today() + timedelta(days=2))
     duties = await coordinator.ok("request_volunteers", session_id=session, role="helper", count=2)
     assert len(duties["assignments"]) == 2
     listed = (await me.ok("qry:assignments", session_id=session))["assignments"]
@@ -270,7 +270,7 @@ async def test_the_access_log_names_the_verified_reader_and_the_rosters_reads(nc
 
 async def test_a_sites_lists_include_the_sites_below_it_and_nothing_above(nc, head):
     intake = head["intake"]
-    old = (TODAY - timedelta(days=10)).isoformat()
+    old = (today() - timedelta(days=10)).isoformat()
     urgent = {"source": "hospital", "reason": "discharged", "urgency": "urgent", "on": old}
     at_child = (await intake.ok("receive_referral", site="jinsha", **urgent))["referral_id"]
     at_parent = (await intake.ok("receive_referral", site="likang", **urgent))["referral_id"]

@@ -1,6 +1,6 @@
 from __future__ import annotations
 
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -10,11 +10,14 @@ from services.groups.app import build as build_groups
 from services.intake.app import build as build_intake
 from tests.conftest import ServiceClient, eventually
 
-TODAY = datetime.now(ZoneInfo("Asia/Hong_Kong")).date()
+
+def today() -> date:
+    """Today in the organisation's time zone, when asked: a run may cross its midnight."""
+    return datetime.now(ZoneInfo("Asia/Hong_Kong")).date()
 
 
 def day(offset: int) -> str:
-    return (TODAY + timedelta(days=offset)).isoformat()
+    return (today() + timedelta(days=offset)).isoformat()
 
 
 @pytest.fixture

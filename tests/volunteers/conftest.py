@@ -9,7 +9,7 @@ from services.groups.app import build as build_groups
 from services.intake.app import build as build_intake
 from services.volunteers.app import build as build_volunteers
 from tests.conftest import ServiceClient, eventually
-from tests.groups.conftest import TODAY
+from tests.groups.conftest import today
 
 
 @pytest.fixture
@@ -73,7 +73,7 @@ async def volunteer(
             volunteer_id=volunteer_id,
             course=course,
             hours=6,
-            completed_on=(TODAY - timedelta(days=60)).isoformat(),
+            completed_on=(today() - timedelta(days=60)).isoformat(),
         )
     await v.ok(
         "set_availability",

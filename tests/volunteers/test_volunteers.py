@@ -9,7 +9,7 @@ from uuid import uuid4
 
 from tests.bus.helpers import stream_messages
 from tests.conftest import eventually
-from tests.groups.conftest import TODAY
+from tests.groups.conftest import today
 from tests.identity import HEAD_OFFICE
 from tests.volunteers.conftest import person, session_on, volunteer
 
@@ -65,7 +65,7 @@ async def test_a_team_can_require_courses_before_a_volunteer_is_active_in_it(cli
         volunteer_id=peer,
         course="peer_support_foundation",
         hours=12,
-        completed_on=TODAY.isoformat(),
+        completed_on=today().isoformat(),
     )
     assert trained["active_teams"] == ["peer_supporters"]
     record = await v.ok("qry:volunteer", volunteer_id=peer)
@@ -78,7 +78,7 @@ async def test_duties_go_to_suitable_trained_available_volunteers_with_fewest_re
     clients, services, nc
 ):
     v = clients["volunteers"]
-    day = TODAY + timedelta(days=7)
+    day = today() + timedelta(days=7)
     busy = await volunteer(clients, services, "Busy", teams=FAMILY, courses=["volunteer_induction"])
     fresh = await volunteer(
         clients, services, "Fresh", teams=FAMILY, courses=["volunteer_induction"]
@@ -92,7 +92,7 @@ async def test_duties_go_to_suitable_trained_available_volunteers_with_fewest_re
         volunteer_id=busy,
         minutes=600,
         activity="outing",
-        date=(TODAY - timedelta(days=5)).isoformat(),
+        date=(today() - timedelta(days=5)).isoformat(),
     )
     session = await session_on(clients, services, day)
 
@@ -118,7 +118,7 @@ async def test_duties_go_to_suitable_trained_available_volunteers_with_fewest_re
 
 async def test_a_volunteer_is_not_booked_twice_at_overlapping_times(clients, services):
     v = clients["volunteers"]
-    day = TODAY + timedelta(days=3)
+    day = today() + timedelta(days=3)
     only = await volunteer(clients, services, "Only", teams=FAMILY, courses=["volunteer_induction"])
     first = await session_on(clients, services, day, "14:30")
     second = await session_on(
@@ -134,7 +134,7 @@ async def test_a_decline_picks_someone_else_and_confirming_works(clients, servic
     v = clients["volunteers"]
     a = await volunteer(clients, services, "A", teams=FAMILY, courses=["volunteer_induction"])
     b = await volunteer(clients, services, "B", teams=FAMILY, courses=["volunteer_induction"])
-    session = await session_on(clients, services, TODAY + timedelta(days=2))
+    session = await session_on(clients, services, today() + timedelta(days=2))
     [duty] = (await v.ok("request_volunteers", session_id=session, role="helper", count=1))[
         "assignments"
     ]
@@ -157,7 +157,7 @@ async def test_a_decline_picks_someone_else_and_confirming_works(clients, servic
 async def test_cancelling_the_session_in_groups_cancels_its_duties(clients, services, nc):
     v = clients["volunteers"]
     await volunteer(clients, services, "A", teams=FAMILY, courses=["volunteer_induction"])
-    session = await session_on(clients, services, TODAY + timedelta(days=4))
+    session = await session_on(clients, services, today() + timedelta(days=4))
     [duty] = (await v.ok("request_volunteers", session_id=session, role="helper", count=1))[
         "assignments"
     ]
@@ -177,7 +177,7 @@ async def test_hours_are_logged_per_team_and_an_attended_duty_logs_its_sessions_
     a = await volunteer(
         clients, services, "A", teams=[*FAMILY, "family_committee"], courses=["volunteer_induction"]
     )
-    day = TODAY - timedelta(days=1)
+    day = today() - timedelta(days=1)
     session = await session_on(clients, services, day)
     [duty] = (await v.ok("request_volunteers", session_id=session, role="helper", count=1))[
         "assignments"
@@ -199,11 +199,13 @@ async def test_hours_are_logged_per_team_and_an_attended_duty_logs_its_sessions_
     no_minutes = await v.cmd("log_hours", volunteer_id=a)
     assert no_minutes.error.details[0].field == "minutes"
     future = await v.cmd(
-        "log_hours", volunteer_id=a, minutes=5, date=(TODAY + timedelta(days=2)).isoformat()
+        "log_hours", volunteer_id=a, minutes=5, date=(today() + timedelta(days=2)).isoformat()
     )
     assert future.error.code == "validation_error"
     period = await v.ok(
-        "qry:hours", from_date=(TODAY - timedelta(days=7)).isoformat(), to_date=TODAY.isoformat()
+        "qry:hours",
+        from_date=(today() - timedelta(days=7)).isoformat(),
+        to_date=today().isoformat(),
     )
     assert period["by_team"] == {"family_committee": 0.8, "family_volunteer_team": 1.5}
     logged_events = await eventually(lambda: _events(nc, "volunteers.hours.logged"))
@@ -222,7 +224,7 @@ async def test_recognition_lists_total_hours_and_milestones(clients, services):
             "log_hours",
             volunteer_id=a,
             minutes=8 * 60,
-            date=(TODAY - timedelta(days=days_ago)).isoformat(),
+            date=(today() - timedelta(days=days_ago)).isoformat(),
         )
     await v.ok("log_hours", volunteer_id=b, minutes=90)
     listed = await v.ok("qry:recognition", milestones=[50, 100, 200])
@@ -270,7 +272,7 @@ async def test_a_peer_supporter_is_matched_with_a_consenting_user_never_themselv
         "start_peer_match",
         peer_volunteer_id=peer,
         person_id=user,
-        on=(TODAY - timedelta(days=10)).isoformat(),
+        on=(today() - timedelta(days=10)).isoformat(),
     )
     again = await v.cmd("start_peer_match", peer_volunteer_id=peer, person_id=user)
     assert again.error.code == "conflict"
@@ -279,14 +281,14 @@ async def test_a_peer_supporter_is_matched_with_a_consenting_user_never_themselv
         match_id=match["match_id"],
         minutes=30,
         mode="phone",
-        date=(TODAY - timedelta(days=3)).isoformat(),
+        date=(today() - timedelta(days=3)).isoformat(),
     )
     before = await v.cmd(
         "log_peer_contact",
         match_id=match["match_id"],
         minutes=30,
         mode="visit",
-        date=(TODAY - timedelta(days=20)).isoformat(),
+        date=(today() - timedelta(days=20)).isoformat(),
     )
     assert before.error.code == "validation_error"
     await v.ok("end_peer_match", match_id=match["match_id"], reason="goals_met")
@@ -297,7 +299,7 @@ async def test_a_peer_supporter_is_matched_with_a_consenting_user_never_themselv
         match_id=match["match_id"],
         minutes=10,
         mode="online",
-        date=(TODAY + timedelta(days=0)).isoformat(),
+        date=(today() + timedelta(days=0)).isoformat(),
     )
     assert after.ok, "a contact on the day the match ended still counts"
     anew = await v.ok("start_peer_match", peer_volunteer_id=peer, person_id=user)
