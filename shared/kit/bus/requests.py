@@ -387,8 +387,7 @@ class RequestEndpoints:
         if isinstance(payload, Reply):
             return payload
         if identity is not None and payload.get("actor") is None:
-            # The caller is the actor: a model that names one gets the token's sub.
-            payload["actor"] = identity.sub
+            payload["actor"] = identity.sub  # the caller is the actor
         try:
             request = spec.model.model_validate(payload)
         except ValidationError as exc:
@@ -397,13 +396,11 @@ class RequestEndpoints:
             )
         except RecursionError:
             return Reply.failure("validation_error", "the body is nested too deeply")
-        if identity is not None:
-            if request.actor is not None and request.actor != identity.sub:
-                return CommandError.not_allowed(
-                    "actor must be the caller (the token's sub), or left out",
-                    actor=f"not {identity.sub}",
-                ).reply()
-            request = request.model_copy(update={"actor": identity.sub})
+        if identity is not None and request.actor != identity.sub:
+            return CommandError.not_allowed(
+                "actor must be the caller (the token's sub), or left out",
+                actor=f"not {identity.sub}",
+            ).reply()
         sites, roles, reaches = self._access(identity, spec, site)
         if kind == "qry":
             async with self.pool.acquire() as conn:
