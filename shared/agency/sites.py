@@ -15,6 +15,9 @@ SITE_CODE = re.compile(r"^[a-z][a-z0-9-]{1,31}$")
 
 
 SiteKind = Literal["head_office", "centre", "clubhouse", "street_programme", "service_unit"]
+Share = Literal["events", "summaries"]
+"""What a site running its own servers shares with head office: every event of its services'
+streams, or only its published summaries (cross-border: aggregates, small counts hidden)."""
 
 
 class Site(BaseModel):
@@ -24,6 +27,16 @@ class Site(BaseModel):
     name: str
     kind: SiteKind
     parent: str | None = None
+    own_deployment: bool = False
+    """The site runs its own NATS, PostgreSQL and services (for itself and the sites below it
+    that have none of their own), joined to head office by a leaf node."""
+    share: Share = "events"
+
+    @model_validator(mode="after")
+    def _shares_only_from_its_own_deployment(self) -> Site:
+        if self.share != "events" and not self.own_deployment:
+            raise ValueError(f"site {self.code}: share applies only with own_deployment = true")
+        return self
 
 
 class Organisation(BaseModel):
@@ -97,6 +110,36 @@ class Organisation(BaseModel):
         if unknown:
             raise ValueError(f"unknown site(s) {', '.join(unknown)}")
         return wanted
+
+    def deployments(self) -> list[Site]:
+        """The sites that run their own servers and join head office."""
+        return [site for site in self.sites if site.own_deployment]
+
+    def served_by_deployment(self, code: str) -> list[str]:
+        """What the deployment of site ``code`` serves: the site and the sites below it, except
+        those (and theirs) that run their own deployment."""
+        if not self.site(code).own_deployment:
+            raise ValueError(f"site {code} has no own_deployment = true in the sites file")
+        found = [code]
+        frontier = [code]
+        while frontier:
+            current = frontier.pop()
+            for site in self.sites:
+                if site.parent == current and not site.own_deployment:
+                    found.append(site.code)
+                    frontier.append(site.code)
+        return found
+
+    def seen_at_head_office(self) -> list[str]:
+        """The sites head office has every event of: all but those a summaries-only deployment
+        serves (head office has only their published summaries)."""
+        hidden = {
+            code
+            for site in self.deployments()
+            if site.share == "summaries"
+            for code in self.served_by_deployment(site.code)
+        }
+        return [code for code in self.codes() if code not in hidden]
 
 
 def load_organisation(path: Path) -> Organisation:

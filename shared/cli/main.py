@@ -19,6 +19,7 @@ REPO = Path(__file__).resolve().parents[2]
 
 def _up(args: argparse.Namespace) -> int:
     from shared.agency.sites import DEMO_ORGANISATION
+    from shared.local.roles import Deployment
     from shared.local.up import Launch, Up, available_services, run_up
 
     launches = available_services(REPO)
@@ -27,6 +28,12 @@ def _up(args: argparse.Namespace) -> int:
         module, _, argument = target.partition(":")
         launches.append(Launch(name, ["-m", module, *([argument] if argument else [])]))
     config = Path(os.environ.get("CARENET_CONFIG") or DEMO_ORGANISATION)
+    if args.role == "site" and not args.site:
+        print("carenet up: --role site needs --site CODE", file=sys.stderr)
+        return 2
+    if args.role != "site" and (args.site or args.hub):
+        print("carenet up: --site and --hub go with --role site", file=sys.stderr)
+        return 2
     up = Up(
         data_dir=Path(args.data).resolve(),
         root=REPO,
@@ -35,6 +42,8 @@ def _up(args: argparse.Namespace) -> int:
         config=config,
         nats_url=os.environ.get("NATS_URL") or None,
         database_url=os.environ.get("DATABASE_URL") or None,
+        deployment=Deployment(args.role, args.site),
+        hub_url=args.hub,
     )
     return asyncio.run(run_up(up))
 
@@ -172,6 +181,20 @@ def build_parser() -> argparse.ArgumentParser:
         action="append",
         metavar="NAME=MODULE[:ARG]",
         help="also run `python -m MODULE ARG` as service NAME (for examples and tests)",
+    )
+    up.add_argument(
+        "--role",
+        choices=["single", "hub", "site"],
+        default="single",
+        help="single: everything here (default); hub: head office (reporting for every site, "
+        "the sites' sources); site: one site with its own NATS and PostgreSQL",
+    )
+    up.add_argument("--site", help="with --role site: the site's code (its JetStream domain)")
+    up.add_argument(
+        "--hub",
+        metavar="LEAF_URL",
+        help="with --role site: the hub's leaf-node URL for this site (leaf_urls in the hub's "
+        "up.json); without it the site runs alone",
     )
     up.set_defaults(handler=_up)
     run = sub.add_parser("run", help="run one service in this process (settings from env)")

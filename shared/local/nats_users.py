@@ -19,6 +19,10 @@ committed file differs). ``docs/nats-users.md`` explains every user.
 - A reader (``reader_permissions``): what a reporting consumer outside carenet gets.
 - ``admin``: everything; for ``carenet reconcile``, ``carenet reporting rebuild`` and
   provisioning. Never given to a service.
+- At a hub, one leaf user per site that runs its own servers (``leaf_permissions``): what its
+  leaf link may carry in each direction. Only JetStream's sourcing of the streams the site
+  shares, the hub's probe of the first of them, and (for a site sharing its events) transfers
+  between intakes. Live ``evt.`` traffic never crosses a leaf link.
 """
 
 from __future__ import annotations
@@ -32,7 +36,9 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import quote, urlsplit, urlunsplit
 
+from shared.agency.sites import Share
 from shared.kit.bus.dead_letters import dlq_subject
+from shared.kit.bus.hub import shared_streams, site_api
 from shared.kit.bus.streams import DLQ_STREAM, stream_name
 from shared.kit.contracts.public import SERVICES
 
@@ -198,6 +204,39 @@ def client_permissions() -> Permissions:
         "publish": {"allow": ["cmd.>", "qry.>", *reader["publish"]["allow"]]},
         "subscribe": reader["subscribe"],
     }
+
+
+TRANSFER_SUBJECT = "cmd.{site}.intake.receive_transfer"
+"""The one command that crosses between sites: one intake handing a case to another."""
+
+
+def leaf_user_name(site: str) -> str:
+    return f"leaf_{site}"
+
+
+def leaf_permissions(site: str, share: Share, served: Sequence[str]) -> Permissions:
+    """On the hub, for the leaf link of the deployment of ``site`` (serving ``served``).
+
+    ``publish`` is what the site may send into the hub, ``subscribe`` what the hub forwards to
+    the site (nats-server applies a leaf user's permissions that way round). Sourcing: the hub
+    creates and deletes consumers on the shared streams through ``$JS.<site>.API`` and sends
+    their flow control; the site answers on ``$JSC.R.`` and delivers on ``$JS.S.``."""
+    api = site_api(site)
+    publish = ["$JS.S.>", "$JSC.R.>", "$JS.FC.>", INBOX]
+    subscribe = []
+    for _, stream in shared_streams(share):
+        subscribe += [
+            f"{api}.CONSUMER.CREATE.{stream}",
+            f"{api}.CONSUMER.CREATE.{stream}.>",
+            f"{api}.CONSUMER.DELETE.{stream}.>",
+            f"$JS.FC.{stream}.>",
+        ]
+    subscribe.append(f"{api}.STREAM.INFO.{shared_streams(share)[0][1]}")
+    if share == "events":
+        publish.append(TRANSFER_SUBJECT.format(site="*"))
+        subscribe += [TRANSFER_SUBJECT.format(site=code) for code in sorted(served)]
+    subscribe.append(INBOX)
+    return {"publish": {"allow": _unique(publish)}, "subscribe": {"allow": _unique(subscribe)}}
 
 
 def _unique(items: Iterable[str]) -> list[str]:

@@ -5,6 +5,11 @@ data under ``.carenet/`` (kept across restarts), then every service as its own p
 supervises them: a service that dies is started again. ``NATS_URL`` and ``DATABASE_URL``
 point it at existing servers instead.
 
+``role`` (``carenet up --role hub|site``, see ``shared.local.roles``) runs head office or one
+site on its own instead: its own NATS (a JetStream domain, joined by a leaf node) and
+PostgreSQL, and the services that role runs. The hub also keeps its sources of every site
+armed (``shared.kit.bus.hub.HubLinks``).
+
 The NATS it starts has authentication on: at every start it makes new passwords for one user
 per service instance, ``client`` and ``admin`` (``shared.local.nats_users``), writes the server
 config to ``.carenet/nats.conf`` and hands each service its own ``NATS_URL``. ``up.json`` gets
@@ -30,12 +35,23 @@ from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
 import asyncpg
+import nats
 
-from shared.agency.sites import DEMO_ORGANISATION, load_organisation
+from shared.agency.sites import DEMO_ORGANISATION, Organisation, load_organisation
+from shared.kit.bus.hub import HubLinks, summary_out_config
+from shared.kit.bus.streams import ensure_stream
 from shared.kit.contracts.public import SERVICES
 from shared.local import identity
-from shared.local.devservers import NatsServer, PostgresServer, free_port, port_is_free
-from shared.local.nats_users import ADMIN, CLIENT, READS, NatsUser, render, standard_users
+from shared.local.devservers import LOOPBACK, NatsServer, PostgresServer, free_port, port_is_free
+from shared.local.nats_users import (
+    ADMIN,
+    CLIENT,
+    READS,
+    NatsUser,
+    render,
+    standard_users,
+)
+from shared.local.roles import Deployment, leaf_users, server_settings
 
 log = logging.getLogger("carenet.up")
 
@@ -116,11 +132,19 @@ class Up:
     nats_url: str | None = None
     database_url: str | None = None
     ready_timeout: float = 90.0
+    deployment: Deployment = field(default_factory=lambda: Deployment("single"))
+    hub_url: str | None = None
+    """A site's leaf-node remote: ``nats-leaf://leaf_<site>:<password>@host:port``."""
     nats: NatsServer | None = field(default=None, init=False)
     nats_users: dict[str, NatsUser] = field(default_factory=dict, init=False)
     """Service or role -> its NATS user, when this run started NATS itself."""
     postgres: PostgresServer | None = field(default=None, init=False)
     children: list[Child] = field(default_factory=list, init=False)
+    organisation: Organisation | None = field(default=None, init=False)
+    leaf_users: list[NatsUser] = field(default_factory=list, init=False)
+    leaf_port: int | None = field(default=None, init=False)
+    links: HubLinks | None = field(default=None, init=False)
+    _locked: bool = field(default=False, init=False)
 
     def _ports(self) -> dict[str, int]:
         """Ports used last time, if they are still free, so URLs stay the same across runs."""
@@ -146,17 +170,33 @@ class Up:
 
     async def start(self) -> dict[str, Any]:
         self.data_dir.mkdir(parents=True, exist_ok=True)
+        self._lock()
         organisation = load_organisation(self.config)  # fail early, in one line, on a bad file
+        self.organisation = organisation
+        deployment = self.deployment
+        if deployment.role == "site":
+            assert deployment.site is not None
+            organisation.served_by_deployment(deployment.site)  # a one-line error if not one
+        if deployment.role != "single":
+            self.sites = deployment.sites(organisation, self.sites)
+            wanted = deployment.services([launch.name for launch in self.launches])
+            self.launches = [launch for launch in self.launches if launch.name in wanted]
         ports = self._ports()
         taken: set[int] = set()
         if self.nats_url is None:
             sites = None if self.sites.strip() == "*" else organisation.served(self.sites)
+            leaf_listen = None
+            if deployment.role == "hub":
+                self.leaf_port = self._port(ports, "leafnodes", taken)
+                self.leaf_users = leaf_users(organisation, self._leaf_passwords())
+                leaf_listen = f"{LOOPBACK}:{self.leaf_port}"
+            settings = server_settings(deployment, leaf_listen=leaf_listen, hub_url=self.hub_url)
             self.nats = NatsServer(
                 self.data_dir / "nats",
                 port=self._port(ports, "nats", taken),
                 monitor_port=self._port(ports, "nats_monitor", taken),
-                server_name="carenet-local",
-                config_file=self._write_nats_config(sites),
+                server_name=f"carenet-{deployment.domain() or 'local'}",
+                config_file=self._write_nats_config(sites, settings),
                 log_file=self.data_dir / "logs" / "nats-server.log",
             )
             self.nats.start()
@@ -170,6 +210,7 @@ class Up:
             self.postgres.start()
             await ensure_database(self.postgres.dsn, "carenet")
             self.database_url = self.postgres.dsn_for("carenet")
+        await self._provision_hub()  # head office's reporting waits for these streams
         # Tokens are verified against this run's own JWKS; up.json gets it and an operator token.
         issuer = identity.local_issuer(self.data_dir)
         base_env = {
@@ -196,19 +237,42 @@ class Up:
             self.children.append(child)
         self._remember(ports)
         await self._wait_ready()
-        summary: dict[str, Any] = {"nats": self._url(CLIENT)}
+        await self._provision_site()
+        summary: dict[str, Any] = {"role": deployment.role}
+        if deployment.site is not None:
+            summary["site"] = deployment.site
+        summary["sites"] = self.sites
+        summary["nats"] = self._url(CLIENT)
         if ADMIN in self.nats_users:
             summary["admin_nats"] = self._url(ADMIN)
         summary |= {
             "database": self.database_url,
             "services": {c.launch.name: {"http": c.url} for c in self.children},
             **issuer.summary(),
+            "config": str(self.config),
         }
+        if self.leaf_port is not None:
+            base = f"nats-leaf://{LOOPBACK}:{self.leaf_port}"
+            summary["leafnodes"] = base
+            summary["leaf_urls"] = {
+                user.name.removeprefix("leaf_"): user.url(base) for user in self.leaf_users
+            }
         _write_private(self.data_dir / "up.json", json.dumps(summary, indent=2) + "\n")
         return summary
 
-    def _write_nats_config(self, sites: list[str] | None) -> Path:
-        """New passwords for every user, in a config only this OS user can read."""
+    def _lock(self) -> None:
+        """One ``carenet up`` per data directory: a second would rewrite the first's files."""
+        path = self.data_dir / "up.pid"
+        with contextlib.suppress(OSError, ValueError):
+            pid = int(path.read_text().strip())
+            if pid != os.getpid() and Path(f"/proc/{pid}").exists():
+                raise RuntimeError(f"carenet up already runs in {self.data_dir} (pid {pid})")
+        path.write_text(f"{os.getpid()}\n")
+        self._locked = True
+
+    def _write_nats_config(self, sites: list[str] | None, settings: str = "") -> Path:
+        """New passwords for every user (a hub's leaf users keep theirs: the sites hold them),
+        in a config only this OS user can read."""
         names = [launch.name for launch in self.launches]
         # Examples run with --service may read the stream of any other service run here.
         extra = {n: [other for other in names if other != n] for n in names if n not in READS}
@@ -222,8 +286,42 @@ class Up:
             "Written by `carenet up` at every start, with new passwords (never commit it).\n"
             "The users and their rights come from shared/local/nats_users.py."
         )
-        _write_private(path, render(users, header=header))
+        _write_private(path, settings + render([*users, *self.leaf_users], header=header))
         return path
+
+    def _leaf_passwords(self) -> dict[str, str]:
+        """The hub's leaf users' passwords, made once and kept: each site's config holds its
+        own, so they must outlive a restart of the hub."""
+        path = self.data_dir / "leaf-users.json"
+        try:
+            kept: dict[str, str] = json.loads(path.read_text())
+        except (OSError, ValueError):
+            kept = {}
+        assert self.organisation is not None
+        for user in leaf_users(self.organisation, kept):
+            kept.setdefault(user.name, user.password)
+        _write_private(path, json.dumps(kept, indent=2) + "\n")
+        return kept
+
+    async def _provision_hub(self) -> None:
+        """A hub's aggregate streams, sourcing every site (kept armed by ``supervise``)."""
+        assert self.organisation is not None
+        if self.deployment.role == "hub":
+            nc = await nats.connect(self._url(ADMIN), max_reconnect_attempts=-1)
+            self.links = HubLinks(nc, self.organisation)
+            await self.links.provision()
+
+    async def _provision_site(self) -> None:
+        """A summaries-only site's one outgoing stream (sourcing its reporting's stream)."""
+        assert self.organisation is not None
+        if self.deployment.role == "site":
+            assert self.deployment.site is not None
+            if self.organisation.site(self.deployment.site).share == "summaries":
+                nc = await nats.connect(self._url(ADMIN))
+                try:
+                    await ensure_stream(nc.jetstream(), summary_out_config(), update=False)
+                finally:
+                    await nc.close()
 
     def _url(self, who: str) -> str:
         """The NATS URL of a service (or ``client``/``admin``): its own user when this run
@@ -251,7 +349,17 @@ class Up:
             await asyncio.sleep(0.2)
 
     async def supervise(self, stop: asyncio.Event) -> None:
-        """Start again any service that dies, with a growing pause, until ``stop`` is set."""
+        """Start again any service that dies, with a growing pause, until ``stop`` is set; at
+        a hub, keep the sites' sources armed meanwhile."""
+        links = None if self.links is None else asyncio.create_task(self.links.run(stop))
+        try:
+            await self._supervise(stop)
+        finally:
+            if links is not None and self.links is not None:
+                await links
+                await self.links.nats.close()
+
+    async def _supervise(self, stop: asyncio.Event) -> None:
         while not stop.is_set():
             for child in self.children:
                 assert child.process is not None
@@ -278,7 +386,9 @@ class Up:
             self.postgres.stop()
         if self.nats is not None:
             self.nats.stop()
-        for written in ("up.json", "nats.conf"):
+        if not self._locked:  # another up runs here: its files are not ours
+            return
+        for written in ("up.json", "nats.conf", "up.pid"):  # leaf-users.json stays
             with contextlib.suppress(OSError):
                 (self.data_dir / written).unlink()
 
@@ -309,7 +419,13 @@ async def ensure_database(admin_dsn: str, name: str) -> None:
 
 
 def print_summary(summary: dict[str, Any], data_dir: Path) -> None:
-    print("carenet is up.")
+    role = summary.get("role", "single")
+    if role == "hub":
+        print("carenet head office (hub) is up.")
+    elif role == "site":
+        print(f"carenet site {summary.get('site')} is up (serving {summary.get('sites')}).")
+    else:
+        print("carenet is up.")
     print(f"  NATS        {without_password(summary['nats'])}  (credentials in up.json)")
     if "admin_nats" in summary:
         print("  NATS admin  admin_nats in up.json (carenet reconcile, carenet reporting rebuild)")
@@ -318,6 +434,9 @@ def print_summary(summary: dict[str, Any], data_dir: Path) -> None:
         print("  (no services in this checkout yet)")
     for name, where in summary["services"].items():
         print(f"  {name:<11} {where['http']}  (/readyz, /metrics)")
+    if "leafnodes" in summary:
+        print(f"  leaf nodes  {summary['leafnodes']}  (each site's URL: leaf_urls in up.json)")
+        print("  a site joins with: carenet up --role site --site SITE --hub LEAF_URL")
     print(f"  data and logs in {data_dir}/ ; this summary in {data_dir / 'up.json'}")
     print("  the CLI sends up.json's operator token; for casework make a staff token:")
     print("    export CARENET_TOKEN=$(carenet token --sub ID --roles ROLE[,ROLE] --sites SITE)")

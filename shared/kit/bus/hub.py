@@ -1,0 +1,273 @@
+"""Head office and the sites that run their own servers: JetStream sources over leaf nodes.
+
+Each such site runs its own nats-server with JetStream domain = its code, joined to the hub by a
+leaf node. Nothing copies messages in application code: the hub's streams *source* the sites'
+streams through ``$JS.<site>.API``, so what a site stored while its link was cut arrives
+afterwards, exactly once and in order.
+
+- A site that shares ``events``: the hub's ``INTAKE``, ``GROUPS`` and ``VOLUNTEERS`` are
+  aggregate streams with no subjects of their own (``subjects=[]``, so they never capture live
+  traffic) and one source per site; head office's reporting reads them as it reads any stream.
+- A site that shares only ``summaries``: the site keeps a ``SUMMARY_OUT`` stream sourcing its
+  own ``summary.published`` events, and the hub's ``REPORTING`` sources that stream alone.
+  The hub's leaf user for that site may create consumers on ``SUMMARY_OUT`` and nothing else.
+
+The server retries a source that lost its site with a backoff growing to two minutes, which it
+does not let anyone configure. ``HubLinks`` asks each site's JetStream every second whether it
+answers, and when a link comes back it removes that site's sources and adds them again: the
+server then resumes each from the last message it holds from it, in about two seconds.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+from nats.aio.client import Client as NatsClient
+from nats.js import JetStreamContext
+from nats.js.api import ExternalStream, StreamConfig, StreamSource
+from nats.js.errors import NotFoundError
+
+from shared.agency.sites import Organisation, Share
+from shared.kit.bus.streams import stream_config, stream_name
+
+log = logging.getLogger("carenet.hub")
+
+HUB_DOMAIN = "hub"
+EVENT_SERVICES = ("intake", "groups", "volunteers")
+"""The services whose streams head office aggregates from a site that shares its events
+(head office's reporting reads them; it makes its own summaries)."""
+SUMMARY_OUT = "SUMMARY_OUT"
+SUMMARY_SUBJECT = "evt.*.reporting.summary.published"
+
+
+def site_api(site: str) -> str:
+    """The JetStream API prefix of a site's domain, as seen from the hub."""
+    return f"$JS.{site}.API"
+
+
+def shared_streams(share: Share) -> list[tuple[str, str]]:
+    """(hub stream, site stream) pairs a site sharing ``share`` feeds."""
+    if share == "summaries":
+        return [(stream_name("reporting"), SUMMARY_OUT)]
+    return [(stream_name(service), stream_name(service)) for service in EVENT_SERVICES]
+
+
+def summary_out_config() -> StreamConfig:
+    """At a summaries-only site: its own published summaries, the one stream the hub sources."""
+    return StreamConfig(
+        name=SUMMARY_OUT,
+        description="carenet: this site's published summaries, the only stream head office sees",
+        subjects=[],
+        sources=[StreamSource(name=stream_name("reporting"), filter_subject=SUMMARY_SUBJECT)],
+        max_age=0,
+        allow_direct=True,
+    )
+
+
+def _source(site: str, site_stream: str) -> StreamSource:
+    return StreamSource(name=site_stream, external=ExternalStream(api=site_api(site)))
+
+
+def _is_from(source: StreamSource, site: str) -> bool:
+    return source.external is not None and source.external.api == site_api(site)
+
+
+def aggregate_config(hub_stream: str, sources: list[StreamSource]) -> StreamConfig:
+    """The hub's aggregate of ``hub_stream``: the kit's settings, no subjects (``REPORTING``
+    keeps its own: head office's reporting publishes into it), the sites as sources."""
+    config = stream_config(hub_stream.lower())
+    config.description = f"carenet {hub_stream.lower()} events of every site, sourced"
+    if hub_stream != stream_name("reporting"):
+        config.subjects = []
+    config.sources = sources
+    return config
+
+
+@dataclass
+class SourceState:
+    hub_stream: str
+    site_stream: str
+    lag: int | None = None
+    active_seconds: float | None = None
+    """Seconds since the source last heard from its site; None when it is not active."""
+
+
+@dataclass
+class SiteLink:
+    site: str
+    share: Share
+    up: bool = False
+    since: float = field(default_factory=time.monotonic)
+    rearms: int = 0
+    last_rearm: float = 0.0
+    sources: list[SourceState] = field(default_factory=list)
+
+    def report(self) -> dict[str, Any]:
+        return {
+            "site": self.site,
+            "share": self.share,
+            "link": "up" if self.up else "down",
+            "for_seconds": round(time.monotonic() - self.since, 1),
+            "rearms": self.rearms,
+            "sources": [
+                {
+                    "stream": s.hub_stream,
+                    "from": s.site_stream,
+                    "lag": s.lag,
+                    "active_seconds": s.active_seconds,
+                }
+                for s in self.sources
+            ],
+        }
+
+
+class HubLinks:
+    """Keeps the hub's sources of every site armed: ``provision`` once, then ``run``."""
+
+    def __init__(
+        self,
+        nats: NatsClient,
+        organisation: Organisation,
+        *,
+        interval: float = 1.0,
+        probe_timeout: float = 1.0,
+        inactive_after: float = 10.0,
+    ) -> None:
+        self.nats = nats
+        self.js: JetStreamContext = nats.jetstream()
+        self.interval = interval
+        self.probe_timeout = probe_timeout
+        self.inactive_after = inactive_after
+        """Seconds between two re-arms of a site whose sources stay inactive."""
+        self.links = {
+            site.code: SiteLink(
+                site.code,
+                site.share,
+                sources=[SourceState(h, s) for h, s in shared_streams(site.share)],
+            )
+            for site in organisation.deployments()
+        }
+
+    def _wanted(self) -> dict[str, list[StreamSource]]:
+        wanted: dict[str, list[StreamSource]] = {stream_name(s): [] for s in EVENT_SERVICES}
+        for link in self.links.values():
+            for source in link.sources:
+                wanted.setdefault(source.hub_stream, []).append(
+                    _source(link.site, source.site_stream)
+                )
+        return wanted
+
+    async def provision(self) -> None:
+        """Create the aggregate streams, or give them the sources they lack (keeping every
+        other setting an operator made and every source already there)."""
+        for hub_stream, sources in self._wanted().items():
+            try:
+                info = await self.js.stream_info(hub_stream)
+            except NotFoundError:
+                await self.js.add_stream(aggregate_config(hub_stream, sources))
+                log.info("aggregate stream %s created with %d sources", hub_stream, len(sources))
+                continue
+            config = info.config
+            present = list(config.sources or [])
+            missing = [
+                s
+                for s in sources
+                if not any(p.name == s.name and _is_from(p, _site_of(s)) for p in present)
+            ]
+            if missing:
+                config.sources = present + missing
+                await self.js.update_stream(config)
+                log.info("aggregate stream %s: %d sources added", hub_stream, len(missing))
+
+    async def probe(self, link: SiteLink) -> bool:
+        """Whether the site's JetStream answers through the leaf link (its first shared
+        stream's info: the one request its leaf user lets through besides the sources')."""
+        subject = f"{site_api(link.site)}.STREAM.INFO.{link.sources[0].site_stream}"
+        try:
+            await self.nats.request(subject, b"", timeout=self.probe_timeout)
+        except Exception:  # noqa: BLE001 - no responders, timeout, permission: the link is down
+            return False
+        return True
+
+    async def rearm(self, site: str) -> None:
+        """Remove the site's sources and add them back, so the server resumes them now
+        instead of at its next retry."""
+        link = self.links[site]
+        for hub_stream in {s.hub_stream for s in link.sources}:
+            info = await self.js.stream_info(hub_stream)
+            config = info.config
+            kept = [s for s in config.sources or [] if not _is_from(s, site)]
+            theirs = [s for s in config.sources or [] if _is_from(s, site)]
+            if not theirs:
+                continue
+            config.sources = kept
+            await self.js.update_stream(config)
+            config.sources = kept + theirs
+            await self.js.update_stream(config)
+        link.rearms += 1
+        link.last_rearm = time.monotonic()
+        log.info("sources of %s re-armed (link back)", site)
+
+    async def refresh_sources(self) -> None:
+        """Each source's lag and activity, as the hub's streams report them."""
+        infos: dict[str, Any] = {}
+        for hub_stream in {s.hub_stream for link in self.links.values() for s in link.sources}:
+            with contextlib.suppress(Exception):
+                infos[hub_stream] = await self.js.stream_info(hub_stream)
+        for link in self.links.values():
+            for state in link.sources:
+                info = infos.get(state.hub_stream)
+                found = None
+                for source in (info.sources or []) if info is not None else []:
+                    external = getattr(source, "external", None)
+                    api = getattr(external, "api", None) if external is not None else None
+                    if source.name == state.site_stream and api == site_api(link.site):
+                        found = source
+                state.lag = found.lag if found is not None else None
+                active = found.active if found is not None else None
+                state.active_seconds = (
+                    None if active is None or active < 0 else round(active / 1e9, 1)
+                )
+
+    async def check(self) -> None:
+        """One round: probe every site, re-arm the sources of each whose link came back (or
+        that answers while its sources stay inactive)."""
+        await self.refresh_sources()
+        for link in self.links.values():
+            up = await self.probe(link)
+            came_back = up and not link.up
+            if up != link.up:
+                link.up = up
+                link.since = time.monotonic()
+                log.warning("leaf link to %s is %s", link.site, "up" if up else "down")
+            # A source the server gave up on for now shows no activity at all.
+            stalled = up and any(s.active_seconds is None for s in link.sources)
+            quiet_since_rearm = time.monotonic() - link.last_rearm > self.inactive_after
+            if came_back or (stalled and quiet_since_rearm):
+                try:
+                    await self.rearm(link.site)
+                except Exception as exc:  # noqa: BLE001 - retried next round
+                    log.warning("could not re-arm the sources of %s: %s", link.site, exc)
+
+    async def run(self, stop: asyncio.Event) -> None:
+        await self.provision()
+        while not stop.is_set():
+            try:
+                await self.check()
+            except Exception as exc:  # noqa: BLE001 - the hub's NATS restarting; next round
+                log.warning("hub links round failed: %s", exc)
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(stop.wait(), timeout=self.interval)
+
+    def report(self) -> list[dict[str, Any]]:
+        return [link.report() for link in self.links.values()]
+
+
+def _site_of(source: StreamSource) -> str:
+    api = source.external.api if source.external is not None else ""
+    return api.split(".")[1] if api and api.count(".") >= 2 else ""
