@@ -85,20 +85,46 @@ def _with_database(dsn: str, database: str) -> str:
     return f"{base}/{database}"
 
 
-@pytest.fixture
-async def database_url(session_postgres_url: str) -> AsyncIterator[str]:
+async def _create_database(server_url: str) -> str:
     name = f"t_{uuid.uuid4().hex[:12]}"
-    admin = await asyncpg.connect(session_postgres_url)
+    admin = await asyncpg.connect(server_url)
     try:
         await admin.execute(f"CREATE DATABASE {name}")
     finally:
         await admin.close()
-    yield _with_database(session_postgres_url, name)
-    admin = await asyncpg.connect(session_postgres_url)
+    return name
+
+
+async def _drop_database(server_url: str, name: str) -> None:
+    admin = await asyncpg.connect(server_url)
     try:
         await admin.execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
     finally:
         await admin.close()
+
+
+@pytest.fixture
+async def database_url(session_postgres_url: str) -> AsyncIterator[str]:
+    name = await _create_database(session_postgres_url)
+    yield _with_database(session_postgres_url, name)
+    await _drop_database(session_postgres_url, name)
+
+
+@pytest.fixture
+async def another_database(
+    session_postgres_url: str,
+) -> AsyncIterator[Callable[[], Awaitable[str]]]:
+    """``await another_database()``: the URL of one more fresh database (a second site's own
+    PostgreSQL, as it were); each is dropped after the test."""
+    made: list[str] = []
+
+    async def make() -> str:
+        made.append(await _create_database(session_postgres_url))
+        return _with_database(session_postgres_url, made[-1])
+
+    yield make
+    for name in made:
+        await _drop_database(session_postgres_url, name)
 
 
 def service_env(nats_url: str, database_url: str, **extra: str) -> dict[str, str]:

@@ -34,12 +34,13 @@ def build(settings: Settings) -> ServiceDefinition:
         subscriptions=(
             Subscription.to(
                 "intake",
-                {
-                    **known_people.HANDLERS,
-                    "intake.case.opened": inbound.on_case_opened,
-                    "intake.case.closed": inbound.on_case_closed,
-                    "intake.case.transferred": inbound.on_case_transferred,
-                },
+                known_people.handlers(
+                    {
+                        "intake.case.opened": inbound.on_case_opened,
+                        "intake.case.closed": inbound.on_case_closed,
+                        "intake.case.transferred": inbound.on_case_transferred,
+                    }
+                ),
                 batch_size=100,
             ),
         ),

@@ -16,8 +16,8 @@ from shared.kit.db.uow import UnitOfWork
 
 
 async def on_case_opened(uow: UnitOfWork, event: EventEnvelope, data: CaseOpened) -> None:
+    # The person's roles are learnt by the kit (known_people.handlers).
     await store.remember_open_case(uow.conn, data.case_id, data.person_id, event.site)
-    await store.remember_roles_if_new(uow.conn, data.person_id, list(data.roles))
 
 
 async def _case_ended(

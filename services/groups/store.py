@@ -294,14 +294,6 @@ async def remember_open_case(
     )
 
 
-async def remember_roles_if_new(
-    conn: asyncpg.Connection, person_id: UUID, roles: list[str]
-) -> None:
-    """A case's roles only teach groups of a person it did not know; registration (the kit's
-    known-people handler) keeps the roles up to date."""
-    await rows.insert_once(conn, "known_people", "(person_id)", person_id=person_id, roles=roles)
-
-
 async def forget_open_case(conn: asyncpg.Connection, case_id: UUID) -> None:
     await conn.execute("DELETE FROM open_cases WHERE case_id = $1", case_id)
 

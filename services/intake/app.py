@@ -1,10 +1,10 @@
-"""Wiring only: intake's handlers, queries and migrations as a ServiceDefinition."""
+"""Wiring only: intake's handlers, queries, handoff relay and migrations as a ServiceDefinition."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
-from services.intake import handlers, queries
+from services.intake import handlers, handoffs, queries
 from shared.agency.instruments import load_instruments
 from shared.kit.config import Settings
 from shared.kit.service import ServiceDefinition, catalogued
@@ -13,14 +13,30 @@ from shared.kit.service import ServiceDefinition, catalogued
 def build(settings: Settings) -> ServiceDefinition:
     """Intake for these settings; ``CARENET_INSTRUMENTS`` adds the agency's own instruments,
     ``CARENET_URGENT_REFERRAL_DAYS`` (0..365, as a ``referrals_overdue`` query may ask) is how
-    long an urgent referral may wait undecided."""
+    long an urgent referral may wait undecided.
+
+    Transfers to other sites: ``CARENET_TRANSFER_WAIT_SECONDS`` (default 2, at most 10) is how
+    long ``transfer_case`` waits for the receiving site's answer before replying ``pending``;
+    an unanswered handoff is sent again after ``CARENET_HANDOFF_RETRY_SECONDS`` (default 0.5),
+    doubling up to ``CARENET_HANDOFF_RETRY_MAX_SECONDS`` (default 15); each send waits
+    ``CARENET_HANDOFF_TIMEOUT_SECONDS`` (default 10) for its answer."""
     instruments = load_instruments(settings.path("CARENET_INSTRUMENTS"))
     overdue_days = settings.integer("CARENET_URGENT_REFERRAL_DAYS", 2, 0, 365)
+    policy = handoffs.HandoffPolicy(
+        first_retry=settings.number("CARENET_HANDOFF_RETRY_SECONDS", 0.5, 0.01, 600),
+        longest_retry=settings.number("CARENET_HANDOFF_RETRY_MAX_SECONDS", 15, 0.01, 3600),
+        timeout=settings.number("CARENET_HANDOFF_TIMEOUT_SECONDS", 10, 0.1, 120),
+    )
     return ServiceDefinition(
         name="intake",
         migrations=Path(__file__).parent / "migrations",
         commands=catalogued(
-            "intake", handlers, organisation=settings.organisation, instruments=instruments
+            "intake",
+            handlers,
+            organisation=settings.organisation,
+            instruments=instruments,
+            transfer_wait=settings.number("CARENET_TRANSFER_WAIT_SECONDS", 2, 0, 10),
         ),
         queries=catalogued("intake", queries, queries=True, default_days=overdue_days),
+        background=(handoffs.relay(policy),),
     )

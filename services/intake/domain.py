@@ -68,6 +68,10 @@ class Person:
         (a person transferred in, or served at more than one site)."""
         return self.site in sites or not self.case_sites.isdisjoint(sites)
 
+    def with_roles(self, roles: Collection[Role]) -> tuple[Role, ...]:
+        """The person's roles and, after them, those of ``roles`` they did not have."""
+        return (*self.roles, *(r for r in dict.fromkeys(roles) if r not in self.roles))
+
     def must_be_family_carer(self) -> None:
         if "family_carer" not in self.roles:
             raise CommandError.not_allowed(
@@ -156,6 +160,12 @@ class Case:
         return cls(uuid4(), person_id, site, worker_id, kind, "open", on, referral_id=referral_id)
 
     def _must_be_open(self) -> None:
+        if self.status == "transferring":
+            raise CommandError.conflict(
+                "a transfer of this case to another site is under way; wait for its answer "
+                "(the case query shows it)",
+                case_id="transfer under way",
+            )
         if self.status != "open":
             raise CommandError.conflict(
                 f"this case is {self.status}", case_id=f"case is {self.status}"
@@ -176,30 +186,59 @@ class Case:
         self.closed_on = on
         self.close_reason = reason
 
-    def transfer(self, to_site: str, on: date, worker_id: str | None = None) -> Case:
-        """End this case and give the case the receiving site opens, with ``worker_id`` or
-        else this case's worker."""
+    def start_transfer(self, to_site: str, on: date, worker_id: str | None = None) -> Handoff:
+        """Hand the case over to ``to_site`` (with ``worker_id`` there, or else this case's
+        worker): the case is ``transferring`` until the receiving site answers. Contacts may
+        still be logged meanwhile; closing or transferring it again waits for the answer."""
         self._must_be_open()
         self._not_before_opening(on)
         if to_site == self.site:
             raise CommandError(
                 "validation_error", "the case is already at that site", to_site="same site"
             )
-        receiving = Case(
+        self.status = "transferring"
+        return Handoff(
             uuid4(),
+            self.case_id,
             self.person_id,
+            self.site,
             to_site,
             worker_id or self.worker_id,
+            on,
+        )
+
+    def transfer_completed(self, handoff: Handoff, new_case_id: UUID) -> None:
+        """The receiving site opened ``new_case_id``: this case ends, transferred, on the
+        transfer's date."""
+        if self.status != "transferring":
+            raise CommandError.conflict(
+                f"this case is {self.status}, not transferring", case_id=f"case is {self.status}"
+            )
+        self.status = "transferred"
+        self.closed_on = handoff.transferred_on
+        self.close_reason = "transferred"
+        self.transferred_to_case_id = new_case_id
+
+    def transfer_refused(self) -> None:
+        """The receiving site refused the transfer: the case is open here again."""
+        if self.status == "transferring":
+            self.status = "open"
+
+    @classmethod
+    def transferred_in(
+        cls, person_id: UUID, site: str, worker_id: str, on: date, from_case_id: UUID
+    ) -> Case:
+        """The case a receiving site opens for a transfer from another site's case."""
+        return cls(
+            uuid4(),
+            person_id,
+            site,
+            worker_id,
             "transferred_in",
             "open",
             on,
-            transferred_from_case_id=self.case_id,
+            transferred_from_case_id=from_case_id,
         )
-        self.status = "transferred"
-        self.closed_on = on
-        self.close_reason = "transferred"
-        self.transferred_to_case_id = receiving.case_id
-        return receiving
 
     def log_contact(self, on: date) -> None:
         """Contacts may be entered late, for any day the case was open."""
@@ -209,6 +248,70 @@ class Case:
                 f"the case was {self.status} on {self.closed_on.isoformat()}",
                 on=f"after {self.closed_on.isoformat()}",
             )
+
+
+REFUSALS: frozenset[str] = frozenset(
+    {
+        "conflict",
+        "not_found",
+        "forbidden",
+        "unauthenticated",
+        "validation_error",
+        "not_allowed",
+        "consent_required",
+        "capacity_full",
+    }
+)
+"""Answers of the receiving site that sending again cannot change: the handoff is refused.
+``unavailable`` (nobody answered, no answer in time, the link cut) and ``internal`` are tried
+again."""
+
+
+def retry_delay(attempts: int, first: float, longest: float) -> float:
+    """Seconds before sending a handoff again after ``attempts`` unanswered sends: ``first``,
+    doubling, at most ``longest``."""
+    return min(first * 2 ** max(attempts - 1, 0), longest)
+
+
+@dataclass
+class Handoff:
+    """A case on its way to another site's intake: pending until that site answers."""
+
+    handoff_id: UUID
+    case_id: UUID
+    person_id: UUID
+    from_site: str
+    to_site: str
+    worker_id: str
+    transferred_on: date
+    status: str = "pending"
+    attempts: int = 0
+    last_error: str | None = None
+    new_case_id: UUID | None = None
+
+    def _must_be_pending(self) -> None:
+        if self.status != "pending":
+            raise CommandError.conflict(
+                f"this handoff is {self.status}", handoff_id=f"handoff is {self.status}"
+            )
+
+    def completed(self, new_case_id: UUID) -> None:
+        self._must_be_pending()
+        self.attempts += 1
+        self.status = "completed"
+        self.new_case_id = new_case_id
+        self.last_error = None
+
+    def answered(self, code: str, message: str) -> bool:
+        """The receiving site answered ``code``: refused for good (True), or to be sent again
+        (False). Either way the attempt is counted and the reason kept."""
+        self._must_be_pending()
+        self.attempts += 1
+        self.last_error = f"{code}: {message}"
+        if code in REFUSALS:
+            self.status = "refused"
+            return True
+        return False
 
 
 def score_answers(instruments: Mapping[str, Instrument], code: str, answers: list[int]) -> Score:

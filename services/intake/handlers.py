@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Collection
+from functools import partial
 from typing import Any
 from uuid import UUID, uuid4
+
+import asyncpg
 
 from services.intake import store
 from services.intake.domain import (
@@ -27,7 +31,6 @@ from shared.kit.contracts.intake import (
     CaseClosed,
     CaseContactLogged,
     CaseOpened,
-    CaseTransferred,
     CloseCase,
     ConsentRecorded,
     DecideReferral,
@@ -36,11 +39,13 @@ from shared.kit.contracts.intake import (
     OpenCase,
     PersonRegistered,
     ReceiveReferral,
+    ReceiveTransfer,
     RecordAssessment,
     RecordConsent,
     ReferralDecided,
     ReferralReceived,
     RegisterPerson,
+    Role,
     SafetyFollowupAcknowledged,
     TransferCase,
 )
@@ -206,35 +211,83 @@ async def open_case(cmd: OpenCase, uow: UnitOfWork) -> dict[str, Any]:
 
 
 async def transfer_case(
-    cmd: TransferCase, uow: UnitOfWork, *, organisation: Organisation
+    cmd: TransferCase, uow: UnitOfWork, *, organisation: Organisation, transfer_wait: float
 ) -> dict[str, Any]:
+    """Start handing the case over to ``to_site``'s intake: the case is ``transferring`` and a
+    pending handoff is stored with it, for the handoff relay (``handoffs.py``) to deliver. The
+    reply waits up to ``transfer_wait`` seconds for the receiving site's answer."""
     transferred_on = uow.business_date(cmd.on)
     if cmd.to_site not in organisation.codes():
         raise CommandError("not_found", "no such site", to_site="unknown site")
     case = found(await store.load_case(uow.conn, cmd.case_id), "case", "case_id", site=uow.site)
-    receiving = case.transfer(cmd.to_site, transferred_on, cmd.worker_id)
-    await store.save_case_end(uow.conn, case)
-    once(
-        await store.add_case(uow.conn, receiving),
-        "the person already has an open case at the receiving site",
-        to_site="already has an open case there",
-    )
-    await store.save_transferred_to(uow.conn, case)
-    person = await store.load_person(uow.conn, case.person_id)
-    uow.record(
-        CaseTransferred.of(case, cmd, new_case_id=receiving.case_id, transferred_on=transferred_on),
-        subject=case.case_id,
-    )
-    uow.record(
-        CaseOpened.of(receiving, roles=list(person.roles) if person else []),
-        subject=receiving.case_id,
-        site=cmd.to_site,
-    )
+    handoff = case.start_transfer(cmd.to_site, transferred_on, cmd.worker_id)
+    await store.save_case_transfer(uow.conn, case)
+    assert cmd.actor is not None  # the request endpoints fill it from the token
+    await store.add_handoff(uow.conn, handoff, actor=cmd.actor, token=uow.token)
+    if transfer_wait > 0:
+        uow.then.append(partial(_answered, uow.pool, handoff.handoff_id, transfer_wait))
     return {
         "case_id": str(case.case_id),
-        "new_case_id": str(receiving.case_id),
+        "handoff_id": str(handoff.handoff_id),
         "to_site": cmd.to_site,
+        "status": handoff.status,
     }
+
+
+async def _answered(
+    pool: asyncpg.Pool, handoff_id: UUID, seconds: float, result: dict[str, Any]
+) -> dict[str, Any]:
+    """``result`` with the handoff's status once the receiving site answered, or as it is
+    after ``seconds`` (``pending``: the relay keeps trying; the ``case`` query follows it)."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + seconds
+    while True:
+        async with pool.acquire() as conn:
+            handoff = await store.handoff_outcome(conn, handoff_id)
+        if handoff is None or handoff.status != "pending" or loop.time() >= deadline:
+            break
+        await asyncio.sleep(min(0.05, max(deadline - loop.time(), 0)))
+    if handoff is None or handoff.status == "pending":
+        return result
+    answered = {**result, "status": handoff.status}
+    if handoff.new_case_id is not None:
+        answered["new_case_id"] = str(handoff.new_case_id)
+    if handoff.status == "refused":
+        answered["reason"] = handoff.last_error
+    return answered
+
+
+async def receive_transfer(cmd: ReceiveTransfer, uow: UnitOfWork) -> dict[str, Any]:
+    """Open the case another site's intake hands over: the person is registered here under the
+    same id if unknown (if known, their record stays and gains the roles), their consents are
+    kept, and ``case.opened`` (kind ``transferred_in``) is recorded for this site. Not
+    ``person.registered``: they were registered at the sending site."""
+    transferred_on = uow.business_date(cmd.transferred_on)
+    if cmd.from_site == uow.site:
+        raise CommandError(
+            "validation_error", "a transfer comes from another site", from_site="this site"
+        )
+    person = await store.load_person(uow.conn, cmd.person_id, for_update=True)
+    if person is None:
+        await store.add_transferred_person(
+            uow.conn, cmd, phone_digits=phone_digits(cmd.person.phone)
+        )
+        roles: tuple[Role, ...] = tuple(cmd.person.roles)
+    else:
+        roles = person.with_roles(cmd.person.roles)
+        if roles != person.roles:
+            await store.save_roles(uow.conn, person, roles)
+    await store.add_transferred_consents(uow.conn, cmd.person_id, cmd.consents)
+    case = Case.transferred_in(
+        cmd.person_id, uow.site, cmd.worker_id, transferred_on, cmd.from_case_id
+    )
+    if not await store.add_case(uow.conn, case):
+        existing = await store.open_case_at(uow.conn, cmd.person_id, uow.site)
+        raise CommandError.conflict(
+            "the person already has an open case at the receiving site",
+            person_id=f"open case {existing}",
+        )
+    return created(uow, CaseOpened.of(case, roles=list(roles)), "case_id", kind=case.kind)
 
 
 async def close_case(cmd: CloseCase, uow: UnitOfWork) -> dict[str, Any]:

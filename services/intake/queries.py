@@ -15,6 +15,7 @@ from shared.kit.contracts.intake import (
     CaseQuery,
     ConsentQuery,
     FindPeople,
+    HandoffsQuery,
     PersonQuery,
     ReferralsOverdue,
     SafetyFollowups,
@@ -79,7 +80,14 @@ async def case(q: CaseQuery, ctx: QueryContext) -> dict[str, Any]:
         details = found(await views.case(ctx.conn, q.case_id), "case", "case_id", site=ctx.sites)
         await _log(ctx, q, [UUID(details["person_id"])], "case")
         contacts = await views.contacts(ctx.conn, q.case_id)
-    return {**details, "contacts": contacts}
+        handoff = await views.latest_handoff(ctx.conn, q.case_id)
+    return {**details, "contacts": contacts, "handoff": handoff}
+
+
+async def handoffs(q: HandoffsQuery, ctx: QueryContext) -> dict[str, Any]:
+    """The transfers from the site and those below it not completed, or those with
+    ``status``, oldest first (ids, sites and codes: no personal data)."""
+    return {"handoffs": await views.handoffs(ctx.conn, ctx.sites, q.status)}
 
 
 async def consent(q: ConsentQuery, ctx: QueryContext) -> dict[str, Any]:

@@ -8,17 +8,23 @@ from uuid import UUID
 
 import asyncpg
 
-from services.intake.domain import Assessment, Case, ConsentState, Person, Referral
+from services.intake.domain import Assessment, Case, ConsentState, Handoff, Person, Referral
 from shared.agency.instruments import Score
 from shared.kit.contracts.intake import (
     LinkCarer,
     LogContact,
     ReceiveReferral,
+    ReceiveTransfer,
     RecordAssessment,
     RecordConsent,
     RegisterPerson,
+    TransferredConsent,
+    TransferredPerson,
 )
 from shared.kit.db import rows
+
+HANDOFFS_CHANNEL = "carenet_handoffs_intake"
+"""Notified when a handoff is stored (delivered at commit), so a relay sends it at once."""
 
 
 async def load_person(
@@ -216,7 +222,8 @@ async def has_had_case_at(conn: asyncpg.Connection, person_id: UUID, site: str) 
 
 async def open_case_at(conn: asyncpg.Connection, person_id: UUID, site: str) -> UUID | None:
     return await conn.fetchval(
-        "SELECT case_id FROM cases WHERE person_id = $1 AND site = $2 AND status = 'open'",
+        """SELECT case_id FROM cases
+           WHERE person_id = $1 AND site = $2 AND status IN ('open', 'transferring')""",
         person_id,
         site,
     )
@@ -228,7 +235,7 @@ async def add_case(conn: asyncpg.Connection, case: Case) -> bool:
     return await rows.insert_once(
         conn,
         "cases",
-        "(person_id, site) WHERE status = 'open'",
+        "(person_id, site) WHERE status IN ('open', 'transferring')",
         case_id=case.case_id,
         person_id=case.person_id,
         site=case.site,
@@ -252,13 +259,185 @@ async def save_case_end(conn: asyncpg.Connection, case: Case) -> None:
     )
 
 
-async def save_transferred_to(conn: asyncpg.Connection, case: Case) -> None:
-    """Point a transferred case at the receiving site's case, once that case exists."""
+async def save_case_transfer(conn: asyncpg.Connection, case: Case) -> None:
+    """Save a case's place in a transfer: its status, end and the receiving site's case."""
     await rows.update(
         conn,
         "cases",
         {"case_id": case.case_id},
+        status=case.status,
+        closed_on=case.closed_on,
+        close_reason=case.close_reason,
         transferred_to_case_id=case.transferred_to_case_id,
+    )
+
+
+# --- handoffs: the sending side ----------------------------------------------------------
+
+
+async def add_handoff(
+    conn: asyncpg.Connection, handoff: Handoff, *, actor: str, token: str | None
+) -> None:
+    """Store a pending handoff and wake the relays (at commit)."""
+    await rows.insert(
+        conn,
+        "handoffs",
+        handoff_id=handoff.handoff_id,
+        case_id=handoff.case_id,
+        person_id=handoff.person_id,
+        from_site=handoff.from_site,
+        to_site=handoff.to_site,
+        worker_id=handoff.worker_id,
+        transferred_on=handoff.transferred_on,
+        actor=actor,
+        token=token,
+    )
+    await conn.execute("SELECT pg_notify($1, '')", HANDOFFS_CHANNEL)
+
+
+_HANDOFF = """handoff_id, case_id, person_id, from_site, to_site, worker_id, transferred_on,
+              status, attempts, last_error, new_case_id"""
+
+
+async def handoff_outcome(conn: asyncpg.Connection, handoff_id: UUID) -> Handoff | None:
+    """The handoff as it stands (no lock)."""
+    return await rows.fetch_one(
+        conn, Handoff, f"SELECT {_HANDOFF} FROM handoffs WHERE handoff_id = $1", handoff_id
+    )
+
+
+async def claim_due_handoff(
+    conn: asyncpg.Connection,
+) -> tuple[Handoff, str, str | None] | None:
+    """The pending handoff due longest ago that no other relay holds, locked until the
+    transaction ends, with the actor and token to send it as; None when none is due."""
+    row = await conn.fetchrow(
+        f"""SELECT {_HANDOFF}, actor, token FROM handoffs
+            WHERE status = 'pending' AND next_attempt_at <= now()
+            ORDER BY next_attempt_at LIMIT 1 FOR UPDATE SKIP LOCKED"""
+    )
+    if row is None:
+        return None
+    values = dict(row)
+    actor, token = values.pop("actor"), values.pop("token")
+    return Handoff(**values), actor, token
+
+
+async def seconds_to_next_handoff(conn: asyncpg.Connection) -> float | None:
+    """How long until the next pending handoff is due (0 if one is), None if none waits."""
+    seconds = await conn.fetchval(
+        """SELECT greatest(extract(epoch FROM min(next_attempt_at) - now()), 0)::float8
+           FROM handoffs WHERE status = 'pending'"""
+    )
+    return None if seconds is None else float(seconds)
+
+
+async def transferred_person(conn: asyncpg.Connection, person_id: UUID) -> TransferredPerson:
+    """The person's record, as the receiving site's intake takes it."""
+    row = await conn.fetchrow(
+        """SELECT site, preferred_name, legal_name, sex, birth_year, phone, language, address,
+                  roles, registered_on
+           FROM people WHERE person_id = $1""",
+        person_id,
+    )
+    return TransferredPerson.model_validate(dict(row))
+
+
+async def transferred_consents(
+    conn: asyncpg.Connection, person_id: UUID
+) -> list[TransferredConsent]:
+    """Every consent record of the person, oldest first."""
+    found = await conn.fetch(
+        """SELECT consent_id, purpose, given, recorded_on, recorded_by, recorded_at, site
+           FROM consents WHERE person_id = $1 ORDER BY recorded_at""",
+        person_id,
+    )
+    return [TransferredConsent.model_validate(dict(row)) for row in found]
+
+
+async def save_handoff(
+    conn: asyncpg.Connection, handoff: Handoff, *, retry_in: float | None = None
+) -> None:
+    """Save an answered handoff (its token cleared), or one to send again in ``retry_in``
+    seconds."""
+    if retry_in is not None:
+        await conn.execute(
+            """UPDATE handoffs SET attempts = $2, last_error = $3,
+                      next_attempt_at = now() + make_interval(secs => $4)
+               WHERE handoff_id = $1""",
+            handoff.handoff_id,
+            handoff.attempts,
+            handoff.last_error,
+            retry_in,
+        )
+        return
+    await conn.execute(
+        """UPDATE handoffs SET status = $2, attempts = $3, last_error = $4, new_case_id = $5,
+                  token = NULL, completed_at = now()
+           WHERE handoff_id = $1""",
+        handoff.handoff_id,
+        handoff.status,
+        handoff.attempts,
+        handoff.last_error,
+        handoff.new_case_id,
+    )
+
+
+# --- handoffs: the receiving side --------------------------------------------------------
+
+
+async def add_transferred_person(
+    conn: asyncpg.Connection, cmd: ReceiveTransfer, *, phone_digits: str | None
+) -> None:
+    """Register a person transferred in from another site's intake, under the same id."""
+    person = cmd.person
+    await rows.insert(
+        conn,
+        "people",
+        person_id=cmd.person_id,
+        site=person.site,
+        preferred_name=person.preferred_name,
+        legal_name=person.legal_name,
+        sex=person.sex,
+        birth_year=person.birth_year,
+        phone=person.phone,
+        phone_digits=phone_digits,
+        language=person.language,
+        address=person.address,
+        roles=list(person.roles),
+        registered_on=person.registered_on,
+        registered_by=cmd.actor,
+    )
+
+
+async def save_roles(conn: asyncpg.Connection, person: Person, roles: tuple[str, ...]) -> None:
+    await rows.update(conn, "people", {"person_id": person.person_id}, roles=list(roles))
+
+
+async def add_transferred_consents(
+    conn: asyncpg.Connection, person_id: UUID, consents: list[TransferredConsent]
+) -> None:
+    """Keep the sending site's consent records (each once, by id: two sites' intakes may share
+    a database)."""
+    if not consents:
+        return
+    await conn.executemany(
+        """INSERT INTO consents (consent_id, person_id, purpose, given, recorded_on, recorded_by,
+                                 site, recorded_at)
+           VALUES ($1, $2, $3, $4, $5, $6, $7, $8) ON CONFLICT (consent_id) DO NOTHING""",
+        [
+            (
+                c.consent_id,
+                person_id,
+                c.purpose,
+                c.given,
+                c.recorded_on,
+                c.recorded_by,
+                c.site,
+                c.recorded_at,
+            )
+            for c in consents
+        ],
     )
 
 

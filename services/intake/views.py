@@ -105,6 +105,36 @@ async def case(conn: asyncpg.Connection, case_id: UUID) -> dict[str, Any] | None
     return _jsonable(row) if row else None
 
 
+_HANDOFF = """handoff_id, case_id, from_site, to_site, worker_id, transferred_on, status,
+              attempts, last_error, new_case_id, created_at AS since, next_attempt_at,
+              completed_at"""
+
+
+async def latest_handoff(conn: asyncpg.Connection, case_id: UUID) -> dict[str, Any] | None:
+    """Where the case's latest transfer to another site stands, or None."""
+    row = await conn.fetchrow(
+        f"""SELECT {_HANDOFF} FROM handoffs WHERE case_id = $1
+            ORDER BY created_at DESC LIMIT 1""",
+        case_id,
+    )
+    return _jsonable(row) if row else None
+
+
+async def handoffs(
+    conn: asyncpg.Connection, sites: Collection[str], status: str | None
+) -> list[dict[str, Any]]:
+    """The handoffs from ``sites`` with ``status``, or all not completed; oldest first."""
+    found = await conn.fetch(
+        f"""SELECT {_HANDOFF} FROM handoffs
+            WHERE from_site = ANY($1::text[])
+              AND (status = $2 OR ($2::text IS NULL AND status <> 'completed'))
+            ORDER BY created_at LIMIT 1000""",
+        sorted(sites),
+        status,
+    )
+    return [_jsonable(h) for h in found]
+
+
 async def contacts(conn: asyncpg.Connection, case_id: UUID) -> list[dict[str, Any]]:
     logged = await conn.fetch(
         """SELECT contact_id, mode, minutes, contact_on FROM case_contacts
@@ -148,7 +178,8 @@ async def open_safety_followups(
         """SELECT a.assessment_id, a.site, a.person_id, a.instrument, a.score, a.band,
                   a.assessed_on, c.worker_id
            FROM assessments a
-           LEFT JOIN cases c ON c.person_id = a.person_id AND c.status = 'open'
+           LEFT JOIN cases c ON c.person_id = a.person_id
+                            AND c.status IN ('open', 'transferring')
                             AND c.site = a.site
            WHERE a.site = ANY($1::text[]) AND a.safety_followup AND a.acknowledged_at IS NULL
              AND ($2::text IS NULL OR c.worker_id = $2)

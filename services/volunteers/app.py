@@ -23,11 +23,12 @@ def build(settings: Settings) -> ServiceDefinition:
         subscriptions=(
             Subscription.to(
                 "intake",
-                {
-                    **known_people.HANDLERS,
-                    "intake.consent.recorded": inbound.on_consent_recorded,
-                    "intake.carer.linked": inbound.on_carer_linked,
-                },
+                known_people.handlers(
+                    {
+                        "intake.consent.recorded": inbound.on_consent_recorded,
+                        "intake.carer.linked": inbound.on_carer_linked,
+                    }
+                ),
                 batch_size=100,
             ),
             Subscription.to(

@@ -13,7 +13,9 @@ committed file differs). ``docs/nats-users.md`` explains every user.
   subjects and to ``_INBOX.>``; and it calls only the JetStream API of its own stream, of
   ``DLQ`` (create once, publish) and of its own durable consumers on the streams it reads
   (``READS``).
-- ``client``: sends any command or query and reads events (core subscriptions, stored
+- ``client``: sends any command or query but intake's own ``receive_transfer`` (only an
+  intake instance hands a case, with the person's record, to another site's intake) and reads
+  events (core subscriptions, stored
   messages by sequence, and its own consumer named ``client`` on each stream), publishes no
   event and cannot change a stream or anyone else's consumer.
 - A reader (``reader_permissions``): what a reporting consumer outside carenet gets.
@@ -33,7 +35,7 @@ import secrets
 import sys
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 from urllib.parse import quote, urlsplit, urlunsplit
 
 from shared.agency.sites import Share
@@ -53,10 +55,26 @@ READS: dict[str, tuple[str, ...]] = {
 """Whose events each service consumes (one ``Subscription.to(source)`` each; a test checks
 this against the services' definitions)."""
 
-ASKS: dict[str, tuple[tuple[str, str, str], ...]] = {
-    "groups": (("qry", "intake", "person"),),  # names on a roster, asked at read time
+
+class Ask(NamedTuple):
+    """A request a service sends: (kind, service, name), for its own sites or, with
+    ``any_site``, for every site."""
+
+    kind: str
+    service: str
+    name: str
+    any_site: bool = False
+
+
+INTAKE_ONLY: tuple[Ask, ...] = (Ask("cmd", "intake", "receive_transfer", any_site=True),)
+"""Requests only an intake instance may send: a case handed over to another site's intake
+(carrying the person's record). No other user may publish them, ``client`` included."""
+
+ASKS: dict[str, tuple[Ask, ...]] = {
+    "intake": INTAKE_ONLY,
+    "groups": (Ask("qry", "intake", "person"),),  # names on a roster, asked at read time
 }
-"""The requests a service sends to other services: (kind, service, name)."""
+"""The requests a service sends to other services (or, for intake, to its own kind)."""
 
 CLIENT = "client"
 ADMIN = "admin"
@@ -108,19 +126,23 @@ def service_permissions(
     sites: Sequence[str] | None = None,
     *,
     reads: Iterable[str] | None = None,
-    asks: Iterable[tuple[str, str, str]] | None = None,
+    asks: Iterable[tuple[str, str, str] | Ask] | None = None,
 ) -> Permissions:
     """Least privilege for one instance of ``service`` serving ``sites`` (None: every site).
 
     ``reads`` and ``asks`` default to the service's entries in ``READS`` and ``ASKS``.
     """
     reads = READS.get(service, ()) if reads is None else tuple(reads)
-    asks = ASKS.get(service, ()) if asks is None else tuple(asks)
+    asks = tuple(Ask(*a) for a in (ASKS.get(service, ()) if asks is None else asks))
     tokens = _site_tokens(sites)
     own = stream_name(service)
     publish = [f"evt.{site}.{service}.>" for site in tokens]
     publish.append(f"{dlq_subject(service, '>')}")
-    publish += [f"{kind}.{site}.{target}.{name}" for kind, target, name in asks for site in tokens]
+    publish += [
+        f"{ask.kind}.{site}.{ask.service}.{ask.name}"
+        for ask in asks
+        for site in (["*"] if ask.any_site else tokens)
+    ]
     publish += [
         # Its own stream: created or given missing subjects at start, its duplicate window read.
         f"{JS_API}.STREAM.INFO.{own}",
@@ -201,7 +223,10 @@ def client_permissions() -> Permissions:
     own consumer on each stream is named ``client``)."""
     reader = reader_permissions(consumers={stream_name(s): CLIENT_CONSUMER for s in SERVICES})
     return {
-        "publish": {"allow": ["cmd.>", "qry.>", *reader["publish"]["allow"]]},
+        "publish": {
+            "allow": ["cmd.>", "qry.>", *reader["publish"]["allow"]],
+            "deny": [f"{a.kind}.*.{a.service}.{a.name}" for a in INTAKE_ONLY],
+        },
         "subscribe": reader["subscribe"],
     }
 

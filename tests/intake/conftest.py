@@ -8,10 +8,18 @@ import pytest
 from services.intake.app import build
 from tests.conftest import ServiceClient
 
+FAST_HANDOFFS = {
+    # transfer_case may wait for a handoff between two served sites longer than in production
+    # (a loaded test machine), and resends are quick.
+    "CARENET_TRANSFER_WAIT_SECONDS": "10",
+    "CARENET_HANDOFF_RETRY_SECONDS": "0.1",
+    "CARENET_HANDOFF_RETRY_MAX_SECONDS": "0.5",
+}
+
 
 @pytest.fixture
 async def intake(start_service):
-    return await start_service(("intake", build))
+    return await start_service(("intake", build), **FAST_HANDOFFS)
 
 
 @pytest.fixture

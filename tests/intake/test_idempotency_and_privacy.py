@@ -142,6 +142,7 @@ async def test_every_command_repeated_with_its_command_id_returns_the_first_repl
         "record_assessment",
         "acknowledge_safety_followup",
         "transfer_case",
+        "receive_transfer",  # sent by intake's handoff relay, to itself here (both sites served)
         "close_case",
     }
     # Send each logged command again with the same command_id (and even another body).
@@ -184,5 +185,18 @@ def _minimal(name: str, people: dict[str, str]) -> dict[str, object]:
         },
         "acknowledge_safety_followup": {"assessment_id": any_id},
         "transfer_case": {"case_id": any_id, "to_site": "nanyuan"},
+        "receive_transfer": {
+            "person_id": people["son"],
+            "person": {
+                "site": "likang",
+                "preferred_name": "x",
+                "roles": ["community_member"],
+                "registered_on": "2026-01-01",
+            },
+            "from_site": "likang",
+            "from_case_id": any_id,
+            "worker_id": "x",
+            "transferred_on": "2026-01-01",
+        },
         "close_case": {"case_id": any_id, "reason": "other"},
     }[name]

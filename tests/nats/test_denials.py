@@ -208,3 +208,19 @@ async def test_the_client_asks_and_reads_but_publishes_no_event(server):
     assert await js_call_denied(js.add_consumer("INTAKE", ConsumerConfig(name="other")))
     assert await js_call_denied(js.delete_stream("GROUPS"))
     assert await js_call_denied(js.stream_info("DLQ"))  # dead letters are the operator's
+
+
+async def test_only_an_intake_instance_may_hand_a_case_to_another_sites_intake(server):
+    client_errors: list[str] = []
+    client = await server.connect("client", client_errors)
+    for subject in ("cmd.icmhc.intake.receive_transfer", "cmd.likang.intake.receive_transfer"):
+        assert await publish_denied(client, client_errors, subject), subject
+    assert not await publish_denied(client, client_errors, "cmd.icmhc.intake.transfer_case")
+    # A one-site intake sends it to any site; groups, serving likang too, to none.
+    intake_errors: list[str] = []
+    intake = await server.connect(user_name("intake", ("likang",)), intake_errors)
+    assert not await publish_denied(intake, intake_errors, "cmd.icmhc.intake.receive_transfer")
+    assert await publish_denied(intake, intake_errors, "cmd.icmhc.intake.register_person")
+    groups_errors: list[str] = []
+    groups = await server.connect(user_name("groups", ("likang",)), groups_errors)
+    assert await publish_denied(groups, groups_errors, "cmd.likang.intake.receive_transfer")

@@ -63,7 +63,7 @@ def effects_of(
             return [("referral decisions", str(payload["referral_id"]))]
         case ("intake", "open_case"):
             return [("cases opened", result["case_id"])]
-        case ("intake", "transfer_case"):
+        case ("intake", "transfer_case") if "new_case_id" in result:
             return [("cases opened", result["new_case_id"])]
         case ("intake", "close_case"):
             return [("cases closed", str(payload["case_id"]))]

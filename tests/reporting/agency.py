@@ -13,7 +13,7 @@ from typing import Any
 
 from nats.aio.client import Client as NatsClient
 
-from tests.conftest import ServiceClient
+from tests.conftest import ServiceClient, eventually
 
 
 class _Patient(ServiceClient):
@@ -116,11 +116,17 @@ class Agency:
         self.ledger.cases[case].update(ended=on, reason=reason)
 
     async def transfer(self, site: str, case: str, to_site: str, on: str) -> str:
-        result = await self._client("intake", site).ok(
-            "transfer_case", case_id=case, to_site=to_site, on=on
-        )
+        intake = self._client("intake", site)
+        result = await intake.ok("transfer_case", case_id=case, to_site=to_site, on=on)
         old = self.ledger.cases[case]
         old["ended"] = on  # ended here by transfer: not a closure
+        if "new_case_id" not in result:  # the handoff outlasted the command's short wait
+
+            async def moved() -> str | None:
+                found = await intake.ok("qry:case", case_id=case)
+                return found["transferred_to_case_id"]
+
+            result["new_case_id"] = await eventually(moved)
         new = str(result["new_case_id"])
         self.ledger.cases[new] = {
             **old,

@@ -402,10 +402,10 @@ class RequestEndpoints:
                 actor=f"not {identity.sub}",
             ).reply()
         sites, roles, reaches = self._access(identity, spec, site)
+        token = headers.get(AUTHORIZATION, "").partition(" ")[2].strip() or None
         if kind == "qry":
             async with self.pool.acquire() as conn:
                 assert self._nats is not None
-                token = headers.get(AUTHORIZATION, "").partition(" ")[2].strip() or None
                 context = QueryContext(
                     conn, site, self.zone, self._nats, identity, sites, roles, token
                 )
@@ -415,7 +415,7 @@ class RequestEndpoints:
                     return exc.reply()
         assert isinstance(request, Command)
         grant = Grant(identity, sites, roles, reaches)
-        return await self._command(site, name, request, handler, correlation, grant)  # type: ignore[arg-type]
+        return await self._command(site, name, request, handler, correlation, grant, token)  # type: ignore[arg-type]
 
     async def _command(
         self,
@@ -425,10 +425,19 @@ class RequestEndpoints:
         handler: CommandHandler,
         correlation: str,
         grant: Grant,
+        token: str | None = None,
     ) -> Reply:
         cause = Cause(correlation_id=correlation, causation_id=str(command.command_id))
         async with UnitOfWork(
-            self.pool, self.service, self.schema, site, self.zone, cause, grant.identity, grant
+            self.pool,
+            self.service,
+            self.schema,
+            site,
+            self.zone,
+            cause,
+            grant.identity,
+            grant,
+            token,
         ) as uow:
             # Claiming the id first makes a concurrent duplicate wait here, then see our reply.
             claimed = await uow.conn.fetchval(
@@ -449,7 +458,27 @@ class RequestEndpoints:
             reply = Reply.success(result)
             stored = reply.model_dump(mode="json", exclude_none=True)
             await uow.commit(reply=CommandReply(command.command_id, stored))
+            follow_ups = list(uow.then)
+        return await self._followed(reply, follow_ups, name)
+
+    async def _followed(
+        self,
+        reply: Reply,
+        follow_ups: list[Callable[[dict[str, Any]], Awaitable[dict[str, Any]]]],
+        name: str,
+    ) -> Reply:
+        """The committed reply, as the command's follow-ups (``UnitOfWork.then``) amend it; the
+        committed one if a follow-up fails (the work is kept either way)."""
+        if not follow_ups:
             return reply
+        result = dict(reply.result or {})
+        try:
+            for follow_up in follow_ups:
+                result = await follow_up(result)
+        except Exception:
+            log.exception("a follow-up of %s failed; answering the committed reply", name)
+            return reply
+        return Reply.success(result)
 
     async def _first_reply(self, conn: asyncpg.Connection, command: Command, name: str) -> Reply:
         command_id = command.command_id

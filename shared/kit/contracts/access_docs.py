@@ -67,6 +67,12 @@ request names:
   from intake with the caller's own token). Each entry holds the verified `sub`, its roles, the
   query, the person, the subject's site and when. The log is the `access_log` query, for a
   `centre_manager`; it shows the reads made at the site and the sites below it.
+- **A transfer is a handoff between two sites' intakes.** `transfer_case` is checked at the
+  sending site; the sending intake then sends `receive_transfer` to the receiving site with the
+  worker's own token (row `HANDOFFS`: any site, since the token need not name the receiving
+  site). Only an intake instance may publish `receive_transfer` on NATS (docs/nats-users.md).
+  A token that expired before a cut link came back is refused `unauthenticated` there: the
+  transfer is `refused` and the case open again; send `transfer_case` again with a fresh token.
 - `actor` in a payload is optional; when given it must be the token's `sub` (else
   `not_allowed`). What a command records as its actor is always the `sub`.
 """

@@ -14,8 +14,8 @@ from pydantic import Field, field_validator
 
 from shared.kit.contracts.catalogue import command, event, query
 from shared.kit.contracts.envelope import SITE_CODE
-from shared.kit.contracts.messages import BusinessCommand, Command, EventData, Query
-from shared.kit.identity.access import CASEWORK, MANAGERS
+from shared.kit.contracts.messages import BusinessCommand, Command, EventData, Message, Query
+from shared.kit.identity.access import CASEWORK, HANDOFFS, MANAGERS, TRANSFER_STATUS
 
 Role = Literal[
     "person_in_recovery",
@@ -51,6 +51,7 @@ CloseReason = Literal[
 ContactMode = Literal["outreach_visit", "office_interview", "home_visit", "phone", "online"]
 Timepoint = Literal["baseline", "mid", "post", "follow_up"]
 CaseKind = Literal["new", "reactivated", "transferred_in"]
+HandoffStatus = Literal["pending", "completed", "refused"]
 
 Text = Field(min_length=1, max_length=2000)
 Name = Field(min_length=1, max_length=120)
@@ -120,11 +121,53 @@ class OpenCase(BusinessCommand):
 
 @command("intake", "transfer_case", access=CASEWORK)
 class TransferCase(BusinessCommand):
+    """Hand the case over to another site's intake (which may keep its own database): the case
+    is ``transferring`` until the receiving site has opened its case, then ``transferred``."""
+
     case_id: UUID
     to_site: str = Field(pattern=SITE_CODE.pattern)
     worker_id: str | None = Field(
         default=None, min_length=1, max_length=64, description="Worker at the new site."
     )
+
+
+class TransferredPerson(Message):
+    """A person's record as the sending site keeps it, for the receiving site's intake."""
+
+    site: str = Field(pattern=SITE_CODE.pattern, description="Where they were registered.")
+    preferred_name: str = Name
+    legal_name: str | None = Field(default=None, min_length=1, max_length=120)
+    sex: Sex | None = None
+    birth_year: int | None = Field(default=None, ge=1900, le=2100)
+    phone: str | None = Field(default=None, max_length=32)
+    language: str | None = Field(default=None, max_length=32)
+    address: str | None = Field(default=None, max_length=300)
+    roles: list[Role] = Field(min_length=1, max_length=10)
+    registered_on: date
+
+
+class TransferredConsent(Message):
+    consent_id: UUID
+    purpose: ConsentPurpose
+    given: bool
+    recorded_on: date
+    recorded_by: str = Field(min_length=1, max_length=64)
+    recorded_at: datetime
+    site: str = Field(pattern=SITE_CODE.pattern)
+
+
+@command("intake", "receive_transfer", access=HANDOFFS)
+class ReceiveTransfer(Command):
+    """Sent by the sending site's intake (``command_id`` = the handoff's id, so a resend gets
+    the first reply): open the transferred case here, registering the person if unknown."""
+
+    person_id: UUID
+    person: TransferredPerson
+    consents: list[TransferredConsent] = Field(default_factory=list, max_length=1000)
+    from_site: str = Field(pattern=SITE_CODE.pattern)
+    from_case_id: UUID
+    worker_id: str = Field(min_length=1, max_length=64)
+    transferred_on: date
 
 
 @command("intake", "close_case", access=CASEWORK)
@@ -175,6 +218,14 @@ class FindPeople(Query):
 @query("intake", "case", access=CASEWORK)
 class CaseQuery(Query):
     case_id: UUID
+
+
+@query("intake", "handoffs", access=TRANSFER_STATUS)
+class HandoffsQuery(Query):
+    """The site's transfers to other sites not completed (or those with ``status``): where
+    each stands, how often it was tried, the last error. No personal data."""
+
+    status: HandoffStatus | None = None
 
 
 @query("intake", "consent", access=CASEWORK)

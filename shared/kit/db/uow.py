@@ -63,6 +63,9 @@ class UnitOfWork:
     """Who sent the command this work does (None for work caused by an event)."""
     grant: Grant | None = None
     """What the command was let through with (None for work caused by an event)."""
+    token: str | None = None
+    """The caller's bearer token, for work that is to ask another service on their behalf
+    later (None for work caused by an event)."""
     conn: asyncpg.Connection = field(init=False)
     events: list[EventEnvelope] = field(default_factory=list, init=False)
     _bodies: dict[int, tuple[EventEnvelope, str]] = field(default_factory=dict, init=False)
@@ -74,6 +77,12 @@ class UnitOfWork:
     """Work deferred to the end of the transaction (e.g. rows gathered for one executemany)."""
     shared: dict[str, Any] = field(default_factory=dict, init=False)
     """State the handlers of one transaction (one batch of events) may share."""
+    then: list[Callable[[dict[str, Any]], Awaitable[dict[str, Any]]]] = field(
+        default_factory=list, init=False
+    )
+    """A command's follow-ups, run after its commit with its connection released: each takes
+    the result and gives the one to answer with (say, once a handoff it started is answered).
+    A repeat of the command still gets the result as committed."""
 
     async def __aenter__(self) -> UnitOfWork:
         self.conn = await self.pool.acquire()

@@ -111,6 +111,13 @@ def rows(*roles: Role, scope: Scope = "children") -> dict[Role, Scope]:
 
 CASEWORK: Access = rows("social_worker", "centre_manager")
 """Casework and personal data: the site's social workers and its manager."""
+HANDOFFS: Access = {"social_worker": "all", "centre_manager": "all"}
+"""A case handed over by another site's intake: it arrives with the sending site's worker's
+token, which need not name the receiving site. Only an intake instance may publish it on NATS
+(``shared.local.nats_users.INTAKE_ONLY``), so no staff tool writes a record into another site."""
+TRANSFER_STATUS: Access = rows("social_worker", "centre_manager", "operator")
+"""Where a site's transfers stand (ids, sites, codes: no personal data): casework staff, and
+operators watching a cut link."""
 MANAGERS: Access = rows("centre_manager")
 VOLUNTEERING: Access = rows("volunteer_coordinator", "centre_manager")
 """Volunteer teams and duties: the coordinators and the manager."""

@@ -23,3 +23,12 @@ def test_a_person_with_a_case_at_another_site_is_known_there_too():
     moved = Person(uuid4(), "likang", ("person_in_recovery",), frozenset({"likang", "nanyuan"}))
     assert moved.known_at(BELOW("nanyuan"))
     assert not moved.known_at(BELOW("jinsha"))
+
+
+def test_a_person_transferred_in_keeps_their_roles_and_gains_the_sending_sites() -> None:
+    known = Person(uuid4(), "likang", ("family_carer",))
+    assert known.with_roles(["person_in_recovery", "family_carer", "person_in_recovery"]) == (
+        "family_carer",
+        "person_in_recovery",
+    )
+    assert known.with_roles(["family_carer"]) == ("family_carer",)
