@@ -231,10 +231,6 @@ def client_permissions() -> Permissions:
     }
 
 
-TRANSFER_SUBJECT = "cmd.{site}.intake.receive_transfer"
-"""The one command that crosses between sites: one intake handing a case to another."""
-
-
 def leaf_user_name(site: str) -> str:
     return f"leaf_{site}"
 
@@ -257,9 +253,11 @@ def leaf_permissions(site: str, share: Share, served: Sequence[str]) -> Permissi
             f"$JS.FC.{stream}.>",
         ]
     subscribe.append(f"{api}.STREAM.INFO.{shared_streams(share)[0][1]}")
-    if share == "events":
-        publish.append(TRANSFER_SUBJECT.format(site="*"))
-        subscribe += [TRANSFER_SUBJECT.format(site=code) for code in sorted(served)]
+    if share == "events":  # a case handed between two sites' intakes (INTAKE_ONLY)
+        publish += [f"{a.kind}.*.{a.service}.{a.name}" for a in INTAKE_ONLY]
+        subscribe += [
+            f"{a.kind}.{code}.{a.service}.{a.name}" for a in INTAKE_ONLY for code in sorted(served)
+        ]
     subscribe.append(INBOX)
     return {"publish": {"allow": _unique(publish)}, "subscribe": {"allow": _unique(subscribe)}}
 
