@@ -18,7 +18,7 @@ from nats.aio.client import Client as NatsClient
 from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy
 
 from shared.kit.bus.requests import request
-from tests.conftest import eventually
+from tests.conftest import ServiceClient, eventually
 from tests.identity import token_for
 from tests.reporting.agency import Agency
 from tests.reporting.scenario import october, programme
@@ -87,6 +87,11 @@ async def likang_more(a: Agency, tag: str, day: str) -> None:
     await a.attendance("likang", talk[0], [], [], walk_ins=7)
 
 
+async def _transferred_to(sender: ServiceClient, case: str) -> str | None:
+    found = await sender.ok("qry:case", case_id=case)
+    return found["transferred_to_case_id"] if found["status"] == "transferred" else None
+
+
 async def message_ids(nc: NatsClient, stream: str) -> list[str]:
     """Every stored message's Nats-Msg-Id, read once through an ordered, ack-less consumer."""
     js = nc.jetstream()
@@ -141,8 +146,16 @@ async def test_head_office_gets_every_event_once_through_a_cut_link(tmp_path: Pa
         at_likang = await likang.connect()
         at_icmhc = await icmhc.connect()
         clients += [at_likang, at_icmhc]
-        await october(Agency(at_likang), volunteers=True)
+        agency = Agency(at_likang)
+        people = await october(agency, volunteers=True)
         await icmhc_work(Agency(at_icmhc), "October", "2026-10-06")
+        open_at_likang = {
+            c["person"]: case
+            for case, c in agency.ledger.cases.items()
+            if c["site"] == "likang" and c["ended"] is None
+        }
+        # A case handed from one site's intake to the other's, through the hub.
+        await agency.transfer("likang", open_at_likang[people["carer1"]], "icmhc", "2026-10-26")
 
         async def head_office_agrees() -> bool:
             at_hub = await hub.connect()
@@ -183,6 +196,13 @@ async def test_head_office_gets_every_event_once_through_a_cut_link(tmp_path: Pa
         await eventually(lambda: likang_counts_its_own_work(7), timeout=30)
         await eventually(hub_has_icmhc, timeout=30, interval=0.5)
         assert not await head_office_agrees(), "likang's work crossed a cut link"
+        # A transfer to icmhc waits for the link.
+        sender = ServiceClient(at_likang, "intake", "likang", "sw-lee")
+        waiting_case = open_at_likang[people["carer2"]]
+        handoff = await sender.ok(
+            "transfer_case", case_id=waiting_case, to_site="icmhc", on="2026-10-27"
+        )
+        assert handoff["status"] == "pending"
         # Long enough for the server's retries of likang's sources to back off.
         await asyncio.sleep(25)
 
@@ -192,6 +212,13 @@ async def test_head_office_gets_every_event_once_through_a_cut_link(tmp_path: Pa
         catch_up = time.monotonic() - back
         print(f"head office caught up {catch_up:.1f} s after likang's link was back")
         assert catch_up < CATCH_UP_BOUND_SECONDS
+        # The transfer went through once the link was back, exactly once.
+        moved = await eventually(
+            lambda: _transferred_to(sender, waiting_case), timeout=30, interval=0.5
+        )
+        receiver = ServiceClient(at_icmhc, "intake", "icmhc", "sw-lee")
+        assert (await receiver.ok("qry:case", case_id=moved))["kind"] == "transferred_in"
+        await eventually(head_office_agrees, timeout=30, interval=0.5)
 
         # Head office itself stops; the sites go on; it starts again in the same folder.
         hub.stop()
