@@ -572,8 +572,9 @@ class NatsCluster:
         return self
 
     def wait_healthy(self, timeout: float | None = None) -> None:
-        """Until every running node answers ``/healthz`` with 200: it has joined the cluster, a
-        JetStream meta leader is elected, and its streams and consumers are current."""
+        """Until every running node answers ``/healthz`` with 200: it has joined the cluster and
+        a JetStream meta leader is elected. A node back from a stop may answer 200 before its
+        streams have caught up: poll ``stream_info().cluster.replicas`` for that."""
         deadline = time.monotonic() + (self.start_timeout if timeout is None else timeout)
         while True:
             pending = [
