@@ -11,7 +11,9 @@ import socket
 import subprocess
 import sys
 import time
+from collections.abc import Awaitable, Callable
 from pathlib import Path
+from typing import TypeVar
 
 import asyncpg
 import nats
@@ -20,6 +22,7 @@ from nats.js.api import StorageType
 
 from shared.local.devservers import (
     DevServerError,
+    NatsCluster,
     NatsServer,
     PostgresServer,
     free_port,
@@ -27,6 +30,7 @@ from shared.local.devservers import (
 )
 
 MACHINE_PORTS = {4222, 5432}
+T = TypeVar("T")
 REPO = Path(__file__).resolve().parents[1]
 
 
@@ -102,6 +106,80 @@ def test_nats_takes_config_file_and_server_name(tmp_path: Path) -> None:
     assert varz["port"] == server.port
     assert str(tmp_path / "js") in varz["jetstream"]["config"]["store_dir"]
     assert varz["jetstream"]["config"]["sync_always"] is True
+
+
+def _monitor(server: NatsServer, path: str) -> dict:
+    conn = http.client.HTTPConnection("127.0.0.1", server.monitor_port, timeout=2)
+    try:
+        conn.request("GET", path)
+        return json.loads(conn.getresponse().read())
+    finally:
+        conn.close()
+
+
+async def _r3_stream(urls: list[str], publishes: int) -> tuple[str | None, int]:
+    """Publish to an R3 stream (made if missing), riding out a leader election as a client
+    must: the same Nats-Msg-Id again until acknowledged."""
+    nc = await nats.connect(urls, max_reconnect_attempts=-1, reconnect_time_wait=0.2)
+    js = nc.jetstream(timeout=1)
+    deadline = time.monotonic() + 20
+
+    async def patiently(call: Callable[[], Awaitable[T]]) -> T:
+        while True:
+            try:
+                return await call()
+            except (nats.errors.TimeoutError, nats.js.errors.ServiceUnavailableError):
+                assert time.monotonic() < deadline, "no stream leader within 20 s"
+
+    try:
+        try:
+            await patiently(lambda: js.stream_info("PROBE"))
+        except nats.js.errors.NotFoundError:
+            await js.add_stream(name="PROBE", subjects=["probe.>"], num_replicas=3)
+        for n in range(publishes):
+            headers = {"Nats-Msg-Id": f"{publishes}-{n}"}
+            await patiently(lambda: js.publish(f"probe.{n}", b"kept", headers=headers))  # noqa: B023
+        info = await patiently(lambda: js.stream_info("PROBE"))
+        assert info.cluster is not None
+        return info.cluster.leader, info.state.messages
+    finally:
+        await nc.close()
+
+
+def test_nats_cluster_forms_elects_a_meta_leader_and_keeps_r3_streams_across_a_node(
+    tmp_path: Path,
+) -> None:
+    with NatsCluster(tmp_path / "hub", name="hub") as cluster:
+        assert len(set(cluster.urls)) == 3
+        assert cluster.url == ",".join(cluster.urls)
+        ports = {p for n in cluster.nodes for p in (n.port, n.monitor_port, n.cluster_port)}
+        assert len(ports) == 9 and not ports & MACHINE_PORTS
+        for node in cluster.nodes:
+            varz = _monitor(node, "/varz")
+            assert varz["server_name"] == node.server_name
+            assert varz["cluster"]["name"] == "hub"
+            assert str(node.store_dir) in varz["jetstream"]["config"]["store_dir"]
+            assert _monitor(node, "/routez")["num_routes"] >= 2
+        meta = _monitor(cluster.nodes[0], "/jsz")["meta_cluster"]
+        assert meta["cluster_size"] == 3
+        assert meta["leader"] in {n.server_name for n in cluster.nodes}
+
+        leader, messages = asyncio.run(_r3_stream(cluster.urls, 3))
+        assert messages == 3
+        assert leader is not None
+        stopped = cluster.node(leader)
+        stopped.stop()
+        assert not stopped.is_running
+        new_leader, messages = asyncio.run(_r3_stream(cluster.urls, 2))
+        assert (messages, new_leader != leader) == (5, True)
+
+        stopped.start()
+        cluster.wait_healthy()
+        deadline = time.monotonic() + 10
+        while _monitor(stopped, "/jsz")["messages"] != 5:  # caught up with what it missed
+            assert time.monotonic() < deadline
+            time.sleep(0.05)
+    assert not any(node.is_running for node in cluster.nodes)
 
 
 def test_nats_refuses_a_busy_port(tmp_path: Path) -> None:

@@ -41,10 +41,10 @@ def _fail(message: str) -> int:
 
 
 async def report_command(args: argparse.Namespace) -> int:
-    import nats
     from nats.errors import Error as NatsError
 
     from shared.cli.client import NO_TOKEN, nats_url, subject_site, token
+    from shared.kit.bus.address import NatsAddress, NatsAddressError, connect_nats
     from shared.kit.bus.requests import request
 
     if args.format == "xlsx" and args.out is None:
@@ -52,6 +52,10 @@ async def report_command(args: argparse.Namespace) -> int:
     url = nats_url(args.data)
     if url is None:
         return _fail("no NATS URL: run `make up` (it writes .carenet/up.json) or set NATS_URL")
+    try:
+        where = NatsAddress.parse(url).shown()
+    except NatsAddressError as exc:
+        return _fail(f"NATS_URL: {exc}")
     bearer = token(args.data)
     if bearer is None:
         return _fail(NO_TOKEN)
@@ -59,9 +63,9 @@ async def report_command(args: argparse.Namespace) -> int:
     if period.strip().startswith("{"):
         period = json.loads(period)
     try:
-        nc = await nats.connect(url, connect_timeout=3, allow_reconnect=False)
+        nc = await connect_nats(url, connect_timeout=3, allow_reconnect=False)
     except (OSError, NatsError, TimeoutError) as exc:
-        return _fail(f"cannot reach NATS at {url} ({type(exc).__name__})")
+        return _fail(f"cannot reach NATS at {where} ({type(exc).__name__})")
     try:
         reply = await request(
             nc,

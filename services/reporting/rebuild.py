@@ -21,13 +21,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import asyncpg
-import nats
 from nats.aio.client import Client as NatsClient
 from nats.js.api import DeliverPolicy
 from nats.js.errors import NotFoundError
 from pydantic import ValidationError
 
 from services.reporting import store
+from shared.kit.bus.address import connect_nats
 from shared.kit.bus.streams import stream_name
 from shared.kit.contracts.catalogue import CATALOGUE
 from shared.kit.contracts.envelope import EventEnvelope
@@ -72,7 +72,7 @@ async def rebuild(database_url: str, nats_url: str, *, progress: Progress | None
     load_public_contracts()
     result = Rebuilt()
     conn = await connect(database_url, "reporting", application="carenet-reporting-rebuild")
-    nc = await nats.connect(nats_url, max_reconnect_attempts=3)
+    nc = await connect_nats(nats_url, max_reconnect_attempts=3)
     try:
         await migrations.migrate(conn, "reporting", MIGRATIONS)
         started = time.perf_counter()

@@ -98,21 +98,25 @@ async def send(args: argparse.Namespace) -> int:
     one line on stderr names its ``command_id`` and how to send the same command again
     (``--command-id``): a repeat is applied at most once, so retrying never doubles the work.
     """
-    import nats
     from nats.errors import Error as NatsError
 
+    from shared.kit.bus.address import NatsAddress, NatsAddressError, connect_nats
     from shared.kit.bus.requests import request
 
     spec: RequestSpec = args.client_spec
     url = nats_url(args.data)
     if url is None:
         return _fail("no NATS URL: run `make up` (it writes .carenet/up.json) or set NATS_URL")
+    try:
+        where = NatsAddress.parse(url).shown()
+    except NatsAddressError as exc:
+        return _fail(f"NATS_URL: {exc}")
     bearer = token(args.data)
     if bearer is None:
         return _fail(NO_TOKEN)
     try:
         nc = await asyncio.wait_for(
-            nats.connect(
+            connect_nats(
                 url,
                 connect_timeout=3,
                 allow_reconnect=False,
@@ -123,7 +127,7 @@ async def send(args: argparse.Namespace) -> int:
             timeout=10,
         )
     except (OSError, NatsError, TimeoutError) as exc:
-        return _fail(f"cannot reach NATS at {url} ({type(exc).__name__})")
+        return _fail(f"cannot reach NATS at {where} ({type(exc).__name__})")
     body = payload(args)
     try:
         reply = await request(

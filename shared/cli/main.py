@@ -151,12 +151,11 @@ def _reconcile(args: argparse.Namespace) -> int:
 
 
 async def _reconcile_all(url: str, database: str, services: list[str], keep: timedelta) -> int:
-    import nats
-
+    from shared.kit.bus.address import connect_nats
     from shared.kit.bus.reconcile import reconcile
 
     failed = 0
-    client = await nats.connect(url, connect_timeout=5, max_reconnect_attempts=3)
+    client = await connect_nats(url, connect_timeout=5, max_reconnect_attempts=3)
     try:
         for service in services:
             try:

@@ -146,10 +146,11 @@ def instance(name: str, url: str, report: dict[str, Any] | None) -> Instance:
 
 async def from_jetstream(url: str, instances: list[Instance]) -> None:
     """Each durable's lag as of now, and the dead letters per service."""
-    import nats
     from nats.js.errors import NotFoundError
 
-    nc = await nats.connect(url, connect_timeout=5, max_reconnect_attempts=0, allow_reconnect=False)
+    from shared.kit.bus.address import connect_nats
+
+    nc = await connect_nats(url, connect_timeout=5, max_reconnect_attempts=0, allow_reconnect=False)
     try:
         js = nc.jetstream(timeout=5)
         for found in instances:

@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import TypeVar
 
 from shared.agency.sites import Organisation, load_organisation
+from shared.kit.bus.address import NatsAddress, NatsAddressError
 
 DEFAULT_MAX_CONCURRENT_REQUESTS = 16
 """Requests an instance handles at once by default. Each holds a pooled connection for its
@@ -43,6 +44,9 @@ class Settings:
     graceful_timeout_seconds: float
     max_concurrent_requests: int = DEFAULT_MAX_CONCURRENT_REQUESTS
     """Commands and queries one instance handles at once (its pool has a connection for each)."""
+    stream_replicas: int = 1
+    """Replicas of a stream this instance creates (3 on a 3-node cluster); an existing stream
+    keeps its own (move it with ``nats stream edit``, docs/operations.md)."""
     jwks: tuple[str, ...] = ()
     """JWKS documents (paths or URLs) whose keys sign the tokens this instance trusts."""
     env: Mapping[str, str] = field(default_factory=dict, repr=False, compare=False)
@@ -103,8 +107,10 @@ def load_settings(service: str, env: Mapping[str, str] | None = None) -> Setting
     """Read the settings of one service instance from the environment."""
     env = os.environ if env is None else env
     nats_url = _required(env, "NATS_URL", "nats://127.0.0.1:4222")
-    if not nats_url.startswith(("nats://", "tls://", "ws://", "wss://")):
-        raise ConfigError(f"NATS_URL={nats_url!r} must start with nats:// or tls://")
+    try:
+        NatsAddress.parse(nats_url)
+    except NatsAddressError as exc:
+        raise ConfigError(f"NATS_URL: {exc}") from exc
     database_url = _required(env, "DATABASE_URL", "postgresql://carenet@127.0.0.1:5432/carenet")
     if not database_url.startswith(("postgresql://", "postgres://")):
         raise ConfigError("DATABASE_URL must start with postgresql://")
@@ -146,6 +152,7 @@ def load_settings(service: str, env: Mapping[str, str] | None = None) -> Setting
         max_concurrent_requests=_int(
             env, "CARENET_MAX_CONCURRENT_REQUESTS", DEFAULT_MAX_CONCURRENT_REQUESTS, 1, 256
         ),
+        stream_replicas=_int(env, "CARENET_STREAM_REPLICAS", 1, 1, 5),
         jwks=jwks,
         env=dict(env),
     )

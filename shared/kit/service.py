@@ -169,9 +169,10 @@ class ServiceRuntime:
         )
         await self._connect_broker(self.broker)
         js = self.broker.connection.jetstream()
-        await ensure_stream(js, stream_config(self.definition.name))
+        replicas = self.settings.stream_replicas
+        await ensure_stream(js, stream_config(self.definition.name, replicas))
         # DLQ belongs to no service: the first one to start creates it, none ever updates it.
-        await ensure_stream(js, dlq_config(), update=False)
+        await ensure_stream(js, dlq_config(replicas), update=False)
         verifier = TokenVerifier(self.settings.jwks)
         if verifier.remote:
             self._tasks.append(asyncio.create_task(verifier.keep_fresh(), name="jwks"))

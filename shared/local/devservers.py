@@ -463,6 +463,159 @@ class NatsServer(_ChildServer):
         return healthy and _tcp_connects(self.port)
 
 
+class _ClusterNode(NatsServer):
+    """One member of a ``NatsCluster``: a NatsServer whose config file names its routes."""
+
+    def __init__(
+        self,
+        store_dir: Path,
+        *,
+        port: int,
+        monitor_port: int,
+        cluster_port: int,
+        server_name: str,
+        config_file: Path,
+        config_text: str,
+        start_timeout: float,
+    ) -> None:
+        super().__init__(
+            store_dir,
+            port=port,
+            monitor_port=monitor_port,
+            server_name=server_name,
+            config_file=config_file,
+            start_timeout=start_timeout,
+        )
+        self.cluster_port = cluster_port
+        self._config_text = config_text
+
+    def _prepare(self) -> None:
+        assert self.config_file is not None
+        self.config_file.parent.mkdir(parents=True, exist_ok=True)
+        self.config_file.write_text(self._config_text)
+        super()._prepare()
+
+    def _ports(self) -> list[int]:
+        return [*super()._ports(), self.cluster_port]
+
+
+class NatsCluster:
+    """``size`` nats-servers routed into one JetStream cluster (R3 streams need 3), on 127.0.0.1.
+
+    Each node has its own store under ``root`` and its own client, route and monitor ports;
+    ``nodes[i]`` is a NatsServer, so one node is stopped, killed and started again on its own.
+    ``extra_config`` is added to every node's config file (users, ``jetstream { ... }``).
+    """
+
+    def __init__(
+        self,
+        root: Path,
+        *,
+        size: int = 3,
+        name: str = "carenet",
+        extra_config: str = "",
+        start_timeout: float = 30.0,
+    ) -> None:
+        self.root = Path(root).absolute()
+        self.name = name
+        ports = _free_ports(3 * size)
+        clients, routes, monitors = ports[:size], ports[size : 2 * size], ports[2 * size :]
+        route_urls = [f"nats-route://{LOOPBACK}:{port}" for port in routes]
+        self.nodes: list[NatsServer] = []
+        for n in range(size):
+            server_name = f"{name}-n{n + 1}"
+            config = (
+                f"cluster {{\n  name: {name}\n  listen: {LOOPBACK}:{routes[n]}\n"
+                f"  routes: [{', '.join(route_urls)}]\n}}\n{extra_config}\n"
+            )
+            self.nodes.append(
+                _ClusterNode(
+                    self.root / f"n{n + 1}",
+                    port=clients[n],
+                    monitor_port=monitors[n],
+                    cluster_port=routes[n],
+                    server_name=server_name,
+                    config_file=self.root / f"n{n + 1}.conf",
+                    config_text=config,
+                    start_timeout=start_timeout,
+                )
+            )
+        self.start_timeout = start_timeout
+
+    @property
+    def urls(self) -> list[str]:
+        """Every node's client URL."""
+        return [node.url for node in self.nodes]
+
+    @property
+    def url(self) -> str:
+        """All client URLs in one comma-separated string, as ``NATS_URL`` takes them."""
+        return ",".join(self.urls)
+
+    def node(self, server_name: str) -> NatsServer:
+        """The node called ``server_name`` (as JetStream names a stream's leader)."""
+        for node in self.nodes:
+            if node.server_name == server_name:
+                return node
+        raise KeyError(server_name)
+
+    def start(self) -> Self:
+        """Start every node that is not running, then wait until JetStream has a meta leader
+        and every running node reports healthy."""
+        try:
+            for node in self.nodes:
+                node.start()
+            self.wait_healthy()
+        except BaseException:
+            self.stop()
+            raise
+        return self
+
+    def wait_healthy(self, timeout: float | None = None) -> None:
+        """Until every running node answers ``/healthz`` with 200: it has joined the cluster and
+        a JetStream meta leader is elected. A node back from a stop may answer 200 before its
+        streams have caught up: poll ``stream_info().cluster.replicas`` for that."""
+        deadline = time.monotonic() + (self.start_timeout if timeout is None else timeout)
+        while True:
+            pending = [
+                node
+                for node in self.nodes
+                if node.is_running and _http_status(node, "/healthz") != 200
+            ]
+            if not pending:
+                return
+            if time.monotonic() > deadline:
+                names = ", ".join(str(node.server_name) for node in pending)
+                raise DevServerError(f"nats cluster {self.name}: {names} not healthy in time")
+            time.sleep(0.05)
+
+    def stop(self) -> None:
+        for node in self.nodes:
+            node.stop()
+
+    def __enter__(self) -> Self:
+        return self.start()
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.stop()
+
+
+def _http_status(server: NatsServer, path: str) -> int | None:
+    conn = http.client.HTTPConnection(LOOPBACK, server.monitor_port, timeout=1)
+    try:
+        conn.request("GET", path)
+        return conn.getresponse().status
+    except (OSError, http.client.HTTPException):
+        return None
+    finally:
+        conn.close()
+
+
 # --------------------------------------------------------------------------- PostgreSQL
 
 

@@ -27,13 +27,29 @@ def test_defaults_serve_every_site_of_the_file():
     assert "jinsha" in settings.sites
     assert settings.max_deliver == 5
     assert settings.organisation.timezone == "Asia/Hong_Kong"
+    assert settings.stream_replicas == 1
+
+
+def test_a_cluster_is_named_by_all_its_servers_and_streams_get_its_replicas():
+    settings = load_settings(
+        "intake",
+        {
+            **GOOD,
+            "NATS_URL": "nats://intake:pw@hub-1:4222, nats://hub-2:4222,nats://hub-3:4222",
+            "CARENET_STREAM_REPLICAS": "3",
+        },
+    )
+    assert settings.stream_replicas == 3
 
 
 @pytest.mark.parametrize(
     ("change", "message"),
     [
         ({"NATS_URL": ""}, "NATS_URL is not set"),
-        ({"NATS_URL": "http://x"}, "NATS_URL='http://x' must start with nats://"),
+        ({"NATS_URL": "http://x"}, "NATS_URL: 'http://x' must look like nats://host:4222"),
+        ({"NATS_URL": "nats://a:1,b:2"}, "NATS_URL: 'b:2' must look like nats://host:4222"),
+        ({"NATS_URL": "nats://a:x@n1:1,nats://b:y@n2:1"}, "carry different credentials"),
+        ({"CARENET_STREAM_REPLICAS": "7"}, "CARENET_STREAM_REPLICAS=7 is outside 1..5"),
         ({"DATABASE_URL": ""}, "DATABASE_URL is not set"),
         ({"CARENET_CONFIG": "/nowhere.toml"}, "CARENET_CONFIG: /nowhere.toml does not exist"),
         ({"CARENET_SITES": "jinsha,atlantis"}, "unknown site(s) atlantis"),

@@ -5,7 +5,9 @@ from __future__ import annotations
 import logging
 
 from faststream.middlewares import AckPolicy
-from faststream.nats import NatsBroker
+from faststream.nats import NatsBroker, NatsSecurity, NatsToken, NatsUserPassword
+
+from shared.kit.bus.address import NatsAddress
 
 
 def make_broker(url: str, *, name: str, graceful_timeout: float = 10.0) -> NatsBroker:
@@ -13,9 +15,17 @@ def make_broker(url: str, *, name: str, graceful_timeout: float = 10.0) -> NatsB
 
     FastStream's own defaults would ``term`` a failed message (no redelivery), give up
     reconnecting after about two minutes, and stop without waiting for in-flight work.
+    ``url`` may name several servers of a cluster (``shared.kit.bus.address``).
     """
+    address = NatsAddress.parse(url)
+    security: NatsSecurity | None = None
+    if address.user is not None and address.password is not None:
+        security = NatsUserPassword(address.user, address.password)
+    elif address.token is not None:
+        security = NatsToken(address.token)
     return NatsBroker(
-        url,
+        list(address.servers),
+        security=security,
         name=name,
         ack_policy=AckPolicy.NACK_ON_ERROR,
         max_reconnect_attempts=-1,

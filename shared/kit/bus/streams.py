@@ -41,8 +41,11 @@ def stream_name(service: str) -> str:
     return service.upper()
 
 
-def stream_config(service: str) -> StreamConfig:
-    """Limits retention with no age limit: read models are rebuilt by replaying from the start."""
+def stream_config(service: str, replicas: int = 1) -> StreamConfig:
+    """Limits retention with no age limit: read models are rebuilt by replaying from the start.
+
+    ``replicas`` (``CARENET_STREAM_REPLICAS``) counts only when the stream is created.
+    """
     return StreamConfig(
         name=stream_name(service),
         description=f"carenet {service} events",
@@ -53,10 +56,11 @@ def stream_config(service: str) -> StreamConfig:
         max_age=0,
         duplicate_window=DUPLICATE_WINDOW_SECONDS,
         allow_direct=True,
+        num_replicas=replicas,
     )
 
 
-def dlq_config() -> StreamConfig:
+def dlq_config(replicas: int = 1) -> StreamConfig:
     return StreamConfig(
         name=DLQ_STREAM,
         description="carenet dead letters: messages a consumer could not apply, with the reason",
@@ -66,6 +70,7 @@ def dlq_config() -> StreamConfig:
         max_age=0,
         duplicate_window=DUPLICATE_WINDOW_SECONDS,
         allow_direct=True,
+        num_replicas=replicas,
     )
 
 
@@ -86,9 +91,19 @@ async def ensure_stream(js: JetStreamContext, config: StreamConfig, *, update: b
             return
         except Exception:  # noqa: BLE001 - another replica created it first
             info = await js.stream_info(name)
+    existing = info.config
+    if (existing.num_replicas or 1) != (config.num_replicas or 1):
+        log.warning(
+            "stream %s has %d replica(s), not the %d asked for: streams keep their replicas "
+            "(nats stream edit %s --replicas %d moves it; docs/operations.md)",
+            name,
+            existing.num_replicas or 1,
+            config.num_replicas or 1,
+            name,
+            config.num_replicas or 1,
+        )
     if not update:
         return
-    existing = info.config
     changes: list[str] = []
     subjects = list(existing.subjects or [])
     missing = [s for s in config.subjects or [] if s not in subjects]
