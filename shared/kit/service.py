@@ -24,7 +24,7 @@ from typing import Any
 import asyncpg
 from faststream.nats import NatsBroker
 
-from shared.kit.bus.broker import make_broker
+from shared.kit.bus.broker import make_broker, reply_prefix
 from shared.kit.bus.consumer import EventConsumer, Subscription
 from shared.kit.bus.outbox import OutboxRelay
 from shared.kit.bus.requests import CommandHandler, QueryHandler, RequestEndpoints
@@ -166,6 +166,9 @@ class ServiceRuntime:
             self.settings.nats_url,
             name=f"carenet-{self.settings.instance}",
             graceful_timeout=self.settings.graceful_timeout_seconds,
+            inbox_prefix=reply_prefix(
+                self.definition.name, None if self.settings.all_sites else self.settings.sites
+            ),
         )
         await self._connect_broker(self.broker)
         js = self.broker.connection.jetstream()

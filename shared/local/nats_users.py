@@ -39,8 +39,9 @@ from typing import Any, NamedTuple
 from urllib.parse import quote, urlsplit, urlunsplit
 
 from shared.agency.sites import Share
+from shared.kit.bus.broker import REPLIES, reply_prefix
 from shared.kit.bus.dead_letters import dlq_subject
-from shared.kit.bus.hub import shared_streams, site_api
+from shared.kit.bus.hub import HUB_REPLIES, shared_streams, site_api
 from shared.kit.bus.streams import DLQ_STREAM, stream_name
 from shared.kit.contracts.public import SERVICES
 
@@ -167,7 +168,7 @@ def service_permissions(
         filters = None if sites is None else [f"evt.{site}.{source}.>" for site in tokens]
         publish += _durable_api(stream, durable_name(service, source, sites), filters)
     subscribe = [f"{kind}.{site}.{service}.*" for kind in ("cmd", "qry") for site in tokens]
-    subscribe.append(INBOX)
+    subscribe += [f"{reply_prefix(service, sites)}.>", INBOX]
     return {
         "publish": {"allow": _unique(publish)},
         "subscribe": {"allow": subscribe},
@@ -243,8 +244,10 @@ def leaf_permissions(site: str, share: Share, served: Sequence[str]) -> Permissi
     creates and deletes consumers on the shared streams through ``$JS.<site>.API`` and sends
     their flow control; the site answers on ``$JSC.R.`` and delivers on ``$JS.S.``."""
     api = site_api(site)
-    publish = ["$JS.S.>", "$JSC.R.>", "$JS.FC.>", INBOX]
-    subscribe = []
+    # Never _INBOX: it carries each site's own request/reply traffic (names in answers to
+    # queries, events fetched by pull consumers) to whoever subscribes to it at the hub.
+    publish = ["$JS.S.>", "$JSC.R.>", "$JS.FC.>", f"{HUB_REPLIES}.>"]
+    subscribe = [f"{HUB_REPLIES}.>"]
     for _, stream in shared_streams(share):
         subscribe += [
             f"{api}.CONSUMER.CREATE.{stream}",
@@ -253,12 +256,13 @@ def leaf_permissions(site: str, share: Share, served: Sequence[str]) -> Permissi
             f"$JS.FC.{stream}.>",
         ]
     subscribe.append(f"{api}.STREAM.INFO.{shared_streams(share)[0][1]}")
-    if share == "events":  # a case handed between two sites' intakes (INTAKE_ONLY)
+    if share == "events":  # a case handed between two sites' intakes (INTAKE_ONLY), answered
         publish += [f"{a.kind}.*.{a.service}.{a.name}" for a in INTAKE_ONLY]
+        publish += [f"{REPLIES}.{a.service}.>" for a in INTAKE_ONLY]
         subscribe += [
             f"{a.kind}.{code}.{a.service}.{a.name}" for a in INTAKE_ONLY for code in sorted(served)
         ]
-    subscribe.append(INBOX)
+        subscribe += [f"{reply_prefix(a.service, served)}.>" for a in INTAKE_ONLY]
     return {"publish": {"allow": _unique(publish)}, "subscribe": {"allow": _unique(subscribe)}}
 
 

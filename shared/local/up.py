@@ -307,8 +307,7 @@ class Up:
         """A hub's aggregate streams, sourcing every site (kept armed by ``supervise``)."""
         assert self.organisation is not None
         if self.deployment.role == "hub":
-            nc = await nats.connect(self._url(ADMIN), max_reconnect_attempts=-1)
-            self.links = HubLinks(nc, self.organisation)
+            self.links = await HubLinks.connect(self._url(ADMIN), self.organisation)
             await self.links.provision()
 
     async def _provision_site(self) -> None:

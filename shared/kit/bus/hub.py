@@ -33,11 +33,15 @@ from nats.js.api import ExternalStream, StreamConfig, StreamSource
 from nats.js.errors import NotFoundError
 
 from shared.agency.sites import Organisation, Share
+from shared.kit.bus.address import connect_nats
 from shared.kit.bus.streams import stream_config, stream_name
 
 log = logging.getLogger("carenet.hub")
 
 HUB_DOMAIN = "hub"
+HUB_REPLIES = "_CARENET_HUB"
+"""The inbox prefix of the connection ``HubLinks`` probes sites through: the only replies a
+summaries-only site sends to head office besides JetStream's own."""
 EVENT_SERVICES = ("intake", "groups", "volunteers")
 """The services whose streams head office aggregates from a site that shares its events
 (head office's reporting reads them; it makes its own summaries)."""
@@ -77,10 +81,12 @@ def _is_from(source: StreamSource, site: str) -> bool:
     return source.external is not None and source.external.api == site_api(site)
 
 
-def aggregate_config(hub_stream: str, sources: list[StreamSource]) -> StreamConfig:
+def aggregate_config(
+    hub_stream: str, sources: list[StreamSource], replicas: int = 1
+) -> StreamConfig:
     """The hub's aggregate of ``hub_stream``: the kit's settings, no subjects (``REPORTING``
     keeps its own: head office's reporting publishes into it), the sites as sources."""
-    config = stream_config(hub_stream.lower())
+    config = stream_config(hub_stream.lower(), replicas)
     config.description = f"carenet {hub_stream.lower()} events of every site, sourced"
     if hub_stream != stream_name("reporting"):
         config.subjects = []
@@ -127,7 +133,16 @@ class SiteLink:
 
 
 class HubLinks:
-    """Keeps the hub's sources of every site armed: ``provision`` once, then ``run``."""
+    """Keeps the hub's sources of every site armed: ``provision`` once, then ``run``.
+
+    ``nats`` must be connected with ``inbox_prefix=HUB_REPLIES`` (``connect``): the sites'
+    leaf links carry replies to no other inbox."""
+
+    @classmethod
+    async def connect(cls, url: str, organisation: Organisation, **options: Any) -> HubLinks:
+        """Connect to the hub's NATS (an admin URL) the way the probes need."""
+        nats = await connect_nats(url, inbox_prefix=HUB_REPLIES, max_reconnect_attempts=-1)
+        return cls(nats, organisation, **options)
 
     def __init__(
         self,
@@ -137,10 +152,13 @@ class HubLinks:
         interval: float = 1.0,
         probe_timeout: float = 1.0,
         inactive_after: float = 10.0,
+        replicas: int = 1,
     ) -> None:
         self.nats = nats
         self.js: JetStreamContext = nats.jetstream()
         self.interval = interval
+        self.replicas = replicas
+        """For the aggregate streams it creates (a hub cluster's ``CARENET_STREAM_REPLICAS``)."""
         self.probe_timeout = probe_timeout
         self.inactive_after = inactive_after
         """Seconds between two re-arms of a site whose sources stay inactive."""
@@ -169,7 +187,7 @@ class HubLinks:
             try:
                 info = await self.js.stream_info(hub_stream)
             except NotFoundError:
-                await self.js.add_stream(aggregate_config(hub_stream, sources))
+                await self.js.add_stream(aggregate_config(hub_stream, sources, self.replicas))
                 log.info("aggregate stream %s created with %d sources", hub_stream, len(sources))
                 continue
             config = info.config
