@@ -266,6 +266,19 @@ async def test_two_replicas_share_the_work_and_a_kill_loses_and_doubles_nothing(
             *(clerk.ok("groups", "create_programme", **programme(i)) for i in range(PROGRAMMES))
         )
 
+        # The leader's consumer is held up on the people the churn registers, so it has
+        # intake events in hand, unacknowledged, when it is killed.
+        holder = await asyncpg.connect(database_url, server_settings={"search_path": "groups"})
+        await holder.execute("BEGIN; LOCK TABLE known_people IN EXCLUSIVE MODE")
+        js = nc.jetstream()
+        durable = f"groups_intake-events_{SITE}"
+
+        async def events_in_hand() -> Any:
+            info = await js.consumer_info("INTAKE", durable)
+            return info if info.num_ack_pending else None
+
+        churning = asyncio.gather(*(churn(clerk, i) for i in range(CHURN_COHORT)))
+        await eventually(events_in_hand, timeout=20)
         enrolled: dict[str, list[str]] = {c["programme_id"]: [] for c in created}
         answered = 0
         killed: dict[str, float] = {}
@@ -289,7 +302,9 @@ async def test_two_replicas_share_the_work_and_a_kill_loses_and_doubles_nothing(
                     "carenet_messages_total", kind="command", outcome="ok"
                 )
                 killed["second_published"] = await second.metric("carenet_outbox_published_total")
+                killed["held"] = (await js.consumer_info("INTAKE", durable)).num_ack_pending
                 await asyncio.to_thread(first.kill)
+                await holder.execute("ROLLBACK")
 
         await gather(
             *(enrol(c["programme_id"], person) for person in people for c in created),
@@ -303,9 +318,12 @@ async def test_two_replicas_share_the_work_and_a_kill_loses_and_doubles_nothing(
                 )
                 for i, c in enumerate(created)
             ),
-            *(churn(clerk, i) for i in range(CHURN_COHORT)),
+            churning,
         )
         assert killed, "the load ended before the kill"
+        await holder.close()
+        assert killed["held"] > 0
+        assert clerk.repeats > 0  # commands the killed replica had in hand, sent again
         sessions_held = [
             (c["programme_id"], session_id) for c in created for session_id in c["session_ids"]
         ]
@@ -382,9 +400,7 @@ async def test_two_replicas_share_the_work_and_a_kill_loses_and_doubles_nothing(
         assert await second.metric("carenet_outbox_published_total") > 0
 
         # One durable for groups on INTAKE, shared; every intake event applied once, in order.
-        js = nc.jetstream()
-        [durable] = [c.name for c in await js.consumers_info("INTAKE")]
-        assert durable == f"groups_intake-events_{SITE}"
+        assert [c.name for c in await js.consumers_info("INTAKE")] == [durable]
         intake_subjects = (await js.stream_info("INTAKE", subjects_filter=">")).state.subjects
         expected = sum(
             n
@@ -414,6 +430,7 @@ async def test_two_replicas_share_the_work_and_a_kill_loses_and_doubles_nothing(
     print(
         f"\nreplicas: {len(clerk.sent)} commands ({clerk.repeats} sent again after the kill), "
         f"first replica before the kill: {killed['commands']:.0f} commands, "
-        f"{killed['events']:.0f} events, {killed['published']:.0f} published; "
+        f"{killed['events']:.0f} events, {killed['published']:.0f} published, "
+        f"{killed['held']} intake events in hand at the kill; "
         f"{time.monotonic() - began:.1f} s"
     )
