@@ -78,6 +78,7 @@ async def run_kit(nc: Any, dsn: str, n: int, batch: int, timeout: float) -> floa
             pool=pool,
             zone=zone,
             sites=None,
+            dsn=dsn,
         )
         for source in SOURCES
     ]

@@ -30,6 +30,8 @@ class Consumer:
     healthy: bool | None = None
     pending: int | None = None
     ack_pending: int | None = None
+    leading: bool | None = None
+    """Whether this instance is the replica fetching for the durable (False: standby)."""
 
 
 @dataclass
@@ -137,6 +139,7 @@ def instance(name: str, url: str, report: dict[str, Any] | None) -> Instance:
             healthy=c.get("healthy"),
             pending=c.get("pending"),
             ack_pending=c.get("ack_pending"),
+            leading=c.get("leading"),
         )
         for c in report.get("consumers") or []
         if isinstance(c, dict) and "stream" in c and "durable" in c
@@ -213,9 +216,10 @@ def table(instances: list[Instance], nats_note: str | None) -> str:
         lines.append("consumers (pending / ack pending):")
         for found, consumer in lagging:
             health = "" if consumer.healthy is not False else "  NOT HEALTHY"
+            standby = "  (standby)" if consumer.leading is False else ""
             lines.append(
                 f"  {found.service:<12} {consumer.stream}/{consumer.durable}: "
-                f"{_cell(consumer.pending)} / {_cell(consumer.ack_pending)}{health}"
+                f"{_cell(consumer.pending)} / {_cell(consumer.ack_pending)}{standby}{health}"
             )
     if nats_note:
         lines.append("")

@@ -385,6 +385,7 @@ class ServiceRuntime:
                     "stream": c.stream,
                     "durable": c.durable,
                     "healthy": c.healthy,
+                    "leading": c.leading,
                     "pending": self.consumer_lag.get(c.durable, (None, None))[0],
                     "ack_pending": self.consumer_lag.get(c.durable, (None, None))[1],
                 }

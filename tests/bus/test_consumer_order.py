@@ -14,7 +14,7 @@ from shared.kit.bus.streams import dlq_config, ensure_stream, stream_config
 from shared.kit.contracts import EventEnvelope
 from tests.bus.helpers import body, publish_raw, stream_messages
 from tests.conftest import eventually
-from tests.example.ordering import CaseClosed, CaseOpened, cases
+from tests.example.ordering import STARTED, CaseClosed, CaseOpened, cases
 
 
 def opened(case_id: UUID, site: str = "jinsha", **fields: Any) -> EventEnvelope:
@@ -125,3 +125,57 @@ async def test_replicas_sharing_a_durable_apply_a_slow_opening_before_its_closin
     assert await eventually(both) == [(opening.id, "opened"), (closing.id, "closed")]
     [row] = await in_cases(database_url, "SELECT state FROM cases WHERE case_id = $1", case_id)
     assert row["state"] == "closed"
+
+
+async def test_replicas_sharing_a_durable_apply_in_stream_order_with_batches_not_full(
+    start_service, nc, database_url
+):
+    # The first replica holds a batch of one (all there was); the closing comes while it
+    # works. JetStream would hand it to the second replica at once (max_ack_pending is the
+    # batch size, not one batch): only one replica of a durable may fetch at a time.
+    await notes_stream(nc)
+    await start_service(cases(batch_size=10))
+    await start_service(cases(batch_size=10))
+    case_id = uuid4()
+    opening = opened(case_id, sleep=1.5)
+    closing = closed(case_id)
+    await publish(nc, opening)
+    await eventually(lambda: _started(opening.id))
+    await publish(nc, closing)
+
+    async def both() -> list[tuple[UUID, str]]:
+        done = await applied(database_url)
+        return done if len(done) == 2 else []
+
+    assert await eventually(both) == [(opening.id, "opened"), (closing.id, "closed")]
+    [row] = await in_cases(database_url, "SELECT state FROM cases WHERE case_id = $1", case_id)
+    assert row["state"] == "closed"
+
+
+async def test_after_a_crash_the_events_it_held_are_applied_before_later_ones(
+    service_process, start_service, nc, database_url
+):
+    # The crashed instance's batch comes back only after the ack wait; an instance that binds
+    # the durable meanwhile must not apply the events after it first.
+    await notes_stream(nc)
+    settings = {"CARENET_ACK_WAIT_SECONDS": "2"}
+    crashing = service_process("tests.example", "cases", "10", **settings).start(
+        CARENET_CRASH_AT="cases.crash"
+    )
+    case_id = uuid4()
+    opening = opened(case_id, crash=True)
+    closing = closed(case_id)
+    await publish(nc, opening)
+    assert crashing.wait() == 70, crashing.output()
+    await publish(nc, closing)
+    await start_service(cases(batch_size=10), **settings)
+
+    async def both() -> list[tuple[UUID, str]]:
+        done = await applied(database_url)
+        return done if len(done) == 2 else []
+
+    assert await eventually(both) == [(opening.id, "opened"), (closing.id, "closed")]
+
+
+async def _started(event_id: UUID) -> bool:
+    return event_id in STARTED

@@ -7,13 +7,17 @@ What every subscription of a service gets (the README's guarantees say the same)
   (``<service>_<subscription>``), not by the durable consumer, whose name also names the sites
   an instance serves: a redelivery, a replay, a new site list (a new durable that reads history
   from the start) or a replica for every site beside a per-site one applies nothing twice.
-- **Stream order.** A durable hands out one batch at a time (``max_ack_pending`` is the batch
-  size, and a batch is acknowledged only when all of it is done), so the events of a stream are
-  applied in stream order even by replicas sharing the durable. A message whose handler fails
-  is retried in place, with a growing pause; nothing after it is applied until it succeeds or
-  is dead-lettered. The price: replicas sharing a durable take turns rather than work in
-  parallel, and after an instance is killed its durable pauses until JetStream delivers the
-  dead instance's batch again (the ack wait, at most 10 s; the batch in hand is reported in
+- **Stream order.** Of the replicas sharing a durable, one fetches (the leader, elected by a
+  PostgreSQL advisory lock: ``shared.kit.db.leader``); the others wait in standby and take
+  over when its session ends. ``max_ack_pending`` alone would not do: it bounds the messages
+  outstanding, not the batches, so a second replica would be handed the next events while the
+  first still works on a batch that was not full. The leader applies one batch at a time, and
+  a message whose handler fails is retried in place, with a growing pause; nothing after it is
+  applied until it succeeds or is dead-lettered. An instance that binds the durable while
+  messages are still unacknowledged (a killed leader's batch, or its own before NATS cut it
+  off) waits one ack wait before its first fetch, so those come back, ahead of newer ones.
+  The price: replicas sharing a durable do not apply in parallel, and after a leader is
+  killed its durable pauses for the ack wait (at most 10 s; the batch in hand is reported in
   progress every third of it, so a long handler or an outage does not lose it). Two durables of
   one subscription (different site lists) each keep stream order; the inbox claim makes one
   wait for the other's transaction on an event they share.
@@ -82,9 +86,15 @@ from shared.kit.bus.streams import stream_name
 from shared.kit.contracts.catalogue import CATALOGUE
 from shared.kit.contracts.envelope import EventEnvelope
 from shared.kit.db.errors import Failure, classify, classify_fast
+from shared.kit.db.leader import leader_connection, try_lead
 from shared.kit.db.uow import Cause, UnitOfWork
 from shared.kit.observability import logging as carenet_logging
-from shared.kit.observability.metrics import CONSUMER_RUNNING, HANDLER_SECONDS, MESSAGES
+from shared.kit.observability.metrics import (
+    CONSUMER_LEADING,
+    CONSUMER_RUNNING,
+    HANDLER_SECONDS,
+    MESSAGES,
+)
 
 log = logging.getLogger("carenet.consumer")
 
@@ -97,6 +107,10 @@ in progress every third of it, so it does not limit how long a handler may run; 
 a crashed instance's batch waits before it is delivered again, and (one batch outstanding per
 durable) how long the durable pauses after a kill -9."""
 SUBSCRIPTION_NAME = re.compile(r"^[a-z][a-z0-9-]{0,60}$")
+LEADER_PING_SECONDS = 5.0
+"""How often the leader uses its lock's connection (the server ends it after a minute idle)."""
+ACK_WAIT_MARGIN = 0.5
+"""Added to the ack wait before the first fetch when unacknowledged messages are out."""
 COLLISIONS_BEFORE_COUNTING = 20
 """Collisions in a row after which one counts as a failed attempt (a statement that always
 times out is the work's fault, not bad luck)."""
@@ -157,6 +171,10 @@ class _Parsed:
     data: Any
 
 
+class _LeadLost(Exception):
+    """The session holding this instance's leadership of the durable ended."""
+
+
 class _Stopped(Exception):
     """A stop was asked for while the consumer waited: abandon the batch in hand."""
 
@@ -199,8 +217,10 @@ class EventConsumer:
     max_deliver: int = 5
     ack_wait: float = 30.0
     dsn: str | None = None
-    """The database, asked directly whether it answers when an error could be an outage;
-    without it, a connection from the pool is asked."""
+    """The database: where the leader's lock is held (``run`` needs it), and asked directly
+    whether it answers when an error could be an outage (without it, the pool is asked)."""
+    standby_poll: float = 1.0
+    """How often a replica in standby asks for the lead."""
     running: bool = field(default=False, init=False)
     """Bound to the durable and fetching (see ``healthy`` for whether it also makes progress)."""
     last_error: str | None = field(default=None, init=False)
@@ -209,6 +229,11 @@ class EventConsumer:
     _paused: str | None = field(default=None, init=False)
     _stopping: asyncio.Event = field(default_factory=asyncio.Event, init=False)
     _task: asyncio.Task[None] | None = field(default=None, init=False)
+    _leader: asyncpg.Connection | None = field(default=None, init=False)
+    """The connection holding the durable's lock while this instance leads it."""
+    _standby: bool = field(default=False, init=False)
+    _lead_lost: bool = field(default=False, init=False)
+    _pinged_at: float = field(default=float("-inf"), init=False)
 
     @property
     def durable(self) -> str:
@@ -236,10 +261,21 @@ class EventConsumer:
         return [f"evt.{site}.{source}.>" for site in sorted(self.sites)]
 
     @property
+    def lock(self) -> str:
+        """The advisory lock whose holder fetches for the durable."""
+        return f"carenet.consumer.{self.schema}.{self.durable}"
+
+    @property
+    def leading(self) -> bool:
+        return self._leader is not None
+
+    @property
     def healthy(self) -> bool:
-        """Bound to its durable and fetching, NATS connected, and not waiting for the database."""
+        """Leading (bound to its durable and fetching) or in standby, NATS connected, and not
+        waiting for the database."""
         connected = self._nats is not None and self._nats.is_connected
-        return self.running and connected and self._paused is None and not self._stopping.is_set()
+        working = self.running or self._standby
+        return working and connected and self._paused is None and not self._stopping.is_set()
 
     def consumer_config(self) -> ConsumerConfig:
         filters = self.filter_subjects
@@ -256,7 +292,8 @@ class EventConsumer:
             # a message that reached it neither applied nor dead-lettered (naks at shutdown
             # count as deliveries too).
             max_deliver=-1,
-            # One batch outstanding per durable: replicas take turns, in stream order.
+            # One batch outstanding: only the leader fetches (max_ack_pending alone would let
+            # a second fetcher take the next events while a batch that was not full is applied).
             max_ack_pending=self.subscription.batch_size,
             filter_subjects=filters if len(filters) > 1 else None,
             filter_subject=filters[0] if len(filters) == 1 else None,
@@ -271,12 +308,16 @@ class EventConsumer:
         ``asyncio.TimeoutError`` from ``fetch``; the loop then dies, drops what it had fetched,
         and those messages come back only after ``ack_wait``.
         """
+        if self.dsn is None:
+            raise ValueError(f"{self.durable}: a running consumer needs the database's dsn")
         self._nats = nats
         self._js = js = nats.jetstream()  # one context per run, not one per batch
         self._task = asyncio.current_task()
         backoff = 0.2
         try:
             while not self._stopping.is_set():
+                if self._leader is None and not await self._lead(self.dsn):
+                    break
                 try:
                     await js.add_consumer(self.stream, self.consumer_config())
                     pull = await js.pull_subscribe_bind(durable=self.durable, stream=self.stream)
@@ -290,7 +331,12 @@ class EventConsumer:
                     self._resume()
                 backoff = 0.2
                 try:
+                    await self._let_unacknowledged_return(js)
                     await self._fetch_and_apply(pull)
+                except _LeadLost as exc:
+                    log.warning("consumer %s lost the lead: %s", self.durable, exc)
+                    self.running = False
+                    self._resign()
                 except Exception as exc:  # noqa: BLE001 - NATS away: unacked work is redelivered
                     self._pause_for_nats(exc)
                     await self._sleep_unless_stopping(backoff)
@@ -301,8 +347,84 @@ class EventConsumer:
                     with contextlib.suppress(Exception):
                         await pull.unsubscribe()
         finally:
-            self.running = False
+            self.running = self._standby = False
+            self._resign()
             self._report()
+
+    async def _lead(self, dsn: str) -> bool:
+        """Wait in standby until this instance holds the durable's lock (True), or until a
+        stop is asked for (False)."""
+        backoff = 0.2
+        while not self._stopping.is_set():
+            try:
+                conn = await leader_connection(
+                    dsn,
+                    self.schema,
+                    application=f"carenet-{self.service}-consumer",
+                    command_timeout=5.0,
+                )
+            except Exception as exc:  # noqa: BLE001 - the database is away: wait for it
+                self._pause_for_database(exc)
+                await self._sleep_unless_stopping(backoff)
+                backoff = min(backoff * 2, 5.0)
+                continue
+            try:
+                while not self._stopping.is_set():
+                    if await try_lead(conn, self.lock):
+                        self._leader, self._standby, self._lead_lost = conn, False, False
+                        self._pinged_at = time.monotonic()
+                        self._resume_from_database()
+                        log.info("consumer %s leads its durable", self.durable)
+                        return True
+                    if not self._standby:
+                        log.info("consumer %s in standby: another replica leads", self.durable)
+                    self._standby = True
+                    self._resume_from_database()
+                    self._report()
+                    await self._sleep_unless_stopping(self.standby_poll)
+            except Exception as exc:  # noqa: BLE001 - the session ended: a new one, later
+                self._standby = False
+                self._pause_for_database(exc)
+                await self._sleep_unless_stopping(backoff)
+                backoff = min(backoff * 2, 5.0)
+            finally:
+                if self._leader is not conn:
+                    conn.terminate()
+        return False
+
+    def _resign(self) -> None:
+        """End the session holding the lock, so a standby takes over at once."""
+        conn, self._leader = self._leader, None
+        if conn is not None:
+            conn.terminate()
+        self._report()
+
+    async def _keep_lead(self) -> None:
+        """Use the lock's connection now and then; raise ``_LeadLost`` if its session ended."""
+        if self._lead_lost:
+            raise _LeadLost("its session ended while a batch was applied")
+        if self._leader is None or time.monotonic() - self._pinged_at < LEADER_PING_SECONDS:
+            return
+        try:
+            await self._leader.fetchval("SELECT 1", timeout=5)
+        except Exception as exc:
+            raise _LeadLost(repr(exc)) from exc
+        self._pinged_at = time.monotonic()
+
+    async def _let_unacknowledged_return(self, js: JetStreamContext) -> None:
+        """Messages handed out and not acknowledged (by a leader that was killed, or to this
+        one before NATS cut it off) come back, ahead of newer ones, once their ack wait is
+        over; a fetch before that would be handed the newer ones first."""
+        info = await js.consumer_info(self.stream, self.durable)
+        if info.num_ack_pending:
+            wait = min(self.ack_wait, LONGEST_ACK_WAIT) + ACK_WAIT_MARGIN
+            log.info(
+                "consumer %s: %d messages still out, waiting %.1f s for them to come back",
+                self.durable,
+                info.num_ack_pending,
+                wait,
+            )
+            await self._sleep_unless_stopping(wait)
 
     async def stop(self, timeout: float) -> None:
         """Stop fetching; let the batch in hand finish for up to ``timeout`` seconds, then
@@ -320,6 +442,7 @@ class EventConsumer:
     async def _fetch_and_apply(self, pull: JetStreamContext.PullSubscription) -> None:
         while not self._stopping.is_set():
             self._report()
+            await self._keep_lead()
             try:
                 messages = await pull.fetch(self.subscription.batch_size, timeout=1.0)
             except TimeoutError:  # nats' own and asyncio's: nothing arrived in time
@@ -652,6 +775,21 @@ class EventConsumer:
                 if not batch.is_done(msg):
                     with contextlib.suppress(Exception):
                         await msg.in_progress()
+            await self._keep_lead_while_applying()
+
+    async def _keep_lead_while_applying(self) -> None:
+        """Keep the lock's session alive through a long batch; note if it ended (the batch
+        goes on, and the lead is given up after it)."""
+        if self._leader is None or self._lead_lost:
+            return
+        if time.monotonic() - self._pinged_at < LEADER_PING_SECONDS:
+            return
+        try:
+            await self._leader.fetchval("SELECT 1", timeout=5)
+            self._pinged_at = time.monotonic()
+        except Exception as exc:  # noqa: BLE001 - told to the fetch loop
+            self._lead_lost = True
+            log.warning("consumer %s: the lock's session ended: %r", self.durable, exc)
 
     async def _sleep_unless_stopping(self, seconds: float, *, abandon: bool = False) -> None:
         """Sleep ``seconds``, less if a stop is asked for; then, with ``abandon``, stop."""
@@ -684,3 +822,4 @@ class EventConsumer:
 
     def _report(self) -> None:
         CONSUMER_RUNNING.labels(self.service, self.durable).set(1 if self.healthy else 0)
+        CONSUMER_LEADING.labels(self.service, self.durable).set(1 if self.leading else 0)

@@ -52,7 +52,8 @@ from nats.js.api import PubAck
 
 from shared.kit import faults
 from shared.kit.bus.streams import DUPLICATE_WINDOW_SECONDS, find_event_ids, stream_name
-from shared.kit.db.pool import connect
+from shared.kit.db.leader import close as close_leader
+from shared.kit.db.leader import leader_connection, try_lead
 from shared.kit.db.uow import outbox_channel
 from shared.kit.observability.metrics import (
     OUTBOX_BACKLOG,
@@ -253,24 +254,16 @@ class OutboxRelay:
         self.on_state(state)
 
     async def _run_as_leader(self) -> None:
-        conn = await asyncio.wait_for(
-            connect(
-                self.dsn,
-                self.schema,
-                application=f"carenet-{self.service}-relay",
-                command_timeout=self.query_timeout,
-            ),
-            timeout=self.query_timeout * 2,
+        conn = await leader_connection(
+            self.dsn,
+            self.schema,
+            application=f"carenet-{self.service}-relay",
+            command_timeout=self.query_timeout,
+            idle_timeout=self.session_timeout,
         )
         publisher = Publisher(self.nats)
         try:
-            if conn.get_server_version().major >= 14:
-                # A session the relay no longer talks to (frozen link, paused process) ends on
-                # the server's side, so its advisory lock passes to a standby.
-                seconds = max(int(self.session_timeout.total_seconds()), 1)
-                await conn.execute(f"SET idle_session_timeout = '{seconds}s'")
-            lock = f"carenet.outbox.{self.schema}"
-            while not await conn.fetchval("SELECT pg_try_advisory_lock(hashtext($1))", lock):
+            while not await try_lead(conn, f"carenet.outbox.{self.schema}"):
                 self._state("standby")
                 await asyncio.sleep(self.poll_seconds)
                 if self._stopping:
@@ -304,10 +297,7 @@ class OutboxRelay:
         finally:
             self._publisher = None
             await publisher.close()
-            try:
-                await asyncio.wait_for(conn.close(), timeout=2)
-            except Exception:  # noqa: BLE001
-                conn.terminate()
+            await close_leader(conn)
 
     def _notified(self, *_: object) -> None:
         self._wake.set()

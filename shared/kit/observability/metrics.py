@@ -56,6 +56,11 @@ CONSUMER_RUNNING = Gauge(
     "1 while the consumer is fetching and applying, 0 while it is paused.",
     ["service", "consumer"],
 )
+CONSUMER_LEADING = Gauge(
+    "carenet_consumer_leading",
+    "1 while this instance is the replica fetching for the durable, 0 in standby.",
+    ["service", "consumer"],
+)
 READY = Gauge(
     "carenet_ready",
     "1 when the instance's /readyz would answer 200, else 0 (refreshed every few seconds).",
