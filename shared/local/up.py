@@ -393,10 +393,13 @@ class Up:
 
 
 def _write_private(path: Path, text: str) -> None:
-    """Write ``text`` readable by this OS user only (it holds passwords)."""
-    path.touch(mode=0o600, exist_ok=True)
-    path.chmod(0o600)
-    path.write_text(text)
+    """Write ``text`` readable by this OS user only (it holds passwords), all at once: a
+    reader polling for the file never sees half of it."""
+    partial = path.with_name(f".{path.name}.partial")
+    partial.touch(mode=0o600, exist_ok=True)
+    partial.chmod(0o600)
+    partial.write_text(text)
+    partial.replace(path)
 
 
 def without_password(url: str) -> str:
