@@ -168,7 +168,7 @@ def service_permissions(
         filters = None if sites is None else [f"evt.{site}.{source}.>" for site in tokens]
         publish += _durable_api(stream, durable_name(service, source, sites), filters)
     subscribe = [f"{kind}.{site}.{service}.*" for kind in ("cmd", "qry") for site in tokens]
-    subscribe += [f"{reply_prefix(service, sites)}.>", INBOX]
+    subscribe.append(f"{reply_prefix(service, sites)}.>")
     return {
         "publish": {"allow": _unique(publish)},
         "subscribe": {"allow": subscribe},

@@ -11,6 +11,8 @@ import nats
 import pytest
 from nats.aio.client import Client as NatsClient
 
+from shared.kit.bus.broker import reply_prefix
+from shared.kit.contracts.public import SERVICES
 from shared.local.devservers import NatsServer
 from shared.local.nats_users import NatsUser, render
 
@@ -34,8 +36,19 @@ class AuthNats:
             if errors is not None:
                 errors.append(str(exc).lower())
 
+        service, _, sites = user.partition("_")
+        # A service's user takes its replies on the instance's own prefix, as the kit does.
+        prefix = (
+            reply_prefix(service, sites.split("_") if sites else None)
+            if service in SERVICES
+            else "_INBOX"
+        )
         nc = await nats.connect(
-            self.url(user), error_cb=on_error, allow_reconnect=False, connect_timeout=3
+            self.url(user),
+            error_cb=on_error,
+            allow_reconnect=False,
+            connect_timeout=3,
+            inbox_prefix=prefix,
         )
         self.clients.append(nc)
         return nc
