@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 from functools import cache
 from pathlib import Path
@@ -16,7 +17,15 @@ from typing import Any
 
 import compose
 
-from shared.local.nats_users import ADMIN, CLIENT, deploy_config, password_variable
+from shared.agency.sites import DEMO_ORGANISATION, load_organisation
+from shared.local.nats_users import (
+    ADMIN,
+    CLIENT,
+    deploy_config,
+    leaf_user_name,
+    password_variable,
+)
+from shared.local.roles import Deployment
 
 ROOT = Path(__file__).resolve().parent.parent
 COMPOSE_FILE = ROOT / "docker-compose.yml"
@@ -149,3 +158,152 @@ def test_deploy_users_conf_is_what_the_code_makes() -> None:
         "deploy/nats/users.conf is out of date: "
         "python -m shared.local.nats_users conf > deploy/nats/users.conf"
     )
+
+
+# ------------------------------------------------ profiles hub and site (shared/local/roles.py)
+
+ORGANISATION = load_organisation(DEMO_ORGANISATION)
+HUB_SERVICES = ("hub-nats", "hub-postgres", "hub-reporting", "hub-links")
+SITE_SERVICES = (
+    "site-nats",
+    "site-postgres",
+    "site-intake",
+    "site-groups",
+    "site-volunteers",
+    "site-reporting",
+)
+HUB = Deployment("hub")
+LIKANG = Deployment("site", "likang")
+
+
+def _referenced(users_file: str) -> set[str]:
+    """The password variables a users file in deploy/nats/ reads from nats-server's env."""
+    text = (ROOT / "deploy" / "nats" / users_file).read_text()
+    return set(re.findall(r"password: \$(\w+)", text))
+
+
+def _hub_env() -> dict[str, str]:
+    leaves = _referenced("hub-users.conf") - set(PASSWORDS)
+    return {**PASSWORDS, **{variable: f"test-{variable.lower()}" for variable in leaves}}
+
+
+def _site_env() -> dict[str, str]:
+    return {
+        **PASSWORDS,
+        "CARENET_SITE": "likang",
+        "CARENET_SITES": LIKANG.sites(ORGANISATION, "*"),
+        "CARENET_HUB_LEAF_URL": "nats-leaf://leaf_likang:test-leaf@hq.example.org:7422",
+    }
+
+
+def _role(profile: str, services: tuple[str, ...], env: dict[str, str]) -> dict[str, Any]:
+    """The services of a role as the operator starts them: by name, with the profile on."""
+    result = _compose("--profile", profile, "config", "--format", "json", *services, env=env)
+    assert result.returncode == 0, result.stderr
+    found: dict[str, Any] = json.loads(result.stdout)["services"]
+    return found
+
+
+def _mounts(service: dict[str, Any]) -> dict[str, str]:
+    return {m["target"]: m["source"] for m in service.get("volumes", [])}
+
+
+def test_every_profile_is_valid() -> None:
+    for profile, env in (("hub", _hub_env()), ("site", _site_env())):
+        result = _compose("--profile", profile, "config", "-q", env=env)
+        assert result.returncode == 0, (profile, result.stderr)
+
+
+def test_the_default_deployment_needs_none_of_the_roles_settings() -> None:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("CARENET_")} | PASSWORDS
+    result = _compose("config", "-q", env=env)
+    assert result.returncode == 0, result.stderr
+    assert "not set" not in result.stderr, result.stderr
+
+
+def test_the_hub_profile_runs_head_office_and_its_links() -> None:
+    env = _hub_env()
+    services = _role("hub", HUB_SERVICES, env)
+    assert set(services) == set(HUB_SERVICES), "naming the hub's services starts only those"
+
+    nats = services["hub-nats"]
+    assert set(nats["environment"]) == _referenced("hub-users.conf")
+    leaves = {password_variable(leaf_user_name(s.code)) for s in ORGANISATION.deployments()}
+    assert leaves <= set(nats["environment"]), "a leaf user per site with its own deployment"
+    assert all(nats["environment"][v] == env[v] for v in nats["environment"])
+    mounts = _mounts(nats)
+    assert mounts["/etc/nats/nats.conf"].endswith("deploy/nats/hub.conf")
+    assert mounts["/etc/nats/hub-users.conf"].endswith("deploy/nats/hub-users.conf")
+    assert any(v["type"] == "volume" and v["target"] == "/data" for v in nats["volumes"])
+    assert [(str(p["published"]), p["target"]) for p in nats["ports"]] == [("7422", 7422)]
+
+    reporting = services["hub-reporting"]
+    assert reporting["command"] == ["python", "-m", "services.reporting"]
+    password = PASSWORDS[password_variable("reporting")]
+    assert reporting["environment"]["NATS_URL"] == f"nats://reporting:{password}@hub-nats:4222"
+    assert reporting["environment"]["DATABASE_URL"].endswith("@hub-postgres:5432/carenet")
+    assert reporting["environment"]["CARENET_SITES"] == HUB.sites(ORGANISATION, "*")
+    assert reporting["environment"]["CARENET_CONFIG"] == "/etc/carenet/sites.toml"
+    assert "/readyz" in " ".join(reporting["healthcheck"]["test"])
+    assert set(reporting["depends_on"]) == {"hub-nats", "hub-postgres"}
+
+    links = services["hub-links"]
+    assert links["command"] == ["carenet", "links"]
+    admin = PASSWORDS[password_variable(ADMIN)]
+    assert links["environment"]["NATS_URL"] == f"nats://admin:{admin}@hub-nats:4222"
+    assert links["environment"]["CARENET_CONFIG"] == "/etc/carenet/sites.toml"
+    assert (
+        _mounts(links)["/etc/carenet/sites.toml"] == _mounts(reporting)["/etc/carenet/sites.toml"]
+    )
+    assert links["healthcheck"] == {"disable": True}, "no /readyz: the image's check would fail"
+    assert links["restart"] == "unless-stopped"
+
+
+def test_the_site_profile_runs_one_site_as_the_sites_own_users() -> None:
+    env = _site_env()
+    services = _role("site", SITE_SERVICES, env)
+    assert set(services) == set(SITE_SERVICES), "naming the site's services starts only those"
+
+    nats = services["site-nats"]
+    mounts = _mounts(nats)
+    assert mounts["/etc/nats/nats.conf"].endswith("deploy/nats/site.conf")
+    assert mounts["/etc/nats/site-users.conf"].endswith("deploy/nats/site-likang-users.conf")
+    assert nats["environment"]["CARENET_SITE"] == "likang"
+    assert nats["environment"]["CARENET_HUB_LEAF_URL"] == env["CARENET_HUB_LEAF_URL"]
+    assert _referenced("site-likang-users.conf") <= set(nats["environment"])
+
+    site_users = (ROOT / "deploy" / "nats" / "site-likang-users.conf").read_text()
+    for name in CARENET_SERVICES:
+        service = services[f"site-{name}"]
+        assert service["command"] == ["python", "-m", f"services.{name}"]
+        environment = service["environment"]
+        password = PASSWORDS[password_variable(name)]
+        assert environment["NATS_URL"] == f"nats://{name}:{password}@site-nats:4222", name
+        assert f'{{user: "{name}", password: ${password_variable(name)}' in site_users, name
+        assert environment["DATABASE_URL"].endswith("@site-postgres:5432/carenet"), name
+        assert environment["CARENET_SITES"] == "likang,nanyuan,jinsha,longjin", name
+        assert set(service["depends_on"]) == {"site-nats", "site-postgres"}, name
+        assert "/readyz" in " ".join(service["healthcheck"]["test"]), name
+        ports = [(str(p["published"]), p["target"]) for p in service["ports"]]
+        assert ports == [(PUBLISHED_PORTS[name], 8080)], name
+
+
+def test_the_hub_and_every_site_trust_the_same_keys_and_read_the_same_sites_file() -> None:
+    carenet = {f"default {n}": s for n, s in _services().items() if n in CARENET_SERVICES}
+    carenet |= {n: s for n, s in _role("hub", HUB_SERVICES, _hub_env()).items() if n != "hub-links"}
+    carenet |= _role("site", SITE_SERVICES, _site_env())
+    everyone = {name: service for name, service in carenet.items() if "build" in service}
+    assert len(everyone) == 2 * len(CARENET_SERVICES) + 1
+    jwks = {name: _mounts(service)["/etc/carenet/jwks.json"] for name, service in everyone.items()}
+    assert len(set(jwks.values())) == 1, jwks
+    trusted = {name: service["environment"]["CARENET_JWKS"] for name, service in everyone.items()}
+    assert set(trusted.values()) == {"/etc/carenet/jwks.json"}, trusted
+    roles = {n: s for n, s in everyone.items() if not n.startswith("default")}
+    sites_files = {_mounts(service)["/etc/carenet/sites.toml"] for service in roles.values()}
+    assert len(sites_files) == 1, sites_files
+
+
+def test_env_example_shows_the_roles_settings() -> None:
+    example = (ROOT / ".env.example").read_text()
+    for setting in ("CARENET_SITE=", "CARENET_HUB_LEAF_URL=", "CARENET_NATS_LEAF_", "--role"):
+        assert setting in example, setting

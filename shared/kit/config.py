@@ -92,6 +92,11 @@ def _bounded(
     return value
 
 
+def stream_replicas(env: Mapping[str, str]) -> int:
+    """``CARENET_STREAM_REPLICAS``: replicas of the streams created (3 on a 3-node cluster)."""
+    return _int(env, "CARENET_STREAM_REPLICAS", 1, 1, 5)
+
+
 def _int(env: Mapping[str, str], name: str, default: int, low: int, high: int) -> int:
     return _bounded(env, name, default, low, high, int, "a whole number")
 
@@ -152,7 +157,7 @@ def load_settings(service: str, env: Mapping[str, str] | None = None) -> Setting
         max_concurrent_requests=_int(
             env, "CARENET_MAX_CONCURRENT_REQUESTS", DEFAULT_MAX_CONCURRENT_REQUESTS, 1, 256
         ),
-        stream_replicas=_int(env, "CARENET_STREAM_REPLICAS", 1, 1, 5),
+        stream_replicas=stream_replicas(env),
         jwks=jwks,
         env=dict(env),
     )

@@ -4,7 +4,10 @@ The one place the permissions are made: ``carenet up`` writes them, with fresh p
 the server config it starts NATS with, and ``deploy/nats/users.conf`` (for docker-compose.yml)
 is rendered from here with passwords read from environment variables
 (``python -m shared.local.nats_users conf > deploy/nats/users.conf``; a test fails when the
-committed file differs). ``docs/nats-users.md`` explains every user.
+committed file differs). The compose profiles' servers get theirs the same way from the sites
+file (``shared.local.roles.deploy_users``): ``conf --role hub > deploy/nats/hub-users.conf``
+and ``conf --role site --site likang > deploy/nats/site-likang-users.conf``; ``env`` with the
+same flags prints a role's ``.env``. ``docs/nats-users.md`` explains every user.
 
 - One user per service instance (service and site list). It publishes only its own events
   (``evt.<its sites>.<service>.>``), its dead letters (``dlq.<service>.>``) and the requests it
@@ -31,10 +34,12 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import secrets
 import sys
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any, NamedTuple
 from urllib.parse import quote, urlsplit, urlunsplit
 
@@ -386,7 +391,17 @@ def main(argv: Sequence[str] | None = None) -> int:
     env = sub.add_parser("env", help="print fresh passwords as .env lines (for compose)")
     for each in (conf, env):
         each.add_argument("--sites", default="*", help="sites the instances serve, or *")
+        each.add_argument(
+            "--role",
+            choices=["single", "hub", "site"],
+            default="single",
+            help="hub: head office's server (deploy/nats/hub-users.conf); site: a site's own "
+            "server (with --site); from the sites file in CARENET_CONFIG",
+        )
+        each.add_argument("--site", help="with --role site: the site's code")
     args = parser.parse_args(argv)
+    if args.role != "single":
+        return _role_main(args.what, args.role, args.site, args.sites)
     sites = None if args.sites.strip() == "*" else sorted(args.sites.replace(" ", "").split(","))
     if args.what == "conf":
         sys.stdout.write(deploy_config(sites))
@@ -394,6 +409,36 @@ def main(argv: Sequence[str] | None = None) -> int:
     names = [user_name(s, sites) for s in SERVICES] + [CLIENT, ADMIN]
     for name in names:
         print(f"{password_variable(name)}={new_password()}")
+    return 0
+
+
+def _role_main(what: str, role: str, site: str | None, sites: str) -> int:
+    # Imported here: shared.local.roles builds on this module.
+    from shared.agency.sites import DEMO_ORGANISATION, load_organisation
+    from shared.local.roles import Deployment, deploy_environment, deploy_users_conf
+
+    if (role == "site") != bool(site) or sites.strip() != "*":
+        print(
+            "--role site needs --site CODE; --role hub takes neither --site nor --sites",
+            file=sys.stderr,
+        )
+        return 2
+    try:
+        organisation = load_organisation(
+            Path(os.environ.get("CARENET_CONFIG") or DEMO_ORGANISATION)
+        )
+        if site is not None and site not in organisation.codes():
+            raise ValueError(f"no site {site} in the sites file")
+        if site is not None:
+            organisation.served_by_deployment(site)
+    except ValueError as exc:
+        print(f"python -m shared.local.nats_users: {exc}", file=sys.stderr)
+        return 2
+    deployment = Deployment("hub" if role == "hub" else "site", site)
+    if what == "conf":
+        sys.stdout.write(deploy_users_conf(deployment, organisation))
+    else:
+        print("\n".join(deploy_environment(deployment, organisation)))
     return 0
 
 

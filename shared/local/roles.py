@@ -19,7 +19,19 @@ from typing import Literal
 
 from shared.agency.sites import Organisation
 from shared.kit.bus.hub import HUB_DOMAIN
-from shared.local.nats_users import NatsUser, leaf_permissions, leaf_user_name, new_password
+from shared.kit.contracts.public import SERVICES
+from shared.local.nats_users import (
+    ADMIN,
+    CLIENT,
+    NatsUser,
+    client_permissions,
+    leaf_permissions,
+    leaf_user_name,
+    new_password,
+    password_variable,
+    render,
+    service_permissions,
+)
 
 Role = Literal["single", "hub", "site"]
 HUB_SERVICES = ("reporting",)
@@ -93,3 +105,70 @@ def server_settings(
         lines.append("  reconnect: 1s")
         lines.append("}")
     return "\n".join(lines) + ("\n" if lines else "")
+
+
+def _reference(user: str) -> str:
+    return f"${password_variable(user)}"
+
+
+def deploy_users(deployment: Deployment, organisation: Organisation) -> list[NatsUser]:
+    """The users of a hub's or a site's nats-server in the compose deployment, every password a
+    ``$CARENET_NATS_<USER>_PASSWORD`` reference: one user per service the role runs, named
+    after the service (each deployment has its own server, so ``CARENET_NATS_INTAKE_PASSWORD``
+    means the same at every site) but held to the sites the deployment serves; ``client``,
+    ``admin``, and at a hub one leaf user per site with its own deployment."""
+    spec = deployment.sites(organisation, "*")
+    sites = None if spec == "*" else sorted(spec.split(","))
+    users = [
+        NatsUser(service, _reference(service), service_permissions(service, sites))
+        for service in deployment.services(SERVICES)
+    ]
+    users += [
+        NatsUser(CLIENT, _reference(CLIENT), client_permissions()),
+        NatsUser(ADMIN, _reference(ADMIN), None),
+    ]
+    if deployment.role == "hub":
+        names = [leaf_user_name(site.code) for site in organisation.deployments()]
+        users += leaf_users(organisation, {name: _reference(name) for name in names})
+    return users
+
+
+def deploy_users_conf(deployment: Deployment, organisation: Organisation) -> str:
+    """``deploy/nats/hub-users.conf``, or a site's ``deploy/nats/site-<site>-users.conf``."""
+    if deployment.role == "hub":
+        what, target, flags = "the hub (head office)", "hub-users.conf", "--role hub"
+    else:
+        what = f"site {deployment.site}"
+        target = f"site-{deployment.site}-users.conf"
+        flags = f"--role site --site {deployment.site}"
+    header = f"""\
+NATS users of {what} for docker-compose.yml's profile {deployment.role}, included by
+deploy/nats/{deployment.role}.conf. GENERATED from the organisation's sites file (CARENET_CONFIG,
+default the demo organisation): do not edit; run
+  python -m shared.local.nats_users conf {flags} > deploy/nats/{target}
+Passwords are not here: nats-server reads each $CARENET_NATS_<USER>_PASSWORD from its
+environment; fresh ones: python -m shared.local.nats_users env {flags}"""
+    return render(deploy_users(deployment, organisation), header=header)
+
+
+def deploy_environment(deployment: Deployment, organisation: Organisation) -> list[str]:
+    """``.env`` lines for a hub or a site: fresh passwords for every user docker-compose.yml
+    names (it requires the single deployment's too, unused there) and the role's settings."""
+    names = [*SERVICES, CLIENT, ADMIN]
+    users = deploy_users(deployment, organisation)
+    names += [user.name for user in users if user.name not in names]
+    lines = [f"{password_variable(name)}={new_password()}" for name in names]
+    lines.append(f"CARENET_SITES={deployment.sites(organisation, '*')}")
+    if deployment.role == "hub":
+        for site in organisation.deployments():
+            leaf = leaf_user_name(site.code)
+            lines.append(
+                f"# {site.code}'s CARENET_HUB_LEAF_URL: "
+                f"nats-leaf://{leaf}:<{password_variable(leaf)}>@<this host>:7422"
+            )
+    if deployment.role == "site":
+        leaf = leaf_user_name(str(deployment.site))
+        lines.append(f"CARENET_SITE={deployment.site}")
+        lines.append(f"# From head office: nats-leaf://{leaf}:<password>@<hub host>:7422")
+        lines.append("CARENET_HUB_LEAF_URL=")
+    return lines
