@@ -16,27 +16,29 @@ def _admin_url(users: list[NatsUser], server: NatsServer) -> str:
 
 
 class LeafServers:
-    """The hub's server and, on demand, each site's; ``stop`` stops every one started."""
+    """The hub's server and each site's, on demand (a site may also join another hub, given
+    its leaf URL); ``stop`` stops every one started."""
 
     def __init__(self, root: Path, organisation: Organisation) -> None:
         self.root = root
         self.organisation = organisation
         self.leaf_port = free_port()
         self.leaf_users = leaf_users(organisation, {})
-        users = standard_users(["reporting"])
-        config = root / "hub.conf"
-        settings = server_settings(Deployment("hub"), leaf_listen=f"{LOOPBACK}:{self.leaf_port}")
-        config.write_text(settings + render([*users, *self.leaf_users]))
-        self.hub = NatsServer(root / "hub", server_name="carenet-hub", config_file=config)
+        self.hub = NatsServer(
+            root / "hub", server_name="carenet-hub", config_file=root / "hub.conf"
+        )
         self.hub_admin = ""
-        self._hub_users = users
         self.sites: dict[str, NatsServer] = {}
         self.site_admin: dict[str, str] = {}
 
     def start_hub(self) -> str:
         """The hub's admin URL."""
+        users = standard_users(["reporting"])
+        settings = server_settings(Deployment("hub"), leaf_listen=f"{LOOPBACK}:{self.leaf_port}")
+        self.root.mkdir(parents=True, exist_ok=True)
+        (self.root / "hub.conf").write_text(settings + render([*users, *self.leaf_users]))
         self.hub.start()
-        self.hub_admin = _admin_url(self._hub_users, self.hub)
+        self.hub_admin = _admin_url(users, self.hub)
         return self.hub_admin
 
     def leaf_url(self, site: str) -> str:
@@ -47,6 +49,7 @@ class LeafServers:
     def start_site(self, site: str, hub_url: str | None = None) -> str:
         """Site ``site``'s server joined to the hub (or to ``hub_url``); its admin URL."""
         users = standard_users()
+        self.root.mkdir(parents=True, exist_ok=True)
         config = self.root / f"{site}.conf"
         settings = server_settings(Deployment("site", site), hub_url=hub_url or self.leaf_url(site))
         config.write_text(settings + render(users))

@@ -154,7 +154,8 @@ class SourceState:
     sourced: bool = False
     """The hub's stream has this source (and answered)."""
     lag: int | None = None
-    """Messages of the site's stream the hub has yet to copy, as of ``active_seconds`` ago."""
+    """Messages of the site's stream the hub has yet to copy, as of ``active_seconds`` ago
+    (None: not known)."""
     active_seconds: float | None = None
     """Seconds since the source last heard from its site; None when it never has."""
 
@@ -298,7 +299,9 @@ class HubLinks:
                     None,
                 )
                 state.sourced = found is not None
-                state.lag = found.lag if found is not None else None
+                heard = found is not None and found.active_seconds is not None
+                # A source that never heard from its site reports lag 0: it knows nothing.
+                state.lag = found.lag if found is not None and heard else None
                 state.active_seconds = found.active_seconds if found is not None else None
 
     async def observe(self) -> list[SiteLink]:
