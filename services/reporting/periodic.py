@@ -15,6 +15,7 @@ from services.reporting.domain import Reporting, due_month, month_period
 from services.reporting.figures import HEADLINE, every_figure
 from services.reporting.handlers import publish_month
 from services.reporting.views import Reads
+from shared.kit.bus.hub import stream_sources
 from shared.kit.db.uow import UnitOfWork
 from shared.kit.service import ServiceRuntime
 
@@ -27,34 +28,70 @@ MONTH_FIGURE = Gauge(
 )
 
 
-async def caught_up(runtime: ServiceRuntime) -> bool:
-    """Whether every consumer has applied all its stream holds: a summary published while
-    reporting is still reading a backlog (a new install, after an outage) would be short."""
+async def sites_behind(runtime: ServiceRuntime) -> set[str] | None:
+    """The sites whose events reporting has not all applied yet: None when its own consumers
+    are behind (every site); else, at a hub, the sites a source of a consumed stream carries
+    while that source is not current (not active, or lag > 0: the hub lacks some of the
+    site's events). A source from a domain the sites file does not know holds back every site.
+    Empty: caught up."""
     if runtime.broker is None or not all(c.running for c in runtime.consumers):
-        return False
-    js = runtime.broker.connection.jetstream()
+        return None
+    nc = runtime.broker.connection
+    js = nc.jetstream()
     for consumer in runtime.consumers:
         info = await js.consumer_info(consumer.stream, consumer.durable)
         if info.num_pending or info.num_ack_pending:
-            return False
-    return True
+            return None
+    organisation = runtime.settings.organisation
+    behind: set[str] = set()
+    for stream in sorted({c.stream for c in runtime.consumers}):
+        for source in await stream_sources(nc, stream):
+            if source.current:
+                continue
+            try:
+                behind.update(organisation.served_by_deployment(source.site or ""))
+            except (KeyError, ValueError):
+                behind.update(organisation.codes())
+    return behind
+
+
+async def caught_up(runtime: ServiceRuntime, site: str | None = None) -> bool:
+    """Whether reporting has applied every event of ``site`` and the sites below it (None:
+    of every site): a summary published while reporting is still reading a backlog (a new
+    install, after an outage) or while a hub still lacks a site's events would be short."""
+    behind = await sites_behind(runtime)
+    if behind is None:
+        return False
+    if site is None:
+        return not behind
+    return not behind.intersection(runtime.settings.organisation.with_descendants(site))
 
 
 async def publish_due(runtime: ServiceRuntime, reporting: Reporting, publish_day: int) -> int:
-    """Publish last month's summary of every served site not yet published; how many."""
+    """Publish last month's summary of every served site not yet published whose events are
+    all in (at a hub, a site whose link is down waits, and so do the sites above it); how
+    many."""
     assert runtime.pool is not None
-    zone = runtime.settings.organisation.zone
+    organisation = runtime.settings.organisation
+    zone = organisation.zone
     month = due_month(datetime.now(zone).date(), publish_day)
-    if month is None or not await caught_up(runtime):
+    if month is None:
+        return 0
+    behind = await sites_behind(runtime)
+    if behind is None:
         return 0
     published = 0
     for site in runtime.settings.sites:
+        if behind.intersection(organisation.with_descendants(site)):
+            continue
         async with UnitOfWork(runtime.pool, "reporting", "reporting", site, zone) as uow:
             result = await publish_month(uow, reporting, site, month)
             await uow.commit()
         if result["published"]:
             published += 1
             log.info("published the %s summary of %s", result["month"], site)
+    if behind:
+        log.debug("waiting for the events of %s before publishing their summaries", sorted(behind))
     return published
 
 

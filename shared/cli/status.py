@@ -1,10 +1,22 @@
-"""``carenet status``: each service instance's health, consumer lag, outbox and dead letters.
+"""``carenet status``: each service instance's health, consumer lag, outbox and dead letters,
+and at head office each site's link and source lag.
 
 The instances are those ``up.json`` lists (``services``), or the status URLs given with
 ``--url``. Each one's ``/readyz`` says whether it is ready, which sites it serves, its outbox
 backlog and parked events and its durables; JetStream (``admin_nats`` of ``up.json``, or
 ``NATS_URL``) gives each durable's lag as of now and the dead letters per service (subjects
-``dlq.<service>.<subscription>`` of ``DLQ``). Exit 0 when every instance shown is ready.
+``dlq.<service>.<subscription>`` of ``DLQ``).
+
+At head office (``up.json`` of ``carenet up --role hub``, or ``--hub`` with ``NATS_URL`` of
+an admin and ``CARENET_CONFIG``), each site that runs its own servers gets a row per stream
+it feeds: whether its leaf link answers (``HubLinks``' probe), what it shares, and per source
+of the hub's streams its lag (messages the hub has yet to copy, as of when it last heard from
+the site) and seconds since it last heard. ``--site S`` shows the instances serving S and the
+link carrying S's events.
+
+Exit status: 0 when every instance shown is ready and, at head office, every link shown is up
+with every source in place and active; 1 otherwise (a lagging source alone is catching up, not
+a failure); 2 when there is nothing to look at.
 """
 
 from __future__ import annotations
@@ -18,8 +30,13 @@ import urllib.error
 import urllib.request
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
+if TYPE_CHECKING:
+    from nats.aio.client import Client as NatsClient
+
+from shared.agency.sites import DEMO_ORGANISATION, Organisation, load_organisation
+from shared.kit.bus.hub import HUB_REPLIES, HubLinks, SiteLink
 from shared.kit.bus.streams import DLQ_STREAM
 
 
@@ -66,6 +83,87 @@ class Instance:
 
     def serves(self, site: str) -> bool:
         return self.sites is None or site in self.sites
+
+
+@dataclass
+class Link:
+    """A site with its own servers, as head office sees it now."""
+
+    link: SiteLink
+    serves: list[str]
+
+    @property
+    def problems(self) -> list[str]:
+        found = [] if self.link.up else ["link down"]
+        for source in self.link.sources:
+            if not source.sourced:
+                found.append(f"{source.hub_stream} does not source it")
+            elif self.link.up and not source.active:
+                heard = source.active_seconds
+                found.append(
+                    f"{source.hub_stream}: "
+                    + ("never heard from" if heard is None else f"silent {heard:.0f} s")
+                )
+        return found
+
+    def report(self) -> dict[str, Any]:
+        return {
+            "site": self.link.site,
+            "share": self.link.share,
+            "link": "up" if self.link.up else "down",
+            "serves": self.serves,
+            "sources": [source.report() for source in self.link.sources],
+            "problems": self.problems,
+        }
+
+
+@dataclass
+class Status:
+    instances: list[Instance]
+    links: list[Link] | None = None
+    """At head office, each site's link (None: not at head office, or not read)."""
+    hub: bool = False
+    note: str | None = None
+
+    @property
+    def ready(self) -> bool:
+        return all(i.ready for i in self.instances)
+
+    @property
+    def ok(self) -> bool:
+        """What the exit status says: everything shown is as it should be."""
+        if not self.instances and not self.hub:
+            return False
+        if self.hub and self.links is None:
+            return False
+        return self.ready and all(not link.problems for link in self.links or [])
+
+
+async def site_links(
+    nats: NatsClient, organisation: Organisation, site: str | None = None
+) -> list[Link]:
+    """At head office, each site with its own servers (only the one carrying ``site``'s events,
+    when given): HubLinks' own look at its link and sources, re-arming nothing."""
+    links = HubLinks(nats, organisation)
+    await links.observe()
+    found = []
+    for link in links.links.values():
+        serves = organisation.served_by_deployment(link.site)
+        if site is None or site in serves:
+            found.append(Link(link, serves))
+    return found
+
+
+def hub_organisation(hub: bool, data: str | None) -> Organisation | None:
+    """The sites file of head office: ``config`` of its ``up.json`` (role ``hub``), else
+    ``CARENET_CONFIG`` with ``--hub``; None when this is not head office.
+    Raises ``ValueError`` for a bad sites file."""
+    summary = _up_json(data)
+    at_hub = summary.get("role") == "hub"
+    if not (hub or at_hub):
+        return None
+    config = (summary.get("config") if at_hub else None) or os.environ.get("CARENET_CONFIG")
+    return load_organisation(Path(config or DEMO_ORGANISATION))
 
 
 def endpoints(urls: list[str], data: str | None) -> list[tuple[str, str]]:
@@ -147,13 +245,26 @@ def instance(name: str, url: str, report: dict[str, Any] | None) -> Instance:
     return found
 
 
-async def from_jetstream(url: str, instances: list[Instance]) -> None:
-    """Each durable's lag as of now, and the dead letters per service."""
+async def from_jetstream(
+    url: str,
+    instances: list[Instance],
+    hub: Organisation | None = None,
+    site: str | None = None,
+) -> list[Link] | None:
+    """Each durable's lag as of now, and the dead letters per service; at head office (``hub``)
+    each site's link (``site_links``)."""
     from nats.js.errors import NotFoundError
 
     from shared.kit.bus.address import connect_nats
 
-    nc = await connect_nats(url, connect_timeout=5, max_reconnect_attempts=0, allow_reconnect=False)
+    nc = await connect_nats(
+        url,
+        connect_timeout=5,
+        max_reconnect_attempts=0,
+        allow_reconnect=False,
+        # The sites answer the probe only on the links keeper's prefix (no _INBOX crosses).
+        inbox_prefix=HUB_REPLIES,
+    )
     try:
         js = nc.jetstream(timeout=5)
         for found in instances:
@@ -175,6 +286,7 @@ async def from_jetstream(url: str, instances: list[Instance]) -> None:
                 for subject, count in per_subject.items()
                 if subject.split(".")[1:2] == [found.service]
             )
+        return None if hub is None else await site_links(nc, hub, site)
     finally:
         await nc.close()
 
@@ -189,7 +301,7 @@ def _cell(value: Any) -> str:
     return str(value)
 
 
-def table(instances: list[Instance], nats_note: str | None) -> str:
+def table(instances: list[Instance]) -> str:
     header = ["SERVICE", "URL", "READY", "SITES", "PENDING", "ACK PENDING", "OUTBOX", "PARKED"]
     header += ["DEAD LETTERS", "PROBLEMS"]
     rows = [header]
@@ -221,15 +333,43 @@ def table(instances: list[Instance], nats_note: str | None) -> str:
                 f"  {found.service:<12} {consumer.stream}/{consumer.durable}: "
                 f"{_cell(consumer.pending)} / {_cell(consumer.ack_pending)}{standby}{health}"
             )
-    if nats_note:
-        lines.append("")
-        lines.append(nats_note)
+    return "\n".join(lines)
+
+
+def _heard(seconds: float | None) -> str:
+    return "never" if seconds is None else f"{seconds:.1f} s ago"
+
+
+def links_table(links: list[Link]) -> str:
+    """One row per stream a site feeds; the site's columns on its first row."""
+    rows = [["SITE", "SHARES", "LINK", "STREAM", "FROM", "LAG", "LAST HEARD", "PROBLEMS"]]
+    for found in links:
+        link = found.link
+        head = [link.site, link.share, "up" if link.up else "DOWN"]
+        problems = ", ".join(found.problems) or "-"
+        for n, source in enumerate(link.sources):
+            rows.append(
+                (head if n == 0 else ["", "", ""])
+                + [
+                    source.hub_stream,
+                    source.site_stream,
+                    _cell(source.lag),
+                    _heard(source.active_seconds),
+                    problems if n == 0 else "",
+                ]
+            )
+    widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
+    lines = ["  ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)).rstrip() for r in rows]
     return "\n".join(lines)
 
 
 async def collect(
-    urls: list[str], data: str | None, nats_url: str | None, site: str | None
-) -> tuple[list[Instance], str | None]:
+    urls: list[str],
+    data: str | None,
+    nats_url: str | None,
+    site: str | None,
+    hub: Organisation | None = None,
+) -> Status:
     targets = endpoints(urls, data)
     reports = await asyncio.gather(*(asyncio.to_thread(_readyz, url) for _, url in targets))
     instances = [
@@ -237,21 +377,70 @@ async def collect(
     ]
     if site is not None:
         instances = [i for i in instances if i.serves(site)]
-    note = None
+    status = Status(instances, hub=hub is not None)
     if nats_url is None:
-        note = "no NATS URL (NATS_URL, or admin_nats in up.json): lag as last seen, dead letters ?"
+        status.note = "no NATS URL (NATS_URL, or admin_nats in up.json): lag as last seen, dead "
+        status.note += "letters ?" + (", sites' links not read" if hub is not None else "")
     else:
         try:
-            await asyncio.wait_for(from_jetstream(nats_url, instances), timeout=20)
+            status.links = await asyncio.wait_for(
+                from_jetstream(nats_url, instances, hub, site), timeout=20
+            )
         except Exception as exc:  # noqa: BLE001 - the services' own reports still stand
-            note = f"JetStream not read ({type(exc).__name__}: {exc}): lag as last seen"
-    return instances, note
+            status.note = f"JetStream not read ({type(exc).__name__}: {exc}): lag as last seen"
+            if hub is not None:
+                status.note += ", sites' links not read"
+    return status
+
+
+def report(status: Status, site: str | None) -> dict[str, Any]:
+    """The ``--json`` document."""
+    return {
+        "ok": status.ok,
+        "ready": status.ready,
+        "site": site,
+        "note": status.note,
+        "services": [
+            asdict(i) | {"pending": i.pending, "ack_pending": i.ack_pending}
+            for i in status.instances
+        ],
+        "hub": status.hub,
+        "links": None if status.links is None else [link.report() for link in status.links],
+    }
+
+
+def show(status: Status, site: str | None) -> str:
+    """The table(s) an operator reads."""
+    parts = []
+    if status.instances:
+        parts.append(table(status.instances))
+    elif not status.hub:
+        parts.append(f"no service instance serves {site}")
+    if status.links:
+        parts.append(
+            "sites with their own servers (lag: what head office has yet to copy, as of when "
+            "it last heard):\n" + links_table(status.links)
+        )
+    elif status.links is not None:
+        parts.append(
+            f"no site with its own servers carries {site}'s events"
+            if site
+            else "no site runs its own servers"
+        )
+    if status.note:
+        parts.append(status.note)
+    return "\n\n".join(parts)
 
 
 def run(args: argparse.Namespace) -> int:
     from shared.cli.client import operator_nats_url
 
-    if not args.url and not endpoints([], args.data):
+    try:
+        hub = hub_organisation(args.hub, args.data)
+    except ValueError as exc:
+        print(f"carenet status: the sites file: {exc}", file=sys.stderr)
+        return 2
+    if not args.url and not endpoints([], args.data) and hub is None:
         print(
             "carenet status: no services: run `make up` (it writes .carenet/up.json) or name "
             "status URLs with --url",
@@ -259,29 +448,12 @@ def run(args: argparse.Namespace) -> int:
         )
         return 2
     nats_url = args.nats or operator_nats_url(args.data)
-    instances, note = asyncio.run(collect(args.url or [], args.data, nats_url, args.site))
-    ready = bool(instances) and all(i.ready for i in instances)
+    status = asyncio.run(collect(args.url or [], args.data, nats_url, args.site, hub))
     if args.json:
-        print(
-            json.dumps(
-                {
-                    "ready": ready,
-                    "site": args.site,
-                    "note": note,
-                    "services": [
-                        asdict(i) | {"pending": i.pending, "ack_pending": i.ack_pending}
-                        for i in instances
-                    ],
-                },
-                indent=2,
-            )
-        )
+        print(json.dumps(report(status, args.site), indent=2))
     else:
-        if not instances:
-            print(f"no service instance serves {args.site}")
-        else:
-            print(table(instances, note))
-    return 0 if ready else 1
+        print(show(status, args.site))
+    return 0 if status.ok else 1
 
 
 def add_parser(sub: Any) -> None:
@@ -291,7 +463,12 @@ def add_parser(sub: Any) -> None:
         description=__doc__,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    status.add_argument("--site", default=None, help="only instances that serve this site")
+    status.add_argument(
+        "--site",
+        default=None,
+        help="only instances that serve this site (at head office: and the link carrying its "
+        "events)",
+    )
     status.add_argument(
         "--url",
         action="append",
@@ -303,6 +480,12 @@ def add_parser(sub: Any) -> None:
         "--nats",
         default=None,
         help="NATS URL for lag and dead letters (default: NATS_URL, else admin_nats of up.json)",
+    )
+    status.add_argument(
+        "--hub",
+        action="store_true",
+        help="this is head office: also each site's link and sources (the default when up.json "
+        "says role hub; otherwise NATS_URL of an admin and CARENET_CONFIG)",
     )
     status.add_argument("--json", action="store_true", help="print JSON instead of a table")
     status.add_argument("--data", default=None, help="where `carenet up` keeps up.json")

@@ -20,6 +20,7 @@ from nats.aio.client import Client as NatsClient
 from nats.errors import NoServersError
 
 from shared.agency.sites import DEMO_ORGANISATION, load_organisation
+from shared.kit.bus.hub import HUB_REPLIES
 from shared.kit.bus.streams import stream_config
 from shared.local.devservers import (
     LOOPBACK,
@@ -202,7 +203,8 @@ async def test_a_site_started_from_the_deploy_files_joins_a_hub_that_comes_up_la
 
         hub.start()
         assert _monitor(hub, "/jsz").get("config", {}).get("domain") == "hub"
-        at_hub = await nats.connect(hub.url.replace("//", f"//{admin}"))
+        # The leaf link answers the hub only on the links keeper's prefix (never _INBOX).
+        at_hub = await nats.connect(hub.url.replace("//", f"//{admin}"), inbox_prefix=HUB_REPLIES)
         clients.append(at_hub)
 
         async def linked() -> bool:

@@ -1,18 +1,9 @@
-"""``carenet links`` as its own process against a real hub and site nats-server pair, configured
-as ``carenet up --role hub|site`` configures them (``shared.local.roles``): it makes head
-office's aggregate streams with one source per site, what a site stores reaches the hub, and it
-stops cleanly on SIGTERM."""
+"""HubLinks against a real hub and a real site joined by a leaf link: what it reads of each
+site's sources, and that it re-arms only a link that needs it."""
 
 from __future__ import annotations
 
-import os
-import signal
-import subprocess
-import sys
-import time
-import uuid
-from collections.abc import Iterator
-from dataclasses import dataclass
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
 import nats
@@ -20,136 +11,79 @@ import pytest
 from nats.aio.client import Client as NatsClient
 
 from shared.agency.sites import DEMO_ORGANISATION, load_organisation
-from shared.kit.bus.hub import site_api
-from shared.kit.bus.streams import stream_config
-from shared.local.devservers import LOOPBACK, NatsServer, free_port
-from shared.local.nats_users import ADMIN, NatsUser, new_password, render
-from shared.local.roles import Deployment, leaf_users, server_settings
-from tests.conftest import REPO, eventually
+from shared.kit.bus.hub import HUB_REPLIES, HubLinks
+from shared.kit.bus.streams import ensure_stream, stream_config
+from tests.conftest import eventually
+from tests.sites.servers import LeafServers
 
 ORGANISATION = load_organisation(DEMO_ORGANISATION)
-AGGREGATES = ("INTAKE", "GROUPS", "VOLUNTEERS")
-
-
-@dataclass
-class HubAndSite:
-    hub: NatsServer
-    site: NatsServer
-    hub_admin: str
-    site_admin: str
-
-
-def _server(directory: Path, settings: str, users: list[NatsUser]) -> NatsServer:
-    directory.mkdir(parents=True)
-    config = directory / "nats.conf"
-    config.write_text(settings + render(users))
-    return NatsServer(directory / "js", config_file=config)
+EVENTS = ("intake", "groups", "volunteers")
 
 
 @pytest.fixture
-def hub_and_likang(tmp_path: Path) -> Iterator[HubAndSite]:
-    """Head office's server and likang's, joined by likang's leaf user."""
-    admin = NatsUser(ADMIN, new_password(), None)
-    leaves = {user.name: user for user in leaf_users(ORGANISATION, {})}
-    leaf_port = free_port()
-    hub = _server(
-        tmp_path / "hub",
-        server_settings(Deployment("hub"), leaf_listen=f"{LOOPBACK}:{leaf_port}"),
-        [admin, *leaves.values()],
-    ).start()
-    leaf_url = leaves["leaf_likang"].url(f"nats-leaf://{LOOPBACK}:{leaf_port}")
-    site = _server(
-        tmp_path / "likang",
-        server_settings(Deployment("site", "likang"), hub_url=leaf_url),
-        [admin],
-    ).start()
-    try:
-        yield HubAndSite(hub, site, admin.url(hub.url), admin.url(site.url))
-    finally:
-        site.stop()
-        hub.stop()
+def servers(tmp_path: Path) -> Iterator[LeafServers]:
+    started = LeafServers(tmp_path, ORGANISATION)
+    started.start_hub()
+    yield started
+    started.stop()
 
 
-def _links(nats_url: str, log: Path, *args: str, **env: str) -> subprocess.Popen[bytes]:
-    environment = {k: v for k, v in os.environ.items() if k != "CARENET_CONFIG"}
-    environment |= {"PYTHONPATH": str(REPO), "NATS_URL": nats_url, **env}
-    with log.open("ab") as out:
-        return subprocess.Popen(
-            [sys.executable, "-m", "shared.cli", "links", *args],
-            env=environment,
-            cwd=REPO,
-            stdout=out,
-            stderr=subprocess.STDOUT,
-        )
-
-
-async def _sources(nc: NatsClient, stream: str) -> list[tuple[str, str]]:
-    info = await nc.jetstream().stream_info(stream)
-    assert info.config.subjects in (None, []), f"{stream} would capture live traffic"
-    return sorted(
-        (s.name, s.external.api if s.external is not None else "")
-        for s in info.config.sources or []
+@pytest.fixture
+async def hub(servers: LeafServers) -> AsyncIterator[NatsClient]:
+    client = await nats.connect(
+        servers.hub_admin, max_reconnect_attempts=-1, inbox_prefix=HUB_REPLIES
     )
+    yield client
+    await client.close()
 
 
-async def test_links_sources_every_site_and_what_a_site_stores_reaches_the_hub(
-    hub_and_likang: HubAndSite, tmp_path: Path
-) -> None:
-    log = tmp_path / "links.out"
-    links = _links(hub_and_likang.hub_admin, log)
-    at_hub = await nats.connect(hub_and_likang.hub_admin)
-    at_site = await nats.connect(hub_and_likang.site_admin)
+async def likang_with_events(servers: LeafServers, count: int) -> None:
+    """Likang's server (joined to the hub) with its event streams and ``count`` events."""
+    site = await nats.connect(servers.start_site("likang"))
     try:
-        site_js = at_site.jetstream()
-        for service in ("intake", "groups", "volunteers"):
-            await site_js.add_stream(stream_config(service))
-
-        async def provisioned() -> bool:
-            streams = {info.config.name for info in await at_hub.jetstream().streams_info()}
-            return set(AGGREGATES) <= streams
-
-        await eventually(provisioned, timeout=30, interval=0.2)
-        for stream in AGGREGATES:
-            assert await _sources(at_hub, stream) == [
-                (stream, site_api("icmhc")),
-                (stream, site_api("likang")),
-            ]
-
-        event_id = str(uuid.uuid4())
-        ack = await site_js.publish(
-            "evt.likang.intake.person.registered", b"{}", headers={"Nats-Msg-Id": event_id}
-        )
-        assert ack.stream == "INTAKE"
-
-        async def arrived() -> bool:
-            state = (await at_hub.jetstream().stream_info("INTAKE")).state
-            return state.messages == 1
-
-        began = time.monotonic()
-        await eventually(arrived, timeout=30, interval=0.1)
-        print(f"a message stored at likang reached the hub in {time.monotonic() - began:.2f} s")
-        copy = await at_hub.jetstream().get_msg("INTAKE", 1)
-        assert copy.subject == "evt.likang.intake.person.registered"
-        assert (copy.headers or {}).get("Nats-Msg-Id") == event_id
+        js = site.jetstream()
+        for service in EVENTS:
+            await ensure_stream(js, stream_config(service))
+        for n in range(count):
+            await js.publish(f"evt.likang.intake.person.registered.{n}", b"{}")
     finally:
-        await at_hub.close()
-        await at_site.close()
-        links.send_signal(signal.SIGTERM)
-        try:
-            code = links.wait(15)
-        except subprocess.TimeoutExpired:
-            links.kill()
-            raise
-    output = log.read_text(errors="replace")
-    assert code == 0, output
-    assert "keeping the sources of likang, icmhc armed" in output
-    assert '"message": "stopped"' in output
+        await site.close()
 
 
-def test_links_refuses_an_organisation_without_sites_of_their_own(tmp_path: Path) -> None:
-    alone = tmp_path / "sites.toml"
-    alone.write_text('[[sites]]\ncode = "hq"\nname = "Head Office"\nkind = "head_office"\n')
-    log = tmp_path / "links.out"
-    links = _links("nats://admin:x@127.0.0.1:1", log, CARENET_CONFIG=str(alone))
-    assert links.wait(30) == 2
-    assert "no site in" in log.read_text() and "own_deployment = true" in log.read_text()
+async def test_hub_links_read_each_sites_sources_by_site(servers, hub: NatsClient) -> None:
+    await likang_with_events(servers, 5)
+    links = HubLinks(hub, ORGANISATION)
+    await links.provision()
+
+    async def likang_current() -> bool:
+        await links.refresh_sources()
+        return all(
+            s.lag == 0 and s.active_seconds is not None for s in links.links["likang"].sources
+        )
+
+    await eventually(likang_current, timeout=20, interval=0.2)
+    await links.check()
+    likang, icmhc = links.links["likang"], links.links["icmhc"]
+    assert likang.up and all(s.sourced for s in likang.sources)
+    assert (await hub.jetstream().stream_info("INTAKE")).state.messages == 5
+    # icmhc has no server: its sources are in place at the hub but have never heard from it.
+    assert not icmhc.up
+    assert all(s.sourced and s.active_seconds is None and not s.active for s in icmhc.sources)
+
+
+async def test_a_link_whose_sources_are_current_is_not_re_armed(servers, hub: NatsClient) -> None:
+    await likang_with_events(servers, 3)
+    links = HubLinks(hub, ORGANISATION, inactive_after=0.0)
+    await links.provision()
+    await links.check()  # the first round finds the link up: it re-arms once
+    likang = links.links["likang"]
+    assert likang.rearms == 1
+
+    async def current() -> bool:
+        await links.refresh_sources()
+        return all(s.lag == 0 and s.active_seconds is not None for s in likang.sources)
+
+    await eventually(current, timeout=20, interval=0.2)
+    for _ in range(3):
+        await links.check()
+    assert likang.rearms == 1

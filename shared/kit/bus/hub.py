@@ -16,12 +16,17 @@ The server retries a source that lost its site with a backoff growing to two min
 does not let anyone configure. ``HubLinks`` asks each site's JetStream every second whether it
 answers, and when a link comes back it removes that site's sources and adds them again: the
 server then resumes each from the last message it holds from it, in about two seconds.
+
+What the hub holds of each site is read from its streams' source info (``stream_sources``):
+a source hears from its site at least every second (idle heartbeats), so one silent for longer
+than ``SOURCE_QUIET_SECONDS`` is not active, and its ``lag`` is as of the last time it heard.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import logging
 import time
 from dataclasses import dataclass, field
@@ -30,7 +35,7 @@ from typing import Any
 from nats.aio.client import Client as NatsClient
 from nats.js import JetStreamContext
 from nats.js.api import ExternalStream, StreamConfig, StreamSource
-from nats.js.errors import NotFoundError
+from nats.js.errors import APIError, NotFoundError
 
 from shared.agency.sites import Organisation, Share
 from shared.kit.bus.address import connect_nats
@@ -47,6 +52,10 @@ EVENT_SERVICES = ("intake", "groups", "volunteers")
 (head office's reporting reads them; it makes its own summaries)."""
 SUMMARY_OUT = "SUMMARY_OUT"
 SUMMARY_SUBJECT = "evt.*.reporting.summary.published"
+LOCAL_API = "$JS.API"
+SOURCE_QUIET_SECONDS = 5.0
+"""A source that has not heard from its site for longer than this is not active (it hears at
+least every second while its link is up; measured 0.85-0.9 s on nats-server 2.15)."""
 
 
 def site_api(site: str) -> str:
@@ -71,6 +80,56 @@ def summary_out_config() -> StreamConfig:
         max_age=0,
         allow_direct=True,
     )
+
+
+@dataclass(frozen=True)
+class SourceInfo:
+    """One source of a stream, as its server reports it now."""
+
+    name: str
+    api: str | None
+    """The external API prefix (``$JS.<site>.API``), None for a source in the same domain."""
+    lag: int
+    active_seconds: float | None
+    """Seconds since it last heard from its stream; None when it never has."""
+
+    @property
+    def site(self) -> str | None:
+        """The site whose domain the source reads, if it is external."""
+        return _site_of_api(self.api) if self.api else None
+
+    @property
+    def active(self) -> bool:
+        return self.active_seconds is not None and self.active_seconds <= SOURCE_QUIET_SECONDS
+
+    @property
+    def current(self) -> bool:
+        """Whether the stream holds everything of this source, as far as the server knows."""
+        return self.active and self.lag == 0
+
+
+async def stream_sources(nats: NatsClient, stream: str, api: str = LOCAL_API) -> list[SourceInfo]:
+    """The sources of ``stream`` with their lag and activity. Read from the API's own answer:
+    nats-py's ``StreamSourceInfo`` drops ``external``, which is what tells apart the sources
+    of two sites that have the same stream name."""
+    reply = await nats.request(f"{api}.STREAM.INFO.{stream}", b"", timeout=5)
+    body = json.loads(reply.data)
+    if "error" in body:
+        APIError.from_error(body["error"])
+    found = []
+    for source in body.get("sources") or []:
+        active = source.get("active")
+        found.append(
+            SourceInfo(
+                name=str(source["name"]),
+                api=(source.get("external") or {}).get("api"),
+                lag=int(source.get("lag") or 0),
+                active_seconds=None
+                if active is None or active < 0
+                else round(float(active) / 1e9, 1),
+            )
+        )
+    return found
 
 
 def _source(site: str, site_stream: str) -> StreamSource:
@@ -98,9 +157,27 @@ def aggregate_config(
 class SourceState:
     hub_stream: str
     site_stream: str
+    sourced: bool = False
+    """The hub's stream has this source (and answered)."""
     lag: int | None = None
+    """Messages of the site's stream the hub has yet to copy, as of ``active_seconds`` ago
+    (None: not known)."""
     active_seconds: float | None = None
-    """Seconds since the source last heard from its site; None when it is not active."""
+    """Seconds since the source last heard from its site; None when it never has."""
+
+    @property
+    def active(self) -> bool:
+        return self.active_seconds is not None and self.active_seconds <= SOURCE_QUIET_SECONDS
+
+    def report(self) -> dict[str, Any]:
+        return {
+            "stream": self.hub_stream,
+            "from": self.site_stream,
+            "sourced": self.sourced,
+            "lag": self.lag,
+            "active_seconds": self.active_seconds,
+            "active": self.active,
+        }
 
 
 @dataclass
@@ -120,15 +197,7 @@ class SiteLink:
             "link": "up" if self.up else "down",
             "for_seconds": round(time.monotonic() - self.since, 1),
             "rearms": self.rearms,
-            "sources": [
-                {
-                    "stream": s.hub_stream,
-                    "from": s.site_stream,
-                    "lag": s.lag,
-                    "active_seconds": s.active_seconds,
-                }
-                for s in self.sources
-            ],
+            "sources": [s.report() for s in self.sources],
         }
 
 
@@ -233,38 +302,51 @@ class HubLinks:
 
     async def refresh_sources(self) -> None:
         """Each source's lag and activity, as the hub's streams report them."""
-        infos: dict[str, Any] = {}
+        infos: dict[str, list[SourceInfo]] = {}
         for hub_stream in {s.hub_stream for link in self.links.values() for s in link.sources}:
-            with contextlib.suppress(Exception):
-                infos[hub_stream] = await self.js.stream_info(hub_stream)
+            with contextlib.suppress(Exception):  # not there (yet), or the hub's NATS away
+                infos[hub_stream] = await stream_sources(self.nats, hub_stream)
         for link in self.links.values():
             for state in link.sources:
-                info = infos.get(state.hub_stream)
-                found = None
-                for source in (info.sources or []) if info is not None else []:
-                    external = getattr(source, "external", None)
-                    api = getattr(external, "api", None) if external is not None else None
-                    if source.name == state.site_stream and api == site_api(link.site):
-                        found = source
-                state.lag = found.lag if found is not None else None
-                active = found.active if found is not None else None
-                state.active_seconds = (
-                    None if active is None or active < 0 else round(active / 1e9, 1)
+                found = next(
+                    (
+                        source
+                        for source in infos.get(state.hub_stream, [])
+                        if source.name == state.site_stream and source.site == link.site
+                    ),
+                    None,
                 )
+                state.sourced = found is not None
+                heard = found is not None and found.active_seconds is not None
+                # A source that never heard from its site reports lag 0: it knows nothing.
+                state.lag = found.lag if found is not None and heard else None
+                state.active_seconds = found.active_seconds if found is not None else None
+
+    async def observe(self) -> list[SiteLink]:
+        """One look at every site, changing nothing on any server: its sources' lag and
+        activity, and whether it answers (``up``, probed concurrently). The links whose
+        ``up`` changed."""
+        await self.refresh_sources()
+        links = list(self.links.values())
+        answers = await asyncio.gather(*(self.probe(link) for link in links))
+        changed = []
+        for link, up in zip(links, answers, strict=True):
+            if up != link.up:
+                link.up = up
+                link.since = time.monotonic()
+                changed.append(link)
+        return changed
 
     async def check(self) -> None:
         """One round: probe every site, re-arm the sources of each whose link came back (or
         that answers while its sources stay inactive)."""
-        await self.refresh_sources()
+        changed = await self.observe()
+        for link in changed:
+            log.warning("leaf link to %s is %s", link.site, "up" if link.up else "down")
         for link in self.links.values():
-            up = await self.probe(link)
-            came_back = up and not link.up
-            if up != link.up:
-                link.up = up
-                link.since = time.monotonic()
-                log.warning("leaf link to %s is %s", link.site, "up" if up else "down")
-            # A source the server gave up on for now shows no activity at all.
-            stalled = up and any(s.active_seconds is None for s in link.sources)
+            came_back = link.up and link in changed
+            # A source the server gave up on for now stays silent although the site answers.
+            stalled = link.up and not all(s.active for s in link.sources)
             quiet_since_rearm = time.monotonic() - link.last_rearm > self.inactive_after
             if came_back or (stalled and quiet_since_rearm):
                 try:
@@ -287,5 +369,8 @@ class HubLinks:
 
 
 def _site_of(source: StreamSource) -> str:
-    api = source.external.api if source.external is not None else ""
+    return _site_of_api(source.external.api if source.external is not None else "")
+
+
+def _site_of_api(api: str) -> str:
     return api.split(".")[1] if api and api.count(".") >= 2 else ""
