@@ -9,6 +9,10 @@ summaries) with one source per site that has ``own_deployment = true`` in the si
 it answers and re-arms the sources of a site whose link came back (``shared.kit.bus.hub``).
 It logs JSON lines (each link going down or up, each re-arm) and stops on SIGINT or SIGTERM.
 One instance per hub is enough; a second does no harm (both re-arm the same sources).
+
+``carenet links --site S``, run once at a site (``NATS_URL`` its admin), makes what that site
+needs for head office: for a site sharing only summaries, its ``SUMMARY_OUT`` stream (``carenet
+up --role site`` does it by itself).
 """
 
 from __future__ import annotations
@@ -45,6 +49,11 @@ def run(args: argparse.Namespace) -> int:
         print(f"carenet links: {config}: {exc}", file=sys.stderr)
         return 2
     sites = [site.code for site in organisation.deployments()]
+    if args.site:
+        if args.site not in sites:
+            print(f"carenet links: {args.site} has no own_deployment = true", file=sys.stderr)
+            return 2
+        return asyncio.run(_provision_site(url, organisation, args.site))
     if not sites:
         print(
             f"carenet links: no site in {config} has own_deployment = true: nothing to link",
@@ -86,6 +95,19 @@ async def _keep_armed(url: str, organisation: Any, interval: float) -> int:
     return 0
 
 
+async def _provision_site(url: str, organisation: Any, site: str) -> int:
+    from shared.kit.bus.address import connect_nats
+    from shared.kit.bus.hub import provision_site
+
+    client = await connect_nats(url, connect_timeout=5)
+    try:
+        made = await provision_site(client.jetstream(), organisation, site)
+    finally:
+        await client.close()
+    print(f"{site}: {'SUMMARY_OUT ready' if made else 'shares its events: nothing to make'}")
+    return 0
+
+
 def add_parser(sub: Any) -> None:
     links = sub.add_parser(
         "links",
@@ -100,4 +122,9 @@ def add_parser(sub: Any) -> None:
         help="seconds between two probes of every site (default 1)",
     )
     links.add_argument("--data", default=None, help="where `carenet up` keeps up.json")
+    links.add_argument(
+        "--site",
+        default=None,
+        help="at a site, once: make what it needs for head office (SUMMARY_OUT), then exit",
+    )
     links.set_defaults(handler=run)

@@ -38,8 +38,7 @@ import asyncpg
 import nats
 
 from shared.agency.sites import DEMO_ORGANISATION, Organisation, load_organisation
-from shared.kit.bus.hub import HubLinks, summary_out_config
-from shared.kit.bus.streams import ensure_stream
+from shared.kit.bus.hub import HubLinks, provision_site
 from shared.kit.contracts.public import SERVICES
 from shared.local import identity
 from shared.local.devservers import LOOPBACK, NatsServer, PostgresServer, free_port, port_is_free
@@ -315,12 +314,11 @@ class Up:
         assert self.organisation is not None
         if self.deployment.role == "site":
             assert self.deployment.site is not None
-            if self.organisation.site(self.deployment.site).share == "summaries":
-                nc = await nats.connect(self._url(ADMIN))
-                try:
-                    await ensure_stream(nc.jetstream(), summary_out_config(), update=False)
-                finally:
-                    await nc.close()
+            nc = await nats.connect(self._url(ADMIN))
+            try:
+                await provision_site(nc.jetstream(), self.organisation, self.deployment.site)
+            finally:
+                await nc.close()
 
     def _url(self, who: str) -> str:
         """The NATS URL of a service (or ``client``/``admin``): its own user when this run

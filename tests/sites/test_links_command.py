@@ -5,6 +5,7 @@ stops cleanly on SIGTERM."""
 
 from __future__ import annotations
 
+import asyncio
 import os
 import signal
 import subprocess
@@ -153,3 +154,47 @@ def test_links_refuses_an_organisation_without_sites_of_their_own(tmp_path: Path
     links = _links("nats://admin:x@127.0.0.1:1", log, CARENET_CONFIG=str(alone))
     assert links.wait(30) == 2
     assert "no site in" in log.read_text() and "own_deployment = true" in log.read_text()
+
+
+async def test_links_for_a_summaries_only_site_makes_its_one_outgoing_stream(
+    nats_url: str, tmp_path: Path
+) -> None:
+    from tests.sites.test_cross_border import across_the_border
+
+    env = {
+        **os.environ,
+        "PYTHONPATH": str(REPO),
+        "NATS_URL": nats_url,
+        "CARENET_CONFIG": str(across_the_border(tmp_path)),
+    }
+    done = await asyncio.to_thread(
+        subprocess.run,
+        [sys.executable, "-m", "shared.cli", "links", "--site", "icmhc"],
+        env=env,
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert done.returncode == 0, done.stderr
+    assert "SUMMARY_OUT ready" in done.stdout
+    client = await nats.connect(nats_url)
+    try:
+        info = await client.jetstream().stream_info("SUMMARY_OUT")
+    finally:
+        await client.close()
+    assert not info.config.subjects
+    assert [(s.name, s.filter_subject) for s in info.config.sources or []] == [
+        ("REPORTING", "evt.*.reporting.summary.published")
+    ]
+    # A site that shares its events has nothing to make.
+    done = await asyncio.to_thread(
+        subprocess.run,
+        [sys.executable, "-m", "shared.cli", "links", "--site", "likang"],
+        env=env,
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert done.returncode == 0 and "nothing to make" in done.stdout, done.stderr

@@ -39,7 +39,7 @@ from nats.js.errors import APIError, NotFoundError
 
 from shared.agency.sites import Organisation, Share
 from shared.kit.bus.address import connect_nats
-from shared.kit.bus.streams import stream_config, stream_name
+from shared.kit.bus.streams import ensure_stream, stream_config, stream_name
 
 log = logging.getLogger("carenet.hub")
 
@@ -130,6 +130,15 @@ async def stream_sources(nats: NatsClient, stream: str, api: str = LOCAL_API) ->
             )
         )
     return found
+
+
+async def provision_site(js: JetStreamContext, organisation: Organisation, site: str) -> bool:
+    """What a site's own servers need for head office besides its services' streams: a
+    summaries-only site's ``SUMMARY_OUT``. Whether there was anything to do."""
+    if organisation.site(site).share != "summaries":
+        return False
+    await ensure_stream(js, summary_out_config(), update=False)
+    return True
 
 
 def _source(site: str, site_stream: str) -> StreamSource:
