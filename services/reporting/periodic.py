@@ -34,7 +34,8 @@ async def sites_behind(runtime: ServiceRuntime) -> set[str] | None:
     while that source is not current (not active, or lag > 0: the hub lacks some of the
     site's events). A source from a domain the sites file does not know holds back every site.
     Empty: caught up."""
-    if runtime.broker is None or not all(c.running for c in runtime.consumers):
+    # A replica in standby reads the shared durables' state as well as their leader does.
+    if runtime.broker is None or not all(c.healthy for c in runtime.consumers):
         return None
     nc = runtime.broker.connection
     js = nc.jetstream()

@@ -23,6 +23,7 @@ import asyncpg
 import pytest
 from nats.aio.client import Client as NatsClient
 from nats.js.api import AckPolicy, ClusterInfo, ConsumerConfig, DeliverPolicy, StreamInfo
+from nats.js.errors import NotFoundError
 
 from services.groups.app import build as build_groups
 from services.intake.app import build as build_intake
@@ -215,7 +216,10 @@ async def test_commands_and_events_go_on_while_a_node_is_down_and_nothing_is_los
 
         async def all_replicated() -> bool:
             streams = [await _stream(nc, name) for name in ("INTAKE", "GROUPS", "DLQ")]
-            consumer = await nc.jetstream().consumer_info("INTAKE", durable)
+            try:  # the replica that wins the consumer's lead creates the durable
+                consumer = await nc.jetstream().consumer_info("INTAKE", durable)
+            except NotFoundError:
+                return False
             return all(info.config.num_replicas == 3 for info in streams) and all(
                 _replicated(info.cluster, servers) for info in [*streams, consumer]
             )

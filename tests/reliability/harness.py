@@ -205,6 +205,9 @@ class Cluster:
             "CARENET_PUBLISH_DAY": "0",
             # After a kill -9 the events a consumer held come back after ack_wait.
             "CARENET_ACK_WAIT_SECONDS": f"{self.ack_wait:g}",
+            # One intake serves every site, so a transfer's handoff is to itself: the reply
+            # waits for it and names the new case, which the books then expect.
+            "CARENET_TRANSFER_WAIT_SECONDS": "10",
         }
         for name in SERVICES:
             service = ServiceProcess(name, env, self.root / "logs" / f"{name}.log")

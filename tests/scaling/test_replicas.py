@@ -240,14 +240,16 @@ async def test_two_replicas_share_the_work_and_a_kill_loses_and_doubles_nothing(
     assert standby is not None and standby["outbox"]["relay"] == "standby"
     assert [c["leading"] for c in standby["consumers"]] == [False]
     # carenet status shows both instances of groups, and which of them stands by.
-    instances, _ = await collect(
-        [f"groups=http://127.0.0.1:{r.port}" for r in (first, second)], None, None, None
-    )
+    instances = (
+        await collect(
+            [f"groups=http://127.0.0.1:{r.port}" for r in (first, second)], None, None, None
+        )
+    ).instances
     assert [(i.service, i.ready, i.sites, i.relay) for i in instances] == [
         ("groups", True, [SITE], "leader"),
         ("groups", True, [SITE], "standby"),
     ]
-    lines = table(instances, None).splitlines()
+    lines = table(instances).splitlines()
     durable = f"INTAKE/groups_intake-events_{SITE}"
     assert [line.endswith("(standby)") for line in lines if durable in line] == [False, True]
 
