@@ -22,8 +22,11 @@ $(VENV)/.installed-test: pyproject.toml | $(BIN)/python
 up: $(VENV)/.installed
 	$(BIN)/carenet up
 
+# Two test processes, each with its own nats-server and PostgreSQL (TEST_WORKERS=0: one).
+TEST_WORKERS ?= 2
+
 test: $(VENV)/.installed-test
-	$(BIN)/pytest
+	$(BIN)/pytest -n $(TEST_WORKERS)
 
 # The rules alone, in seconds, with no server started (tests/unit; `make test` runs them too).
 unit: $(VENV)/.installed-test
