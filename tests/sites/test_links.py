@@ -3,38 +3,17 @@ site's sources, and that it re-arms only a link that needs it."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Iterator
-from pathlib import Path
-
 import nats
-import pytest
 from nats.aio.client import Client as NatsClient
 
 from shared.agency.sites import DEMO_ORGANISATION, load_organisation
-from shared.kit.bus.hub import HUB_REPLIES, HubLinks
+from shared.kit.bus.hub import HubLinks
 from shared.kit.bus.streams import ensure_stream, stream_config
 from tests.conftest import eventually
 from tests.sites.servers import LeafServers
 
 ORGANISATION = load_organisation(DEMO_ORGANISATION)
 EVENTS = ("intake", "groups", "volunteers")
-
-
-@pytest.fixture
-def servers(tmp_path: Path) -> Iterator[LeafServers]:
-    started = LeafServers(tmp_path, ORGANISATION)
-    started.start_hub()
-    yield started
-    started.stop()
-
-
-@pytest.fixture
-async def hub(servers: LeafServers) -> AsyncIterator[NatsClient]:
-    client = await nats.connect(
-        servers.hub_admin, max_reconnect_attempts=-1, inbox_prefix=HUB_REPLIES
-    )
-    yield client
-    await client.close()
 
 
 async def likang_with_events(servers: LeafServers, count: int) -> None:

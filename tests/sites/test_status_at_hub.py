@@ -8,16 +8,14 @@ down throughout). Status's functions run in-process; the last test runs the CLI 
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
 import nats
-import pytest
 from nats.aio.client import Client as NatsClient
 
 from shared.agency.sites import DEMO_ORGANISATION, load_organisation
 from shared.cli.status import Link, collect, report, show, site_links
-from shared.kit.bus.hub import HUB_REPLIES, HubLinks
+from shared.kit.bus.hub import HubLinks
 from shared.kit.bus.streams import ensure_stream, stream_config
 from tests.conftest import eventually
 from tests.sites.roles import RoleProcess
@@ -26,23 +24,6 @@ from tests.test_status import carenet, status_json
 
 ORGANISATION = load_organisation(DEMO_ORGANISATION)
 EVENT_STREAMS = ["INTAKE", "GROUPS", "VOLUNTEERS"]
-
-
-@pytest.fixture
-def servers(tmp_path: Path) -> Iterator[LeafServers]:
-    started = LeafServers(tmp_path, ORGANISATION)
-    started.start_hub()
-    yield started
-    started.stop()
-
-
-@pytest.fixture
-async def hub(servers: LeafServers) -> AsyncIterator[NatsClient]:
-    client = await nats.connect(
-        servers.hub_admin, max_reconnect_attempts=-1, inbox_prefix=HUB_REPLIES
-    )
-    yield client
-    await client.close()
 
 
 async def site_with_events(admin_url: str, site: str, count: int) -> None:
