@@ -36,7 +36,9 @@ from shared.kit.contracts.intake import (
     DecideReferral,
     LinkCarer,
     LogContact,
+    LogOutreach,
     OpenCase,
+    OutreachLogged,
     PersonRegistered,
     ReceiveReferral,
     ReceiveTransfer,
@@ -313,6 +315,17 @@ async def log_contact(cmd: LogContact, uow: UnitOfWork) -> dict[str, Any]:
         subject=cmd.case_id,
     )
     return {"contact_id": str(contact_id)}
+
+
+async def log_outreach(cmd: LogOutreach, uow: UnitOfWork) -> dict[str, Any]:
+    outreach_on = uow.business_date(cmd.on)
+    outreach_id = uuid4()
+    await store.add_outreach(
+        uow.conn, cmd, outreach_id=outreach_id, site=uow.site, outreach_on=outreach_on
+    )
+    return created(
+        uow, OutreachLogged.of(cmd, outreach_id=outreach_id, outreach_on=outreach_on), "outreach_id"
+    )
 
 
 async def record_assessment(

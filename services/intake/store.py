@@ -13,6 +13,7 @@ from shared.agency.instruments import Score
 from shared.kit.contracts.intake import (
     LinkCarer,
     LogContact,
+    LogOutreach,
     ReceiveReferral,
     ReceiveTransfer,
     RecordAssessment,
@@ -452,6 +453,22 @@ async def add_contact(
         mode=cmd.mode,
         minutes=cmd.minutes,
         contact_on=contact_on,
+        logged_by=cmd.actor,
+    )
+
+
+async def add_outreach(
+    conn: asyncpg.Connection, cmd: LogOutreach, *, outreach_id: UUID, site: str, outreach_on: date
+) -> None:
+    await rows.insert(
+        conn,
+        "outreach_contacts",
+        outreach_id=outreach_id,
+        site=site,
+        count=cmd.count,
+        mode=cmd.mode,
+        minutes=cmd.minutes,
+        outreach_on=outreach_on,
         logged_by=cmd.actor,
     )
 

@@ -33,6 +33,7 @@ LABELS = {
     "peer_matches_started": "Peer matches started",
     "peer_matches_active_end": "Peer matches active at period end",
     "peer_contacts": "Peer contacts",
+    "outreach_contacts": "Outreach contacts (not registered)",
     "outcomes": "Outcomes",
 }
 COLUMNS = ("figure", "breakdown", "category", "value")

@@ -20,6 +20,7 @@ from shared.kit.contracts.intake import (
     CloseReason,
     ContactMode,
     Decision,
+    OutreachMode,
     ReferralSource,
     Relationship,
     Role,
@@ -166,6 +167,7 @@ async def every_figure(reads: Reads, instruments: Mapping[str, Instrument]) -> d
     f["peer_contacts"] = contacts(
         *await reads.contacts("peer_contacts", "contact_on"), get_args(PeerContactMode)
     )
+    f["outreach_contacts"] = contacts(*await reads.outreach(), get_args(OutreachMode))
     f["outcomes"] = {
         code: outcome_stats(instrument, await paired(reads, code))
         for code, instrument in sorted(instruments.items())

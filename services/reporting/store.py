@@ -33,6 +33,7 @@ from shared.kit.contracts.intake import (
     CaseOpened,
     CaseTransferred,
     ConsentRecorded,
+    OutreachLogged,
     PersonRegistered,
     ReferralDecided,
     ReferralReceived,
@@ -97,6 +98,7 @@ READ_MODELS = (
     "assignments",
     "peer_matches",
     "peer_contacts",
+    "outreach_contacts",
 )
 
 
@@ -255,6 +257,19 @@ def contact_logged(event: EventEnvelope, data: CaseContactLogged) -> Row:
         data.mode,
         data.minutes,
         data.contact_on,
+    )
+
+
+def outreach_logged(event: EventEnvelope, data: OutreachLogged) -> Row:
+    return _row(
+        """INSERT INTO outreach_contacts (outreach_id, site, contacts, mode, minutes, outreach_on)
+           VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (outreach_id) DO NOTHING""",
+        data.outreach_id,
+        event.site,
+        data.count,
+        data.mode,
+        data.minutes or 0,
+        data.outreach_on,
     )
 
 
@@ -444,6 +459,7 @@ APPLY: dict[str, dict[str, Apply]] = {
         "intake.case.closed": case_closed,
         "intake.case.contact_logged": contact_logged,
         "intake.assessment.recorded": assessment_recorded,
+        "intake.outreach.logged": outreach_logged,
     },
     "groups": {
         "groups.session.scheduled": session_scheduled,

@@ -56,6 +56,16 @@ class Reads:
         )
         return _grouped(rows), _grouped(rows, value="minutes")
 
+    async def outreach(self) -> tuple[dict[str, int], dict[str, int]]:
+        """People contacted by outreach in the period (the logged counts), and the minutes,
+        per mode."""
+        rows = await self._fetch(
+            f"""SELECT mode AS k, sum(contacts)::int AS n, sum(minutes)::int AS minutes
+                FROM outreach_contacts
+                WHERE outreach_on BETWEEN $1 AND $2 AND {self._where()} GROUP BY 1"""
+        )
+        return _grouped(rows), _grouped(rows, value="minutes")
+
     async def registered_roles(self) -> list[list[str]]:
         """The roles of each person registered in the period."""
         rows = await self._fetch(

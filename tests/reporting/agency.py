@@ -47,6 +47,7 @@ class Ledger:
     assignments: list[dict[str, Any]] = field(default_factory=list)
     matches: dict[str, dict[str, Any]] = field(default_factory=dict)
     peer_contacts: list[dict[str, Any]] = field(default_factory=list)
+    outreach: list[dict[str, Any]] = field(default_factory=list)
     scores: list[dict[str, Any]] = field(default_factory=list)
     outcome_consent: dict[str, bool] = field(default_factory=dict)
 
@@ -143,6 +144,16 @@ class Agency:
             "log_contact", case_id=case, mode=mode, minutes=minutes, on=on
         )
         self.ledger.contacts.append({"site": site, "mode": mode, "minutes": minutes, "on": on})
+
+    async def outreach(
+        self, site: str, count: int, mode: str, minutes: int | None, on: str
+    ) -> None:
+        await self._client("intake", site).ok(
+            "log_outreach", count=count, mode=mode, minutes=minutes, on=on
+        )
+        self.ledger.outreach.append(
+            {"site": site, "count": count, "mode": mode, "minutes": minutes or 0, "on": on}
+        )
 
     async def assess(
         self, site: str, person: str, instrument: str, timepoint: str, answers: list[int], on: str

@@ -31,6 +31,16 @@ SOURCES = [
     "self",
     "other",
 ]
+OUTREACH_MODES = [
+    "street",
+    "estate",
+    "community_event",
+    "school",
+    "home_visit",
+    "phone",
+    "online",
+    "other",
+]
 DECISIONS = ["accepted", "declined", "waitlisted"]
 CONTACT_MODES = ["outreach_visit", "office_interview", "home_visit", "phone", "online"]
 CLOSE_REASONS = [
@@ -214,6 +224,7 @@ def figures(ledger: Ledger, sites: set[str], start: str, end: str) -> dict[str, 
         "by": {},
     }
     f["peer_contacts"] = _contacts(ledger.peer_contacts, sites, start, end, PEER_MODES)
+    f["outreach_contacts"] = _outreach(ledger.outreach, sites, start, end)
     f["outcomes"] = {code: outcome(ledger, code, sites, start, end) for code in sorted(INSTRUMENTS)}
     return f
 
@@ -230,6 +241,22 @@ def _contacts(
         "hours": hours(sum(minutes.values())),
         "by": {"mode": _by(modes, Counter(c["mode"] for c in found))},
         "hours_by": {"mode": {m: hours(minutes.get(m, 0)) for m in modes}},
+    }
+
+
+def _outreach(items: list[dict[str, Any]], sites: set[str], start: str, end: str) -> dict[str, Any]:
+    """The logged counts of people met (not the number of entries), and their minutes."""
+    found = [o for o in items if o["site"] in sites and _in(o["on"], start, end)]
+    people: Counter[str] = Counter()
+    minutes: Counter[str] = Counter()
+    for o in found:
+        people[o["mode"]] += o["count"]
+        minutes[o["mode"]] += o["minutes"]
+    return {
+        "total": sum(people.values()),
+        "hours": hours(sum(minutes.values())),
+        "by": {"mode": _by(OUTREACH_MODES, people)},
+        "hours_by": {"mode": {m: hours(minutes.get(m, 0)) for m in OUTREACH_MODES}},
     }
 
 

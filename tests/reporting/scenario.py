@@ -96,6 +96,14 @@ async def october(agency: Agency, *, volunteers: bool) -> dict[str, str]:
     ):
         await a.contact("likang", cases[name], mode, minutes, day)
     await a.contact("nanyuan", cases["nan1"], "home_visit", 30, "2026-10-21")
+    # The street programmes meet people who are not registered and count them.
+    for site, count, mode, minutes, day in (
+        ("nanyuan", 12, "street", 120, "2026-10-09"),
+        ("nanyuan", 3, "estate", None, "2026-10-16"),
+        ("jinsha", 7, "street", 90, "2026-10-23"),
+        ("jinsha", 2, "community_event", 45, "2026-09-25"),
+    ):
+        await a.outreach(site, count, mode, minutes, day)
     for carer, cared, relationship in (
         ("carer1", "rec1", "parent"),
         ("carer2", "rec2", "spouse"),

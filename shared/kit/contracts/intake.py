@@ -49,6 +49,9 @@ CloseReason = Literal[
     "goals_achieved", "moved_away", "declined_service", "no_contact", "deceased", "other"
 ]
 ContactMode = Literal["outreach_visit", "office_interview", "home_visit", "phone", "online"]
+OutreachMode = Literal[
+    "street", "estate", "community_event", "school", "home_visit", "phone", "online", "other"
+]
 Timepoint = Literal["baseline", "mid", "post", "follow_up"]
 CaseKind = Literal["new", "reactivated", "transferred_in"]
 HandoffStatus = Literal["pending", "completed", "refused"]
@@ -181,6 +184,16 @@ class LogContact(BusinessCommand):
     case_id: UUID
     mode: ContactMode
     minutes: int = Field(ge=1, le=24 * 60)
+
+
+@command("intake", "log_outreach", access=CASEWORK)
+class LogOutreach(BusinessCommand):
+    """Outreach contacts with people who are not registered, as a count: where or how they
+    were met, and the time it took. No names, no personal data."""
+
+    count: int = Field(ge=1, le=1000, description="People contacted.")
+    mode: OutreachMode
+    minutes: int | None = Field(default=None, ge=1, le=24 * 60)
 
 
 @command("intake", "record_assessment", access=CASEWORK)
@@ -353,6 +366,17 @@ class CaseContactLogged(EventData):
     mode: ContactMode
     minutes: int
     contact_on: date
+
+
+@event("intake.outreach.logged")
+class OutreachLogged(EventData):
+    """Outreach contacts with unregistered people were counted (a count, no personal data)."""
+
+    outreach_id: UUID
+    count: int
+    mode: OutreachMode
+    minutes: int | None = None
+    outreach_on: date
 
 
 @event("intake.assessment.recorded")
