@@ -94,20 +94,10 @@ async def report_command(args: argparse.Namespace) -> int:
     return 0
 
 
-def progress_bar(read: int, total: int, seconds: float) -> None:
-    width = 30
-    share = read / total if total else 1.0
-    filled = int(width * min(share, 1.0))
-    rate = read / seconds if seconds > 0 else 0.0
-    sys.stderr.write(
-        f"\r[{'#' * filled}{'.' * (width - filled)}] {read:,}/{total:,} events  {rate:,.0f}/s"
-    )
-    sys.stderr.flush()
-
-
 async def rebuild_command(args: argparse.Namespace) -> int:
     from services.reporting.rebuild import rebuild
     from shared.cli.client import database_url, operator_nats_url
+    from shared.cli.progress import progress_bar
 
     url = operator_nats_url(args.data)
     database = database_url(args.data)

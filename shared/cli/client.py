@@ -26,7 +26,7 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from datetime import date, datetime, time
 from enum import Enum
 from pathlib import Path
-from typing import Annotated, Any, Literal, Union, get_args, get_origin
+from typing import TYPE_CHECKING, Annotated, Any, Literal, Union, get_args, get_origin
 from uuid import UUID, uuid4
 
 from pydantic import BaseModel
@@ -35,6 +35,9 @@ from pydantic_core import PydanticUndefined
 
 from shared.agency.sites import DEMO_ORGANISATION, load_organisation
 from shared.kit.contracts.catalogue import CATALOGUE, RequestSpec
+
+if TYPE_CHECKING:
+    from nats.aio.client import Client as NatsClient
 
 # Options every request has; a model field of the same name could not be given. A model's own
 # ``site`` field (reporting's "which site's figures", which may be ``*``) is filled from --site.
@@ -100,7 +103,7 @@ async def send(args: argparse.Namespace) -> int:
     """
     from nats.errors import Error as NatsError
 
-    from shared.kit.bus.address import NatsAddress, NatsAddressError, connect_nats
+    from shared.kit.bus.address import NatsAddress, NatsAddressError
     from shared.kit.bus.requests import request
 
     spec: RequestSpec = args.client_spec
@@ -115,17 +118,7 @@ async def send(args: argparse.Namespace) -> int:
     if bearer is None:
         return _fail(NO_TOKEN)
     try:
-        nc = await asyncio.wait_for(
-            connect_nats(
-                url,
-                connect_timeout=3,
-                allow_reconnect=False,
-                max_reconnect_attempts=1,
-                reconnect_time_wait=0.2,
-                error_cb=_ignore,
-            ),
-            timeout=10,
-        )
+        nc = await connect(url)
     except (OSError, NatsError, TimeoutError) as exc:
         return _fail(f"cannot reach NATS at {where} ({type(exc).__name__})")
     body = payload(args)
@@ -148,6 +141,23 @@ async def send(args: argparse.Namespace) -> int:
             file=sys.stderr,
         )
     return 2 if reply.error is not None and reply.error.code == "unavailable" else 1
+
+
+async def connect(url: str) -> NatsClient:
+    """A connection for one CLI run: no reconnecting (a refusal is reported, not waited out)."""
+    from shared.kit.bus.address import connect_nats
+
+    return await asyncio.wait_for(
+        connect_nats(
+            url,
+            connect_timeout=3,
+            allow_reconnect=False,
+            max_reconnect_attempts=1,
+            reconnect_time_wait=0.2,
+            error_cb=_ignore,
+        ),
+        timeout=10,
+    )
 
 
 def payload(args: argparse.Namespace) -> dict[str, Any]:
