@@ -6,8 +6,8 @@ and the waitlist, attendance, and what happens when intake ends a case.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta
 from itertools import pairwise
 from typing import Literal
@@ -168,11 +168,13 @@ class Session:
         *,
         today: date,
         may_be_marked: set[UUID],
+        dropped_in: Sequence[UUID] = (),
     ) -> Attendance:
         """Mark the session held; a later record replaces the earlier one.
 
         ``may_be_marked``: the people enrolled, and those who withdrew only after the
-        session's day (attendance is often typed in after the fact).
+        session's day (attendance is often typed in after the fact). ``dropped_in``: people
+        present without an enrolment, already cleared by ``Programme.admit_drop_ins``.
         """
         if self.status == "cancelled":
             raise CommandError.not_allowed("the session was cancelled", session_id="cancelled")
@@ -188,22 +190,43 @@ class Session:
                 "a person cannot be both present and absent",
                 [ErrorDetail(field="absent", message=str(p)) for p in sorted(both, key=str)],
             )
+        listed_twice = set(dropped_in) & (set(present) | set(absent))
+        if listed_twice:
+            raise CommandError(
+                "validation_error",
+                "a person who dropped in is listed only in dropped_in",
+                [
+                    ErrorDetail(field="dropped_in", message=str(p))
+                    for p in sorted(listed_twice, key=str)
+                ],
+            )
+        enrolled = [p for p in dict.fromkeys(dropped_in) if p in may_be_marked]
+        if enrolled:
+            raise CommandError(
+                "validation_error",
+                "these people are enrolled: mark them in present or absent",
+                [ErrorDetail(field="dropped_in", message=str(p)) for p in enrolled],
+            )
         listed = dict.fromkeys([*present, *absent])
         strangers = [p for p in listed if p not in may_be_marked]
         if strangers:
             raise CommandError(
                 "not_allowed",
-                "only people enrolled in the programme are marked; count others as walk-ins",
+                "only people enrolled in the programme are marked present or absent; "
+                "mark registered people who came without enrolling in dropped_in, "
+                "count others as walk-ins",
                 [ErrorDetail(field="present", message=str(p)) for p in strangers],
             )
         self.status = "held"
         self.walk_ins = walk_ins
         self.attendance_revision += 1
+        drop_ins = list(dict.fromkeys(dropped_in))
         return Attendance(
-            present=list(dict.fromkeys(present)),
+            present=[*dict.fromkeys(present), *drop_ins],
             absent=list(dict.fromkeys(absent)),
             walk_ins=walk_ins,
             revision=self.attendance_revision,
+            dropped_in=drop_ins,
         )
 
 
@@ -215,6 +238,8 @@ class Attendance:
     absent: list[UUID]
     walk_ins: int
     revision: int
+    dropped_in: list[UUID] = field(default_factory=list)
+    """Those of ``present`` who came without an enrolment: credited like everyone present."""
 
     @property
     def first(self) -> bool:
@@ -298,6 +323,40 @@ class Programme:
             raise CommandError.not_allowed(
                 f"this programme is for {', '.join(self.target_roles)}",
                 person_id=f"roles {', '.join(roles) or 'none'}",
+            )
+
+    def admit_drop_ins(self, roles: Mapping[UUID, list[str] | None]) -> None:
+        """Registered people may be marked present without enrolling, at a programme that
+        needs no case, when they have one of its target roles (if it names any). ``roles``:
+        each person's roles as groups knows them (None: not known)."""
+        if not roles:
+            return
+        if self.requires_case:
+            raise CommandError.not_allowed(
+                "this programme needs an open case and an enrolment: nobody drops in",
+                dropped_in="programme requires a case",
+            )
+        unknown = [p for p, r in roles.items() if r is None]
+        if unknown:
+            raise CommandError(
+                "not_found",
+                "these people are not known to groups (registered in intake? it may take a moment)",
+                [ErrorDetail(field="dropped_in", message=f"unknown person {p}") for p in unknown],
+            )
+        if not self.target_roles:
+            return
+        lacking = [p for p, r in roles.items() if not set(r or ()) & set(self.target_roles)]
+        if lacking:
+            raise CommandError(
+                "not_allowed",
+                f"this programme is for {', '.join(self.target_roles)}",
+                [
+                    ErrorDetail(
+                        field="dropped_in",
+                        message=f"{p} has roles {', '.join(roles[p] or ()) or 'none'}",
+                    )
+                    for p in lacking
+                ],
             )
 
     def has_free_place(self) -> bool:

@@ -207,12 +207,19 @@ async def withdraw(cmd: Withdraw, uow: UnitOfWork) -> dict[str, Any]:
 async def record_attendance(cmd: RecordAttendance, uow: UnitOfWork) -> dict[str, Any]:
     session = await _session_here(uow, cmd.session_id)
     day = session.slot.day
+    if cmd.dropped_in:
+        programme = await store.load_programme(uow.conn, session.programme_id)
+        assert programme is not None
+        programme.admit_drop_ins(
+            {p: await roles_of(uow.conn, p) for p in dict.fromkeys(cmd.dropped_in)}
+        )
     attendance = session.record_attendance(
         cmd.present,
         cmd.absent,
         cmd.walk_ins,
         today=uow.today,
         may_be_marked=await store.may_be_marked(uow.conn, session.programme_id, day),
+        dropped_in=cmd.dropped_in,
     )
     await store.save_attendance(uow.conn, session, attendance)
     if attendance.first:

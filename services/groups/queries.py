@@ -60,6 +60,7 @@ async def roster(q: RosterQuery, ctx: QueryContext) -> dict[str, Any]:
                 "person_id": p["person_id"],
                 "display_name": name,
                 "attendance": p["attendance"],
+                "dropped_in": p["dropped_in"],
             }
             for p, name in zip(people, names, strict=True)
         ],

@@ -189,10 +189,12 @@ async def save_attendance(
 ) -> None:
     """Replace the session's attendance with this record."""
     await conn.execute("DELETE FROM attendance WHERE session_id = $1", session.session_id)
+    dropped_in = set(attendance.dropped_in)
     await conn.executemany(
-        "INSERT INTO attendance (session_id, person_id, present) VALUES ($1, $2, $3)",
-        [(session.session_id, p, True) for p in attendance.present]
-        + [(session.session_id, p, False) for p in attendance.absent],
+        """INSERT INTO attendance (session_id, person_id, present, dropped_in)
+           VALUES ($1, $2, $3, $4)""",
+        [(session.session_id, p, True, p in dropped_in) for p in attendance.present]
+        + [(session.session_id, p, False, False) for p in attendance.absent],
     )
     await rows.update(
         conn,

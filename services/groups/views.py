@@ -63,7 +63,8 @@ async def roster_view(
     conn: asyncpg.Connection, session_id: UUID
 ) -> tuple[dict[str, Any], list[dict[str, Any]]] | None:
     """A session (with its walk-ins), and its people: those enrolled, and anyone marked at
-    it, in the order they enrolled, with ``attendance`` present, absent or None."""
+    it, in the order they enrolled, with ``attendance`` present, absent or None; then those
+    who dropped in (no enrolment)."""
     session = await conn.fetchrow("SELECT * FROM sessions WHERE session_id = $1", session_id)
     if session is None:
         return None
@@ -77,13 +78,27 @@ async def roster_view(
         session["programme_id"],
         session_id,
     )
+    drop_ins = await conn.fetch(
+        """SELECT person_id FROM attendance WHERE session_id = $1 AND dropped_in
+           ORDER BY person_id""",
+        session_id,
+    )
     return {**_session_view(session), "site": session["site"], "walk_ins": session["walk_ins"]}, [
         {
             "enrollment_id": str(r["enrollment_id"]),
             "person_id": str(r["person_id"]),
             "attendance": _marked(r["present"]),
+            "dropped_in": False,
         }
         for r in people
+    ] + [
+        {
+            "enrollment_id": None,
+            "person_id": str(r["person_id"]),
+            "attendance": "present",
+            "dropped_in": True,
+        }
+        for r in drop_ins
     ]
 
 

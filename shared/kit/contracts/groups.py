@@ -128,12 +128,20 @@ class RecordAttendance(Command):
     present: list[UUID] = Field(default_factory=list, max_length=MAX_PEOPLE)
     absent: list[UUID] = Field(default_factory=list, max_length=MAX_PEOPLE)
     walk_ins: int = Field(default=0, ge=0, le=10000)
+    dropped_in: list[UUID] = Field(
+        default_factory=list,
+        max_length=MAX_PEOPLE,
+        description="registered people present without an enrolment (a programme that needs "
+        "no case, and has none of its target roles they lack)",
+    )
 
     @model_validator(mode="after")
     def _one_list_of_people(self) -> RecordAttendance:
-        # Both lists travel in one attendance.recorded event, which must stay publishable.
-        if len(self.present) + len(self.absent) > MAX_PEOPLE:
-            raise ValueError(f"present and absent name at most {MAX_PEOPLE} people together")
+        # The lists travel in one attendance.recorded event, which must stay publishable.
+        if len(self.present) + len(self.absent) + len(self.dropped_in) > MAX_PEOPLE:
+            raise ValueError(
+                f"present, absent and dropped_in name at most {MAX_PEOPLE} people together"
+            )
         return self
 
 
@@ -248,7 +256,8 @@ class EnrollmentWithdrawn(EventData):
 
 @event("groups.attendance.recorded")
 class AttendanceRecorded(EventData):
-    """Who came to a session. ``revision`` above 1 replaces the earlier record entirely."""
+    """Who came to a session. ``revision`` above 1 replaces the earlier record entirely.
+    ``present`` includes those who dropped in; ``dropped_in`` names them again."""
 
     session_id: UUID
     programme_id: UUID
@@ -260,3 +269,4 @@ class AttendanceRecorded(EventData):
     walk_ins: int
     revision: int
     replaces: bool
+    dropped_in: list[UUID] = Field(default_factory=list)
