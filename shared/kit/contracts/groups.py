@@ -166,6 +166,36 @@ class CompletionQuery(Query):
     programme_id: UUID
 
 
+MAX_CALENDAR_DAYS = 366
+
+
+@query("groups", "calendar", access=PROGRAMMES)
+class CalendarQuery(Query):
+    """A site's sessions (and its child sites') from ``from`` to ``to``, both included, in
+    time order: programme title and type, venue, facilitators, status."""
+
+    from_date: dt.date = Field(alias="from")
+    to_date: dt.date = Field(alias="to")
+
+    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+
+    @model_validator(mode="after")
+    def _a_range(self) -> CalendarQuery:
+        if self.to_date < self.from_date:
+            raise ValueError("to is on or after from")
+        if (self.to_date - self.from_date).days >= MAX_CALENDAR_DAYS:
+            raise ValueError(f"a calendar spans at most {MAX_CALENDAR_DAYS} days")
+        return self
+
+
+@query("groups", "person_enrolments", access=CASEWORK)
+class PersonEnrolmentsQuery(Query):
+    """A person's enrolments at the site (and its child sites), and the sessions they were
+    marked at (present, absent or dropped in), newest first."""
+
+    person_id: UUID
+
+
 # --- events ---------------------------------------------------------------------------------
 
 
