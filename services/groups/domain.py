@@ -13,7 +13,12 @@ from itertools import pairwise
 from typing import Literal
 from uuid import UUID
 
-from shared.kit.contracts.groups import EnrolmentStatus, ProgrammeType, Schedule
+from shared.kit.contracts.groups import (
+    MAX_SESSIONS_ON_A_SCHEDULE,
+    EnrolmentStatus,
+    ProgrammeType,
+    Schedule,
+)
 from shared.kit.contracts.replies import CommandError, ErrorDetail
 
 SessionStatus = Literal["scheduled", "cancelled", "held"]
@@ -24,19 +29,40 @@ DEFAULT_SESSION_MINUTES = 60
 
 
 def session_dates(schedule: Schedule) -> list[date]:
-    """The dates a schedule expands to: once, daily, weekdays (Mon–Fri) or weekly."""
+    """The dates a schedule expands to: once, daily, weekdays (Mon–Fri), weekly, fortnightly,
+    or monthly on the first date's weekday and week of the month."""
     if schedule.repeat == "once":
         return [schedule.first_date]
     if schedule.repeat == "daily":
         return [schedule.first_date + timedelta(days=i) for i in range(schedule.count)]
     if schedule.repeat == "weekly":
         return [schedule.first_date + timedelta(weeks=i) for i in range(schedule.count)]
+    if schedule.repeat == "fortnightly":
+        return [schedule.first_date + timedelta(weeks=2 * i) for i in range(schedule.count)]
+    if schedule.repeat == "monthly_by_weekday":
+        return _monthly_by_weekday(schedule.first_date, schedule.count)
     found: list[date] = []
     day = schedule.first_date
     while len(found) < schedule.count:
         if day.weekday() < 5:
             found.append(day)
         day += timedelta(days=1)
+    return found
+
+
+def _monthly_by_weekday(first: date, count: int) -> list[date]:
+    week = (first.day - 1) // 7  # 0 to 4; 4, the fifth week, is read as "the last"
+    found = []
+    for i in range(count):
+        year, month = divmod(first.month - 1 + i, 12)
+        month_start = date(first.year + year, month + 1, 1)
+        if week < 4:
+            day = month_start + timedelta(days=(first.weekday() - month_start.weekday()) % 7)
+            found.append(day + timedelta(weeks=week))
+        else:
+            next_month = (month_start + timedelta(days=31)).replace(day=1)
+            last = next_month - timedelta(days=1)
+            found.append(last - timedelta(days=(last.weekday() - first.weekday()) % 7))
     return found
 
 
@@ -301,6 +327,57 @@ class Programme:
     places_taken: int = 0
     """People enrolled (not waiting); counted only when the programme is loaded for its
     places."""
+    schedule: Schedule | None = None
+    """How its sessions repeat, with the count made so far (None: created before groups kept
+    it)."""
+
+    def extend(self, count: int) -> list[date]:
+        """The dates of ``count`` more sessions on the schedule, after those it made; the
+        schedule then counts them."""
+        if self.schedule is None:
+            raise CommandError.not_allowed(
+                "this programme has no schedule on record: add sessions with schedule_session",
+                programme_id="no schedule",
+            )
+        if self.schedule.repeat == "once":
+            raise CommandError.not_allowed(
+                "a programme that meets once has no schedule to extend: add sessions with "
+                "schedule_session",
+                programme_id="meets once",
+            )
+        room = MAX_SESSIONS_ON_A_SCHEDULE - self.schedule.count
+        if count > room:
+            raise CommandError(
+                "validation_error",
+                f"a schedule makes at most {MAX_SESSIONS_ON_A_SCHEDULE} sessions",
+                count=f"at most {room} more",
+            )
+        longer = self.schedule.model_copy(update={"count": self.schedule.count + count})
+        dates = session_dates(longer)[self.schedule.count :]
+        self.schedule = longer
+        return dates
+
+    def change_capacity(self, capacity: int, waiting: int) -> int:
+        """Set the places; what they were. Nobody enrolled loses their place to a cut, but
+        capacity 0 (no enrolment) needs nobody enrolled or ``waiting``."""
+        if capacity == 0 and (self.places_taken or waiting):
+            raise CommandError.conflict(
+                "capacity 0 takes no enrolments: withdraw the people enrolled or waiting first",
+                capacity=f"{self.places_taken} enrolled, {waiting} waiting",
+            )
+        was, self.capacity = self.capacity, capacity
+        return was
+
+    def fill_free_places(self, waiting: Iterable[Enrolment]) -> list[Enrolment]:
+        """The places free go to those ``waiting``, in their order; those promoted."""
+        promoted = []
+        for enrolment in waiting:
+            if not self.has_free_place():
+                break
+            enrolment.promote()
+            self.places_taken += 1
+            promoted.append(enrolment)
+        return promoted
 
     def check_eligible(self, roles: list[str] | None, has_open_case_here: bool) -> None:
         if roles is None:

@@ -36,7 +36,9 @@ ProgrammeType = Literal[
     "conference",
     "community_event",
 ]
-Repeat = Literal["once", "daily", "weekdays", "weekly"]
+Repeat = Literal["once", "daily", "weekdays", "weekly", "fortnightly", "monthly_by_weekday"]
+"""``monthly_by_weekday``: on the first date's weekday and week of the month (the second
+Tuesday, say); a first date in the month's fifth week means that weekday's last."""
 EnrolmentStatus = Literal["enrolled", "waitlisted"]
 WithdrawalReason = Literal["withdrawn", "case_closed", "case_transferred"]
 Tag = Label
@@ -107,6 +109,28 @@ class RescheduleSession(Command):
     start_time: dt.time
     duration_min: int | None = Field(default=None, ge=5, le=12 * 60)
     venue: str | None = Field(default=None, min_length=1, max_length=200)
+
+
+MAX_SESSIONS_ON_A_SCHEDULE = 366
+
+
+@command("groups", "extend_programme", access=CASEWORK)
+class ExtendProgramme(Command):
+    """``count`` more sessions on the programme's schedule, after those it has (at its venue,
+    with its facilitators; clashes refused as for any session)."""
+
+    programme_id: UUID
+    count: int = Field(ge=1, le=MAX_SESSIONS_ON_A_SCHEDULE)
+
+
+@command("groups", "change_capacity", access=CASEWORK)
+class ChangeCapacity(BusinessCommand):
+    """A raise promotes the waitlist in order. A cut below the people enrolled keeps them all
+    enrolled and only makes newcomers wait; 0 (no enrolment) needs nobody enrolled or
+    waiting."""
+
+    programme_id: UUID
+    capacity: int = Field(ge=0, le=10000)
 
 
 @command("groups", "enrol", access=CASEWORK)
@@ -210,6 +234,17 @@ class ProgrammeCreated(EventData):
     requires_case: bool
     tags: list[str]
     facilitators: list[str]
+
+
+@event("groups.programme.capacity_changed")
+class ProgrammeCapacityChanged(EventData):
+    """A programme's places changed (promotions from the waitlist follow as
+    enrollment.promoted)."""
+
+    programme_id: UUID
+    capacity: int
+    was: int
+    changed_on: dt.date
 
 
 @event("groups.session.scheduled")
