@@ -6,14 +6,19 @@ and the waitlist, attendance, and what happens when intake ends a case.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta
 from itertools import pairwise
 from typing import Literal
 from uuid import UUID
 
-from shared.kit.contracts.groups import EnrolmentStatus, ProgrammeType, Schedule
+from shared.kit.contracts.groups import (
+    MAX_SESSIONS_ON_A_SCHEDULE,
+    EnrolmentStatus,
+    ProgrammeType,
+    Schedule,
+)
 from shared.kit.contracts.replies import CommandError, ErrorDetail
 
 SessionStatus = Literal["scheduled", "cancelled", "held"]
@@ -24,19 +29,40 @@ DEFAULT_SESSION_MINUTES = 60
 
 
 def session_dates(schedule: Schedule) -> list[date]:
-    """The dates a schedule expands to: once, daily, weekdays (Mon–Fri) or weekly."""
+    """The dates a schedule expands to: once, daily, weekdays (Mon–Fri), weekly, fortnightly,
+    or monthly on the first date's weekday and week of the month."""
     if schedule.repeat == "once":
         return [schedule.first_date]
     if schedule.repeat == "daily":
         return [schedule.first_date + timedelta(days=i) for i in range(schedule.count)]
     if schedule.repeat == "weekly":
         return [schedule.first_date + timedelta(weeks=i) for i in range(schedule.count)]
+    if schedule.repeat == "fortnightly":
+        return [schedule.first_date + timedelta(weeks=2 * i) for i in range(schedule.count)]
+    if schedule.repeat == "monthly_by_weekday":
+        return _monthly_by_weekday(schedule.first_date, schedule.count)
     found: list[date] = []
     day = schedule.first_date
     while len(found) < schedule.count:
         if day.weekday() < 5:
             found.append(day)
         day += timedelta(days=1)
+    return found
+
+
+def _monthly_by_weekday(first: date, count: int) -> list[date]:
+    week = (first.day - 1) // 7  # 0 to 4; 4, the fifth week, is read as "the last"
+    found = []
+    for i in range(count):
+        year, month = divmod(first.month - 1 + i, 12)
+        month_start = date(first.year + year, month + 1, 1)
+        if week < 4:
+            day = month_start + timedelta(days=(first.weekday() - month_start.weekday()) % 7)
+            found.append(day + timedelta(weeks=week))
+        else:
+            next_month = (month_start + timedelta(days=31)).replace(day=1)
+            last = next_month - timedelta(days=1)
+            found.append(last - timedelta(days=(last.weekday() - first.weekday()) % 7))
     return found
 
 
@@ -168,11 +194,13 @@ class Session:
         *,
         today: date,
         may_be_marked: set[UUID],
+        dropped_in: Sequence[UUID] = (),
     ) -> Attendance:
         """Mark the session held; a later record replaces the earlier one.
 
         ``may_be_marked``: the people enrolled, and those who withdrew only after the
-        session's day (attendance is often typed in after the fact).
+        session's day (attendance is often typed in after the fact). ``dropped_in``: people
+        present without an enrolment, already cleared by ``Programme.admit_drop_ins``.
         """
         if self.status == "cancelled":
             raise CommandError.not_allowed("the session was cancelled", session_id="cancelled")
@@ -188,22 +216,43 @@ class Session:
                 "a person cannot be both present and absent",
                 [ErrorDetail(field="absent", message=str(p)) for p in sorted(both, key=str)],
             )
+        listed_twice = set(dropped_in) & (set(present) | set(absent))
+        if listed_twice:
+            raise CommandError(
+                "validation_error",
+                "a person who dropped in is listed only in dropped_in",
+                [
+                    ErrorDetail(field="dropped_in", message=str(p))
+                    for p in sorted(listed_twice, key=str)
+                ],
+            )
+        enrolled = [p for p in dict.fromkeys(dropped_in) if p in may_be_marked]
+        if enrolled:
+            raise CommandError(
+                "validation_error",
+                "these people are enrolled: mark them in present or absent",
+                [ErrorDetail(field="dropped_in", message=str(p)) for p in enrolled],
+            )
         listed = dict.fromkeys([*present, *absent])
         strangers = [p for p in listed if p not in may_be_marked]
         if strangers:
             raise CommandError(
                 "not_allowed",
-                "only people enrolled in the programme are marked; count others as walk-ins",
+                "only people enrolled in the programme are marked present or absent; "
+                "mark registered people who came without enrolling in dropped_in, "
+                "count others as walk-ins",
                 [ErrorDetail(field="present", message=str(p)) for p in strangers],
             )
         self.status = "held"
         self.walk_ins = walk_ins
         self.attendance_revision += 1
+        drop_ins = list(dict.fromkeys(dropped_in))
         return Attendance(
-            present=list(dict.fromkeys(present)),
+            present=[*dict.fromkeys(present), *drop_ins],
             absent=list(dict.fromkeys(absent)),
             walk_ins=walk_ins,
             revision=self.attendance_revision,
+            dropped_in=drop_ins,
         )
 
 
@@ -215,6 +264,8 @@ class Attendance:
     absent: list[UUID]
     walk_ins: int
     revision: int
+    dropped_in: list[UUID] = field(default_factory=list)
+    """Those of ``present`` who came without an enrolment: credited like everyone present."""
 
     @property
     def first(self) -> bool:
@@ -276,6 +327,57 @@ class Programme:
     places_taken: int = 0
     """People enrolled (not waiting); counted only when the programme is loaded for its
     places."""
+    schedule: Schedule | None = None
+    """How its sessions repeat, with the count made so far (None: created before groups kept
+    it)."""
+
+    def extend(self, count: int) -> list[date]:
+        """The dates of ``count`` more sessions on the schedule, after those it made; the
+        schedule then counts them."""
+        if self.schedule is None:
+            raise CommandError.not_allowed(
+                "this programme has no schedule on record: add sessions with schedule_session",
+                programme_id="no schedule",
+            )
+        if self.schedule.repeat == "once":
+            raise CommandError.not_allowed(
+                "a programme that meets once has no schedule to extend: add sessions with "
+                "schedule_session",
+                programme_id="meets once",
+            )
+        room = MAX_SESSIONS_ON_A_SCHEDULE - self.schedule.count
+        if count > room:
+            raise CommandError(
+                "validation_error",
+                f"a schedule makes at most {MAX_SESSIONS_ON_A_SCHEDULE} sessions",
+                count=f"at most {room} more",
+            )
+        longer = self.schedule.model_copy(update={"count": self.schedule.count + count})
+        dates = session_dates(longer)[self.schedule.count :]
+        self.schedule = longer
+        return dates
+
+    def change_capacity(self, capacity: int, waiting: int) -> int:
+        """Set the places; what they were. Nobody enrolled loses their place to a cut, but
+        capacity 0 (no enrolment) needs nobody enrolled or ``waiting``."""
+        if capacity == 0 and (self.places_taken or waiting):
+            raise CommandError.conflict(
+                "capacity 0 takes no enrolments: withdraw the people enrolled or waiting first",
+                capacity=f"{self.places_taken} enrolled, {waiting} waiting",
+            )
+        was, self.capacity = self.capacity, capacity
+        return was
+
+    def fill_free_places(self, waiting: Iterable[Enrolment]) -> list[Enrolment]:
+        """The places free go to those ``waiting``, in their order; those promoted."""
+        promoted = []
+        for enrolment in waiting:
+            if not self.has_free_place():
+                break
+            enrolment.promote()
+            self.places_taken += 1
+            promoted.append(enrolment)
+        return promoted
 
     def check_eligible(self, roles: list[str] | None, has_open_case_here: bool) -> None:
         if roles is None:
@@ -298,6 +400,40 @@ class Programme:
             raise CommandError.not_allowed(
                 f"this programme is for {', '.join(self.target_roles)}",
                 person_id=f"roles {', '.join(roles) or 'none'}",
+            )
+
+    def admit_drop_ins(self, roles: Mapping[UUID, list[str] | None]) -> None:
+        """Registered people may be marked present without enrolling, at a programme that
+        needs no case, when they have one of its target roles (if it names any). ``roles``:
+        each person's roles as groups knows them (None: not known)."""
+        if not roles:
+            return
+        if self.requires_case:
+            raise CommandError.not_allowed(
+                "this programme needs an open case and an enrolment: nobody drops in",
+                dropped_in="programme requires a case",
+            )
+        unknown = [p for p, r in roles.items() if r is None]
+        if unknown:
+            raise CommandError(
+                "not_found",
+                "these people are not known to groups (registered in intake? it may take a moment)",
+                [ErrorDetail(field="dropped_in", message=f"unknown person {p}") for p in unknown],
+            )
+        if not self.target_roles:
+            return
+        lacking = [p for p, r in roles.items() if not set(r or ()) & set(self.target_roles)]
+        if lacking:
+            raise CommandError(
+                "not_allowed",
+                f"this programme is for {', '.join(self.target_roles)}",
+                [
+                    ErrorDetail(
+                        field="dropped_in",
+                        message=f"{p} has roles {', '.join(roles[p] or ()) or 'none'}",
+                    )
+                    for p in lacking
+                ],
             )
 
     def has_free_place(self) -> bool:

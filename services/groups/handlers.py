@@ -20,11 +20,14 @@ from shared.kit.commands import created, found, once
 from shared.kit.contracts.groups import (
     AttendanceRecorded,
     CancelSession,
+    ChangeCapacity,
     CreateProgramme,
     Enrol,
     EnrollmentCreated,
     EnrollmentPromoted,
     EnrollmentWithdrawn,
+    ExtendProgramme,
+    ProgrammeCapacityChanged,
     ProgrammeCreated,
     RecordAttendance,
     RescheduleSession,
@@ -77,6 +80,7 @@ async def create_programme(cmd: CreateProgramme, uow: UnitOfWork) -> dict[str, A
         facilitators=tuple(cmd.facilitators),
         venue=cmd.venue,
         title=cmd.title,
+        schedule=schedule,
     )
     await store.insert_programme(uow.conn, programme, created_by=cmd.actor)
     uow.record(
@@ -111,6 +115,63 @@ async def schedule_session(cmd: ScheduleSession, uow: UnitOfWork) -> dict[str, A
     session = programme.session(uuid4(), slot)
     await store.insert_session(uow.conn, session)
     return created(uow, _scheduled(session, rescheduled=False), "session_id")
+
+
+async def _programme_here(uow: UnitOfWork, programme_id: UUID) -> Programme:
+    """The programme with its places, locked until the unit of work ends."""
+    return found(
+        await store.lock_programme(uow.conn, programme_id),
+        "programme",
+        "programme_id",
+        site=uow.site,
+    )
+
+
+async def extend_programme(cmd: ExtendProgramme, uow: UnitOfWork) -> dict[str, Any]:
+    programme = await _programme_here(uow, cmd.programme_id)
+    days = programme.extend(cmd.count)
+    assert programme.schedule is not None
+    schedule = programme.schedule
+    slots = [
+        Slot.of(
+            day, schedule.start_time, schedule.duration_min, programme.venue, programme.facilitators
+        )
+        for day in days
+    ]
+    await _refuse_clashes(uow, slots)
+    await store.save_schedule(uow.conn, programme)
+    session_ids = []
+    for slot in slots:
+        session = programme.session(uuid4(), slot)
+        await store.insert_session(uow.conn, session)
+        uow.record(_scheduled(session, rescheduled=False), subject=session.session_id)
+        session_ids.append(str(session.session_id))
+    return {"programme_id": str(programme.programme_id), "session_ids": session_ids}
+
+
+async def change_capacity(cmd: ChangeCapacity, uow: UnitOfWork) -> dict[str, Any]:
+    on = uow.business_date(cmd.on)
+    programme = await _programme_here(uow, cmd.programme_id)
+    waiting = await store.waiting(uow.conn, programme)
+    was = programme.change_capacity(cmd.capacity, len(waiting))
+    await store.save_capacity(uow.conn, programme)
+    uow.record(
+        ProgrammeCapacityChanged.of(programme, was=was, changed_on=on),
+        subject=programme.programme_id,
+    )
+    promoted = programme.fill_free_places(waiting)
+    for enrolment in promoted:
+        await store.save_promotion(uow.conn, enrolment)
+        uow.record(
+            EnrollmentPromoted.of(enrolment, promoted_on=on), subject=enrolment.enrollment_id
+        )
+    return {
+        "programme_id": str(programme.programme_id),
+        "capacity": programme.capacity,
+        "was": was,
+        "enrolled": programme.places_taken,
+        "promoted": [str(e.enrollment_id) for e in promoted],
+    }
 
 
 async def _session_here(uow: UnitOfWork, session_id: UUID) -> Session:
@@ -207,12 +268,19 @@ async def withdraw(cmd: Withdraw, uow: UnitOfWork) -> dict[str, Any]:
 async def record_attendance(cmd: RecordAttendance, uow: UnitOfWork) -> dict[str, Any]:
     session = await _session_here(uow, cmd.session_id)
     day = session.slot.day
+    if cmd.dropped_in:
+        programme = await store.load_programme(uow.conn, session.programme_id)
+        assert programme is not None
+        programme.admit_drop_ins(
+            {p: await roles_of(uow.conn, p) for p in dict.fromkeys(cmd.dropped_in)}
+        )
     attendance = session.record_attendance(
         cmd.present,
         cmd.absent,
         cmd.walk_ins,
         today=uow.today,
         may_be_marked=await store.may_be_marked(uow.conn, session.programme_id, day),
+        dropped_in=cmd.dropped_in,
     )
     await store.save_attendance(uow.conn, session, attendance)
     if attendance.first:

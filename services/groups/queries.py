@@ -11,7 +11,13 @@ from services.groups import store, views
 from services.groups.domain import attendance_rate, completed
 from shared.kit.bus.requests import QueryContext, request
 from shared.kit.commands import found
-from shared.kit.contracts.groups import CompletionQuery, ProgrammeQuery, RosterQuery
+from shared.kit.contracts.groups import (
+    CalendarQuery,
+    CompletionQuery,
+    PersonEnrolmentsQuery,
+    ProgrammeQuery,
+    RosterQuery,
+)
 from shared.kit.contracts.replies import CommandError
 
 
@@ -60,6 +66,7 @@ async def roster(q: RosterQuery, ctx: QueryContext) -> dict[str, Any]:
                 "person_id": p["person_id"],
                 "display_name": name,
                 "attendance": p["attendance"],
+                "dropped_in": p["dropped_in"],
             }
             for p, name in zip(people, names, strict=True)
         ],
@@ -92,4 +99,20 @@ async def completion(
                 ctx.conn, q.programme_id
             )
         ],
+    }
+
+
+async def calendar(q: CalendarQuery, ctx: QueryContext) -> dict[str, Any]:
+    return {
+        "from": q.from_date.isoformat(),
+        "to": q.to_date.isoformat(),
+        "sessions": await views.calendar_view(ctx.conn, sorted(ctx.sites), q.from_date, q.to_date),
+    }
+
+
+async def person_enrolments(q: PersonEnrolmentsQuery, ctx: QueryContext) -> dict[str, Any]:
+    """Ids, programmes and dates only: names are intake's to give."""
+    return {
+        "person_id": str(q.person_id),
+        **await views.person_enrolments_view(ctx.conn, q.person_id, sorted(ctx.sites)),
     }

@@ -9,6 +9,7 @@ from uuid import UUID
 import asyncpg
 
 from services.groups.domain import Attendance, Booking, Enrolment, Programme, Session, Slot
+from shared.kit.contracts.groups import Schedule
 from shared.kit.db import rows
 
 # --- the calendar ---------------------------------------------------------------------------
@@ -59,6 +60,7 @@ def _programme(row: asyncpg.Record) -> Programme:
         facilitators=tuple(row["facilitators"]),
         venue=row["venue"],
         title=row["title"],
+        schedule=Schedule.model_validate(row["schedule"]) if row["schedule"] else None,
     )
 
 
@@ -77,6 +79,26 @@ async def insert_programme(conn: asyncpg.Connection, programme: Programme, creat
         facilitators=list(programme.facilitators),
         venue=programme.venue,
         created_by=created_by,
+        schedule=_schedule(programme),
+    )
+
+
+def _schedule(programme: Programme) -> dict[str, object] | None:
+    return programme.schedule.model_dump(mode="json") if programme.schedule else None
+
+
+async def save_schedule(conn: asyncpg.Connection, programme: Programme) -> None:
+    await rows.update(
+        conn,
+        "programmes",
+        {"programme_id": programme.programme_id},
+        schedule=_schedule(programme),
+    )
+
+
+async def save_capacity(conn: asyncpg.Connection, programme: Programme) -> None:
+    await rows.update(
+        conn, "programmes", {"programme_id": programme.programme_id}, capacity=programme.capacity
     )
 
 
@@ -189,10 +211,12 @@ async def save_attendance(
 ) -> None:
     """Replace the session's attendance with this record."""
     await conn.execute("DELETE FROM attendance WHERE session_id = $1", session.session_id)
+    dropped_in = set(attendance.dropped_in)
     await conn.executemany(
-        "INSERT INTO attendance (session_id, person_id, present) VALUES ($1, $2, $3)",
-        [(session.session_id, p, True) for p in attendance.present]
-        + [(session.session_id, p, False) for p in attendance.absent],
+        """INSERT INTO attendance (session_id, person_id, present, dropped_in)
+           VALUES ($1, $2, $3, $4)""",
+        [(session.session_id, p, True, p in dropped_in) for p in attendance.present]
+        + [(session.session_id, p, False, False) for p in attendance.absent],
     )
     await rows.update(
         conn,
@@ -252,16 +276,26 @@ def _enrolment(row: asyncpg.Record) -> Enrolment:
 
 
 async def first_waiting(conn: asyncpg.Connection, programme: Programme) -> Enrolment | None:
-    row = await conn.fetchrow(
+    found = await waiting(conn, programme, limit=1)
+    return found[0] if found else None
+
+
+async def waiting(
+    conn: asyncpg.Connection, programme: Programme, *, limit: int | None = None
+) -> list[Enrolment]:
+    """The programme's waitlist, in order (the first ``limit``)."""
+    found = await conn.fetch(
         """SELECT enrollment_id, person_id FROM enrolments
-           WHERE programme_id = $1 AND status = 'waitlisted' ORDER BY seq LIMIT 1""",
+           WHERE programme_id = $1 AND status = 'waitlisted' ORDER BY seq LIMIT $2""",
         programme.programme_id,
+        limit,
     )
-    if row is None:
-        return None
-    return Enrolment(
-        row["enrollment_id"], programme.programme_id, row["person_id"], programme.site, "waitlisted"
-    )
+    return [
+        Enrolment(
+            r["enrollment_id"], programme.programme_id, r["person_id"], programme.site, "waitlisted"
+        )
+        for r in found
+    ]
 
 
 async def save_withdrawal(

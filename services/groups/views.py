@@ -3,6 +3,7 @@ as the queries reply."""
 
 from __future__ import annotations
 
+from datetime import date, datetime, time, timedelta
 from typing import Any
 from uuid import UUID
 
@@ -63,7 +64,8 @@ async def roster_view(
     conn: asyncpg.Connection, session_id: UUID
 ) -> tuple[dict[str, Any], list[dict[str, Any]]] | None:
     """A session (with its walk-ins), and its people: those enrolled, and anyone marked at
-    it, in the order they enrolled, with ``attendance`` present, absent or None."""
+    it, in the order they enrolled, with ``attendance`` present, absent or None; then those
+    who dropped in (no enrolment)."""
     session = await conn.fetchrow("SELECT * FROM sessions WHERE session_id = $1", session_id)
     if session is None:
         return None
@@ -77,13 +79,27 @@ async def roster_view(
         session["programme_id"],
         session_id,
     )
+    drop_ins = await conn.fetch(
+        """SELECT person_id FROM attendance WHERE session_id = $1 AND dropped_in
+           ORDER BY person_id""",
+        session_id,
+    )
     return {**_session_view(session), "site": session["site"], "walk_ins": session["walk_ins"]}, [
         {
             "enrollment_id": str(r["enrollment_id"]),
             "person_id": str(r["person_id"]),
             "attendance": _marked(r["present"]),
+            "dropped_in": False,
         }
         for r in people
+    ] + [
+        {
+            "enrollment_id": None,
+            "person_id": str(r["person_id"]),
+            "attendance": "present",
+            "dropped_in": True,
+        }
+        for r in drop_ins
     ]
 
 
@@ -116,3 +132,79 @@ async def participants_attended(
         programme_id,
     )
     return [(str(r["person_id"]), r["status"], int(r["attended"])) for r in found]
+
+
+async def calendar_view(
+    conn: asyncpg.Connection, sites: list[str], from_date: date, to_date: date
+) -> list[dict[str, Any]]:
+    """Sessions at ``sites`` starting on ``from_date`` to ``to_date`` (both included), in time
+    order, with their programme's title and type."""
+    found = await conn.fetch(
+        """SELECT s.*, p.title, p.type FROM sessions s JOIN programmes p USING (programme_id)
+           WHERE s.site = ANY($1::text[]) AND s.starts_at >= $2 AND s.starts_at < $3
+           ORDER BY s.starts_at, p.title, s.session_id""",
+        sites,
+        datetime.combine(from_date, time()),
+        datetime.combine(to_date + timedelta(days=1), time()),
+    )
+    return [
+        {
+            **_session_view(r),
+            "site": r["site"],
+            "programme_id": str(r["programme_id"]),
+            "title": r["title"],
+            "type": r["type"],
+        }
+        for r in found
+    ]
+
+
+async def person_enrolments_view(
+    conn: asyncpg.Connection, person_id: UUID, sites: list[str]
+) -> dict[str, list[dict[str, Any]]]:
+    """The person's enrolments in programmes at ``sites`` (newest first), and the sessions
+    there they were marked at (newest first)."""
+    enrolments = await conn.fetch(
+        """SELECT e.*, p.title, p.type, p.site FROM enrolments e JOIN programmes p
+           USING (programme_id)
+           WHERE e.person_id = $1 AND p.site = ANY($2::text[])
+           ORDER BY e.enrolled_on DESC, e.seq DESC""",
+        person_id,
+        sites,
+    )
+    marked = await conn.fetch(
+        """SELECT a.present, a.dropped_in, s.*, p.title, p.type FROM attendance a
+           JOIN sessions s USING (session_id) JOIN programmes p USING (programme_id)
+           WHERE a.person_id = $1 AND s.site = ANY($2::text[])
+           ORDER BY s.starts_at DESC, s.session_id""",
+        person_id,
+        sites,
+    )
+    return {
+        "enrolments": [
+            {
+                "enrollment_id": str(r["enrollment_id"]),
+                "programme_id": str(r["programme_id"]),
+                "site": r["site"],
+                "title": r["title"],
+                "type": r["type"],
+                "status": r["status"],
+                "enrolled_on": r["enrolled_on"].isoformat(),
+                "withdrawn_on": r["withdrawn_on"].isoformat() if r["withdrawn_on"] else None,
+            }
+            for r in enrolments
+        ],
+        "attendance": [
+            {
+                "session_id": str(r["session_id"]),
+                "programme_id": str(r["programme_id"]),
+                "site": r["site"],
+                "title": r["title"],
+                "type": r["type"],
+                "date": r["starts_at"].date().isoformat(),
+                "attendance": _marked(r["present"]),
+                "dropped_in": r["dropped_in"],
+            }
+            for r in marked
+        ],
+    }

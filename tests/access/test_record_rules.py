@@ -284,3 +284,49 @@ async def test_a_sites_lists_include_the_sites_below_it_and_nothing_above(nc, he
     assert [r["referral_id"] for r in (await child.ok("qry:referrals_overdue"))["referrals"]] == [
         at_child
     ]
+
+
+async def test_groups_worklists_show_the_site_and_those_below_it_and_a_person_only_to_casework(
+    nc, system, head
+):
+    groups = head["groups"]
+    carer = await registered(head["intake"], "jinsha", "Jinsha carer")
+    await known_to_groups(system["groups"], carer)
+    first = (today() - timedelta(days=2)).isoformat()
+    talk = {
+        "type": "psychoeducation_talk",
+        "capacity": 0,
+        "target_roles": [],
+        "facilitators": [],
+        "schedule": {"first_date": first, "start_time": "19:00", "duration_min": 60},
+    }
+    at_child = await groups.ok(
+        "create_programme", site="jinsha", **programme(title="Street talk", **talk, venue="Street")
+    )
+    at_parent = await groups.ok(
+        "create_programme", site="likang", **programme(title="Centre talk", **talk, venue="Hall")
+    )
+    await groups.ok(
+        "record_attendance",
+        site="jinsha",
+        session_id=at_child["session_ids"][0],
+        dropped_in=[carer],
+    )
+    week = {"from": first, "to": first}
+
+    def titles(reply: dict[str, Any]) -> set[str]:
+        return {s["title"] for s in reply["sessions"]}
+
+    centre = as_(nc, "groups", "likang", "vc-likang", ["volunteer_coordinator"], ["likang"])
+    assert titles(await centre.ok("qry:calendar", **week)) == {"Street talk", "Centre talk"}
+    street = as_(nc, "groups", "jinsha", "vc-jinsha", ["volunteer_coordinator"], ["jinsha"])
+    assert titles(await street.ok("qry:calendar", **week)) == {"Street talk"}
+    assert len(at_parent["session_ids"]) == 1
+
+    refused = await centre.qry("person_enrolments", person_id=carer)
+    assert refused.error is not None and refused.error.code == "forbidden"
+    parent = as_(nc, "groups", "likang", "sw-likang", ["social_worker"], ["likang"])
+    seen = await parent.ok("qry:person_enrolments", person_id=carer)
+    assert [a["dropped_in"] for a in seen["attendance"]] == [True]
+    elsewhere = as_(nc, "groups", "icmhc", "sw-icmhc", ["social_worker"], ["icmhc"])
+    assert (await elsewhere.ok("qry:person_enrolments", person_id=carer))["attendance"] == []

@@ -36,7 +36,9 @@ ProgrammeType = Literal[
     "conference",
     "community_event",
 ]
-Repeat = Literal["once", "daily", "weekdays", "weekly"]
+Repeat = Literal["once", "daily", "weekdays", "weekly", "fortnightly", "monthly_by_weekday"]
+"""``monthly_by_weekday``: on the first date's weekday and week of the month (the second
+Tuesday, say); a first date in the month's fifth week means that weekday's last."""
 EnrolmentStatus = Literal["enrolled", "waitlisted"]
 WithdrawalReason = Literal["withdrawn", "case_closed", "case_transferred"]
 Tag = Label
@@ -109,6 +111,28 @@ class RescheduleSession(Command):
     venue: str | None = Field(default=None, min_length=1, max_length=200)
 
 
+MAX_SESSIONS_ON_A_SCHEDULE = 366
+
+
+@command("groups", "extend_programme", access=CASEWORK)
+class ExtendProgramme(Command):
+    """``count`` more sessions on the programme's schedule, after those it has (at its venue,
+    with its facilitators; clashes refused as for any session)."""
+
+    programme_id: UUID
+    count: int = Field(ge=1, le=MAX_SESSIONS_ON_A_SCHEDULE)
+
+
+@command("groups", "change_capacity", access=CASEWORK)
+class ChangeCapacity(BusinessCommand):
+    """A raise promotes the waitlist in order. A cut below the people enrolled keeps them all
+    enrolled and only makes newcomers wait; 0 (no enrolment) needs nobody enrolled or
+    waiting."""
+
+    programme_id: UUID
+    capacity: int = Field(ge=0, le=10000)
+
+
 @command("groups", "enrol", access=CASEWORK)
 class Enrol(BusinessCommand):
     programme_id: UUID
@@ -128,12 +152,20 @@ class RecordAttendance(Command):
     present: list[UUID] = Field(default_factory=list, max_length=MAX_PEOPLE)
     absent: list[UUID] = Field(default_factory=list, max_length=MAX_PEOPLE)
     walk_ins: int = Field(default=0, ge=0, le=10000)
+    dropped_in: list[UUID] = Field(
+        default_factory=list,
+        max_length=MAX_PEOPLE,
+        description="registered people present without an enrolment (a programme that needs "
+        "no case, and has none of its target roles they lack)",
+    )
 
     @model_validator(mode="after")
     def _one_list_of_people(self) -> RecordAttendance:
-        # Both lists travel in one attendance.recorded event, which must stay publishable.
-        if len(self.present) + len(self.absent) > MAX_PEOPLE:
-            raise ValueError(f"present and absent name at most {MAX_PEOPLE} people together")
+        # The lists travel in one attendance.recorded event, which must stay publishable.
+        if len(self.present) + len(self.absent) + len(self.dropped_in) > MAX_PEOPLE:
+            raise ValueError(
+                f"present, absent and dropped_in name at most {MAX_PEOPLE} people together"
+            )
         return self
 
 
@@ -158,6 +190,36 @@ class CompletionQuery(Query):
     programme_id: UUID
 
 
+MAX_CALENDAR_DAYS = 366
+
+
+@query("groups", "calendar", access=PROGRAMMES)
+class CalendarQuery(Query):
+    """A site's sessions (and its child sites') from ``from`` to ``to``, both included, in
+    time order: programme title and type, venue, facilitators, status."""
+
+    from_date: dt.date = Field(alias="from")
+    to_date: dt.date = Field(alias="to")
+
+    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+
+    @model_validator(mode="after")
+    def _a_range(self) -> CalendarQuery:
+        if self.to_date < self.from_date:
+            raise ValueError("to is on or after from")
+        if (self.to_date - self.from_date).days >= MAX_CALENDAR_DAYS:
+            raise ValueError(f"a calendar spans at most {MAX_CALENDAR_DAYS} days")
+        return self
+
+
+@query("groups", "person_enrolments", access=CASEWORK)
+class PersonEnrolmentsQuery(Query):
+    """A person's enrolments at the site (and its child sites), and the sessions they were
+    marked at (present, absent or dropped in), newest first."""
+
+    person_id: UUID
+
+
 # --- events ---------------------------------------------------------------------------------
 
 
@@ -172,6 +234,17 @@ class ProgrammeCreated(EventData):
     requires_case: bool
     tags: list[str]
     facilitators: list[str]
+
+
+@event("groups.programme.capacity_changed")
+class ProgrammeCapacityChanged(EventData):
+    """A programme's places changed (promotions from the waitlist follow as
+    enrollment.promoted)."""
+
+    programme_id: UUID
+    capacity: int
+    was: int
+    changed_on: dt.date
 
 
 @event("groups.session.scheduled")
@@ -248,7 +321,8 @@ class EnrollmentWithdrawn(EventData):
 
 @event("groups.attendance.recorded")
 class AttendanceRecorded(EventData):
-    """Who came to a session. ``revision`` above 1 replaces the earlier record entirely."""
+    """Who came to a session. ``revision`` above 1 replaces the earlier record entirely.
+    ``present`` includes those who dropped in; ``dropped_in`` names them again."""
 
     session_id: UUID
     programme_id: UUID
@@ -260,3 +334,4 @@ class AttendanceRecorded(EventData):
     walk_ins: int
     revision: int
     replaces: bool
+    dropped_in: list[UUID] = Field(default_factory=list)
