@@ -30,6 +30,7 @@ async def volunteer(q: VolunteerQuery, ctx: QueryContext, *, rules: TeamRules) -
         "volunteer_id": str(q.volunteer_id),
         "person_id": str(v.person_id),
         "site": v.site,
+        "active": v.active,
         "skills": v.skills,
         "languages": v.languages,
         "teams": [

@@ -9,6 +9,7 @@ from uuid import UUID
 import asyncpg
 
 from services.volunteers.domain import (
+    DUTY_WINDOW_DAYS,
     Assignment,
     Candidate,
     KnownSession,
@@ -44,7 +45,12 @@ async def volunteer(conn: asyncpg.Connection, volunteer_id: UUID) -> Volunteer |
         languages=list(row["languages"]),
         teams=list(joined["teams"]),
         courses=set(joined["courses"]),
+        active=row["active"],
     )
+
+
+async def save_active(conn: asyncpg.Connection, v: Volunteer) -> None:
+    await rows.update(conn, "volunteers", {"volunteer_id": v.volunteer_id}, active=v.active)
 
 
 async def add_volunteer(conn: asyncpg.Connection, v: Volunteer) -> bool:
@@ -168,10 +174,19 @@ async def standing_duties(conn: asyncpg.Connection, session_id: UUID, role: str)
     )
 
 
-async def candidates(conn: asyncpg.Connection, session: KnownSession) -> list[Candidate]:
-    """Every volunteer at the session's site not already on (or declined for) the session."""
+async def candidates(
+    conn: asyncpg.Connection,
+    session: KnownSession,
+    sites: list[str],
+    *,
+    named: UUID | None = None,
+) -> list[Candidate]:
+    """The volunteers of ``sites`` (the session's and those above it) who may be picked for a
+    duty at the session: not already on it, nor having declined it. With ``named``, only that
+    volunteer, whatever their history with the session (a duty standing there counts as
+    booked at an overlapping time)."""
     found = await conn.fetch(
-        """SELECT v.volunteer_id, v.skills,
+        """SELECT v.volunteer_id, v.skills, v.active,
                   ARRAY(SELECT team FROM volunteer_teams t WHERE t.volunteer_id = v.volunteer_id
                         ORDER BY position) AS teams,
                   ARRAY(SELECT course FROM trainings c
@@ -184,15 +199,30 @@ async def candidates(conn: asyncpg.Connection, session: KnownSession) -> list[Ca
                             AND s.starts_at < $4 AND s.ends_at > $3) AS booked,
                   coalesce((SELECT sum(minutes) FROM hours h
                             WHERE h.volunteer_id = v.volunteer_id
-                              AND h.day > $3::date - 90), 0) AS recent_minutes
+                              AND h.day > $3::date - $6::int), 0) AS recent_minutes,
+                  coalesce((SELECT sum(extract(epoch FROM s.ends_at - s.starts_at))::int / 60
+                            FROM assignments a JOIN known_sessions s USING (session_id)
+                            WHERE a.volunteer_id = v.volunteer_id
+                              AND a.status IN ('proposed', 'confirmed') AND NOT s.cancelled
+                              AND a.session_id <> $2
+                              AND s.starts_at::date > $3::date - $6::int
+                              AND s.starts_at::date < $3::date + $6::int
+                              AND NOT EXISTS (SELECT 1 FROM hours h
+                                              WHERE h.assignment_id = a.assignment_id)),
+                           0) AS assigned_minutes
            FROM volunteers v
-           WHERE v.site = $1
-             AND NOT EXISTS (SELECT 1 FROM assignments a WHERE a.volunteer_id = v.volunteer_id
-                             AND a.session_id = $2)""",
-        session.site,
+           WHERE v.site = ANY($1::text[])
+             AND CASE WHEN $5::uuid IS NULL
+                      THEN NOT EXISTS (SELECT 1 FROM assignments a
+                                       WHERE a.volunteer_id = v.volunteer_id
+                                         AND a.session_id = $2)
+                      ELSE v.volunteer_id = $5 END""",
+        sites,
         session.session_id,
         session.starts_at,
         session.ends_at,
+        named,
+        DUTY_WINDOW_DAYS,
     )
     slot_rows = await conn.fetch(
         """SELECT volunteer_id, weekday, starts, ends FROM availability
@@ -212,6 +242,8 @@ async def candidates(conn: asyncpg.Connection, session: KnownSession) -> list[Ca
             unavailable=set(r["unavailable"]),
             booked_overlapping=r["booked"],
             recent_minutes=int(r["recent_minutes"]),
+            assigned_minutes=int(r["assigned_minutes"]),
+            active=r["active"],
         )
         for r in found
     ]

@@ -85,6 +85,7 @@ async def volunteer_record(conn: asyncpg.Connection, volunteer_id: UUID) -> Volu
             languages=list(row["languages"]),
             teams=[t["team"] for t in teams],
             courses={t.course for t in trainings},
+            active=row["active"],
         ),
         trainings=trainings,
         availability=[Slot(s["weekday"], s["starts"], s["ends"]) for s in slots],

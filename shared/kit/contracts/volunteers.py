@@ -84,6 +84,35 @@ class RequestVolunteers(Command):
     )
 
 
+@command("volunteers", "assign_volunteer", access=VOLUNTEERING)
+class AssignVolunteer(Command):
+    """A coordinator names the volunteer for a duty: checked like any pick (active, in a team
+    active for the duty, skills, availability, no clash); a refusal names the check."""
+
+    session_id: UUID
+    volunteer_id: UUID
+    role: str = Code
+    skills: list[Label] = Field(default_factory=list, max_length=10)
+    teams: list[Label] | None = Field(
+        default=None,
+        max_length=20,
+        description="Teams the duty is for; default any team the volunteer is active in.",
+    )
+
+
+@command("volunteers", "deactivate_volunteer", access=VOLUNTEERING)
+class DeactivateVolunteer(BusinessCommand):
+    """Marks a volunteer inactive: never picked nor named for a duty until reactivated."""
+
+    volunteer_id: UUID
+    reason: Literal["on_leave", "moved_away", "stopped", "other"] = "other"
+
+
+@command("volunteers", "reactivate_volunteer", access=VOLUNTEERING)
+class ReactivateVolunteer(BusinessCommand):
+    volunteer_id: UUID
+
+
 @command(
     "volunteers",
     "confirm_assignment",
@@ -203,6 +232,23 @@ class VolunteerJoinedTeam(EventData):
     joined_on: dt.date
 
 
+@event("volunteers.volunteer.deactivated")
+class VolunteerDeactivated(EventData):
+    """A volunteer was marked inactive: no duties until reactivated."""
+
+    volunteer_id: UUID
+    reason: str
+    on: dt.date
+
+
+@event("volunteers.volunteer.reactivated")
+class VolunteerReactivated(EventData):
+    """An inactive volunteer was marked active again."""
+
+    volunteer_id: UUID
+    on: dt.date
+
+
 @event("volunteers.training.completed")
 class TrainingCompleted(EventData):
     """A volunteer completed a course; ``active_teams`` are the teams they may now serve in."""
@@ -216,13 +262,14 @@ class TrainingCompleted(EventData):
 
 @event("volunteers.assignment.made")
 class AssignmentMade(EventData):
-    """A volunteer was picked for a session duty."""
+    """A volunteer was picked for a session duty (``named``: by the coordinator)."""
 
     assignment_id: UUID
     volunteer_id: UUID
     session_id: UUID
     role: str
     date: dt.date
+    named: bool = False
 
 
 @event("volunteers.assignment.confirmed")
