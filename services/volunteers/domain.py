@@ -405,6 +405,41 @@ class PeerMatch:
         self.end_reason = reason
 
 
+@dataclass
+class Voidable:
+    """An entry typed by mistake (wrong volunteer, wrong match, wrong figures) is voided with a
+    reason, never deleted: its hours or contact then count nowhere."""
+
+    void_reason: str | None
+
+    def void(self, reason: str, field: str) -> None:
+        if self.void_reason is not None:
+            raise CommandError.conflict("the entry is already voided", **{field: "voided"})
+        self.void_reason = reason
+
+
+@dataclass
+class HoursEntry(Voidable):
+    hours_id: UUID
+    volunteer_id: UUID
+    site: str
+    team: str
+    minutes: int
+    date: date
+    assignment_id: UUID | None
+
+
+@dataclass
+class PeerContact(Voidable):
+    contact_id: UUID
+    match_id: UUID
+    peer_volunteer_id: UUID
+    site: str
+    minutes: int
+    date: date
+    mode: str
+
+
 @dataclass(frozen=True)
 class Milestones:
     """Recognition: the hours at which a volunteer's total is celebrated, lowest first."""

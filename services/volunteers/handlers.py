@@ -34,10 +34,12 @@ from shared.kit.contracts.volunteers import (
     DeclineAssignment,
     EndPeerMatch,
     HoursLogged,
+    HoursVoided,
     JoinTeam,
     LogHours,
     LogPeerContact,
     PeerContactLogged,
+    PeerContactVoided,
     PeerMatchEnded,
     PeerMatchStarted,
     ReactivateVolunteer,
@@ -47,6 +49,8 @@ from shared.kit.contracts.volunteers import (
     SetAvailability,
     StartPeerMatch,
     TrainingCompleted,
+    VoidHours,
+    VoidPeerContact,
     VolunteerDeactivated,
     VolunteerJoinedTeam,
     VolunteerReactivated,
@@ -311,6 +315,15 @@ async def log_hours(cmd: LogHours, uow: UnitOfWork) -> dict[str, Any]:
     )
 
 
+async def void_hours(cmd: VoidHours, uow: UnitOfWork) -> dict[str, Any]:
+    here = uow.grant.sites if uow.grant is not None else (uow.site,)
+    entry = found(await store.hours_entry(uow.conn, cmd.hours_id), "hours", "hours_id", site=here)
+    entry.void(cmd.reason, "hours_id")
+    await store.save_hours_void(uow.conn, entry)
+    uow.record(HoursVoided.of(entry, reason=cmd.reason), subject=entry.hours_id)
+    return {"hours_id": str(entry.hours_id), "voided": True}
+
+
 async def start_peer_match(
     cmd: StartPeerMatch, uow: UnitOfWork, *, rules: TeamRules
 ) -> dict[str, Any]:
@@ -356,6 +369,19 @@ async def log_peer_contact(cmd: LogPeerContact, uow: UnitOfWork) -> dict[str, An
         subject=match.match_id,
     )
     return {"contact_id": str(contact_id)}
+
+
+async def void_peer_contact(cmd: VoidPeerContact, uow: UnitOfWork) -> dict[str, Any]:
+    contact = found(
+        await store.peer_contact(uow.conn, cmd.contact_id),
+        "peer contact",
+        "contact_id",
+        site=uow.site,
+    )
+    contact.void(cmd.reason, "contact_id")
+    await store.save_peer_contact_void(uow.conn, contact)
+    uow.record(PeerContactVoided.of(contact, reason=cmd.reason), subject=contact.match_id)
+    return {"contact_id": str(contact.contact_id), "voided": True}
 
 
 async def end_peer_match(cmd: EndPeerMatch, uow: UnitOfWork) -> dict[str, Any]:

@@ -12,7 +12,9 @@ from services.volunteers.domain import (
     DUTY_WINDOW_DAYS,
     Assignment,
     Candidate,
+    HoursEntry,
     KnownSession,
+    PeerContact,
     PeerMatch,
     Slot,
     Volunteer,
@@ -128,11 +130,12 @@ async def add_hours(
     activity: str,
     assignment_id: UUID | None,
 ) -> bool:
-    """False if hours for that duty are already logged (a duty's hours are logged once)."""
+    """False if hours for that duty are already logged (a duty's hours are logged once, or
+    again after those were voided)."""
     return await rows.insert_once(
         conn,
         "hours",
-        "(assignment_id)",
+        "(assignment_id) WHERE void_reason IS NULL",
         hours_id=hours_id,
         volunteer_id=volunteer_id,
         team=team,
@@ -141,6 +144,21 @@ async def add_hours(
         activity=activity,
         assignment_id=assignment_id,
     )
+
+
+async def hours_entry(conn: asyncpg.Connection, hours_id: UUID) -> HoursEntry | None:
+    """The hours entry, locked for this transaction, with its volunteer's site."""
+    return await rows.fetch_one(
+        conn,
+        HoursEntry,
+        """SELECT h.*, h.day AS date, v.site FROM hours h JOIN volunteers v USING (volunteer_id)
+           WHERE h.hours_id = $1 FOR UPDATE OF h""",
+        hours_id,
+    )
+
+
+async def save_hours_void(conn: asyncpg.Connection, entry: HoursEntry) -> None:
+    await rows.update(conn, "hours", {"hours_id": entry.hours_id}, void_reason=entry.void_reason)
 
 
 # --- sessions and duties --------------------------------------------------------------------
@@ -198,7 +216,7 @@ async def candidates(
                             AND a.status IN ('proposed', 'confirmed') AND NOT s.cancelled
                             AND s.starts_at < $4 AND s.ends_at > $3) AS booked,
                   coalesce((SELECT sum(minutes) FROM hours h
-                            WHERE h.volunteer_id = v.volunteer_id
+                            WHERE h.volunteer_id = v.volunteer_id AND h.void_reason IS NULL
                               AND h.day > $3::date - $6::int), 0) AS recent_minutes,
                   coalesce((SELECT sum(extract(epoch FROM s.ends_at - s.starts_at))::int / 60
                             FROM assignments a JOIN known_sessions s USING (session_id)
@@ -208,7 +226,8 @@ async def candidates(
                               AND s.starts_at::date > $3::date - $6::int
                               AND s.starts_at::date < $3::date + $6::int
                               AND NOT EXISTS (SELECT 1 FROM hours h
-                                              WHERE h.assignment_id = a.assignment_id)),
+                                              WHERE h.assignment_id = a.assignment_id
+                                                AND h.void_reason IS NULL)),
                            0) AS assigned_minutes
            FROM volunteers v
            WHERE v.site = ANY($1::text[])
@@ -340,6 +359,24 @@ async def add_peer_contact(
         day=day,
         minutes=minutes,
         mode=mode,
+    )
+
+
+async def peer_contact(conn: asyncpg.Connection, contact_id: UUID) -> PeerContact | None:
+    """The peer contact, locked for this transaction, with its match's site and peer."""
+    return await rows.fetch_one(
+        conn,
+        PeerContact,
+        """SELECT c.*, c.day AS date, m.site, m.peer_volunteer_id
+           FROM peer_contacts c JOIN peer_matches m USING (match_id)
+           WHERE c.contact_id = $1 FOR UPDATE OF c""",
+        contact_id,
+    )
+
+
+async def save_peer_contact_void(conn: asyncpg.Connection, contact: PeerContact) -> None:
+    await rows.update(
+        conn, "peer_contacts", {"contact_id": contact.contact_id}, void_reason=contact.void_reason
     )
 
 

@@ -73,7 +73,9 @@ async def volunteer_record(conn: asyncpg.Connection, volunteer_id: UUID) -> Volu
         volunteer_id,
     )
     total = await conn.fetchval(
-        "SELECT coalesce(sum(minutes), 0) FROM hours WHERE volunteer_id = $1", volunteer_id
+        "SELECT coalesce(sum(minutes), 0) FROM hours WHERE volunteer_id = $1 "
+        "AND void_reason IS NULL",
+        volunteer_id,
     )
     return VolunteerRecord(
         volunteer=Volunteer(
@@ -106,7 +108,7 @@ async def minutes_by_volunteer_and_team(
         """SELECT h.volunteer_id, v.site, h.team, sum(h.minutes) AS minutes
            FROM hours h JOIN volunteers v USING (volunteer_id)
            WHERE v.site = ANY($1::text[]) AND h.day BETWEEN $2 AND $3
-             AND ($4::uuid IS NULL OR h.volunteer_id = $4)
+             AND h.void_reason IS NULL AND ($4::uuid IS NULL OR h.volunteer_id = $4)
            GROUP BY h.volunteer_id, v.site, h.team ORDER BY h.volunteer_id, h.team""",
         sorted(sites),
         first,
@@ -120,7 +122,8 @@ async def total_minutes(conn: asyncpg.Connection, sites: Collection[str]) -> lis
     """Every volunteer of ``sites`` with all the minutes they ever logged, most first."""
     found = await conn.fetch(
         """SELECT v.volunteer_id, v.site, v.person_id, coalesce(sum(h.minutes), 0) AS minutes
-           FROM volunteers v LEFT JOIN hours h USING (volunteer_id)
+           FROM volunteers v LEFT JOIN hours h
+                ON h.volunteer_id = v.volunteer_id AND h.void_reason IS NULL
            WHERE v.site = ANY($1::text[]) GROUP BY v.volunteer_id, v.site, v.person_id
            ORDER BY minutes DESC, v.volunteer_id""",
         sorted(sites),

@@ -2,3 +2,11 @@
 ALTER TABLE volunteers ADD COLUMN active boolean NOT NULL DEFAULT true;
 CREATE INDEX volunteers_site ON volunteers (site);
 CREATE INDEX assignments_volunteer ON assignments (volunteer_id);
+
+-- Corrections: an hours entry or peer contact typed by mistake is voided with a reason. A
+-- duty's voided hours may be logged again.
+ALTER TABLE hours ADD COLUMN void_reason text;
+ALTER TABLE hours DROP CONSTRAINT hours_assignment_id_key;
+CREATE UNIQUE INDEX hours_once_per_duty ON hours (assignment_id) WHERE void_reason IS NULL;
+CREATE INDEX hours_assignment ON hours (assignment_id);
+ALTER TABLE peer_contacts ADD COLUMN void_reason text;

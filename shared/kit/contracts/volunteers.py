@@ -21,6 +21,7 @@ PeerContactMode = Literal["phone", "visit", "online", "group"]
 MatchEndReason = Literal[
     "goals_met", "user_request", "peer_request", "no_contact", "case_closed", "other"
 ]
+VoidReason = Literal["wrong_volunteer", "wrong_match", "wrong_figures", "duplicate", "other"]
 AssignmentStatus = Literal["proposed", "confirmed", "declined", "cancelled"]
 Language = Annotated[str, Field(min_length=1, max_length=32)]
 
@@ -151,6 +152,23 @@ class LogHours(BusinessCommand):
         max_length=64,
         description="Default: the volunteer's first team.",
     )
+
+
+@command("volunteers", "void_hours", access=VOLUNTEERING)
+class VoidHours(Command):
+    """An hours entry typed by mistake stops counting (a duty's hours may then be logged
+    again)."""
+
+    hours_id: UUID
+    reason: VoidReason
+
+
+@command("volunteers", "void_peer_contact", access=VOLUNTEERING)
+class VoidPeerContact(Command):
+    """A peer contact typed by mistake stops counting."""
+
+    contact_id: UUID
+    reason: VoidReason
 
 
 @command("volunteers", "start_peer_match", access=VOLUNTEERING)
@@ -313,6 +331,19 @@ class HoursLogged(EventData):
     assignment_id: UUID | None = None
 
 
+@event("volunteers.hours.voided")
+class HoursVoided(EventData):
+    """An hours entry was voided: it counts nowhere. Carries the entry's facts, so reporting
+    may apply it before or after ``hours.logged``."""
+
+    hours_id: UUID
+    volunteer_id: UUID
+    team: str
+    minutes: int
+    date: dt.date
+    reason: VoidReason
+
+
 @event("volunteers.peer_match.started")
 class PeerMatchStarted(EventData):
     """A trained peer supporter was matched one to one with a service user."""
@@ -332,6 +363,19 @@ class PeerContactLogged(EventData):
     date: dt.date
     minutes: int
     mode: PeerContactMode
+
+
+@event("volunteers.peer_contact.voided")
+class PeerContactVoided(EventData):
+    """A peer contact was voided: it counts nowhere. Carries the contact's facts, so
+    reporting may apply it before or after ``peer_contact.logged``."""
+
+    contact_id: UUID
+    match_id: UUID
+    date: dt.date
+    minutes: int
+    mode: PeerContactMode
+    reason: VoidReason
 
 
 @event("volunteers.peer_match.ended")

@@ -9,6 +9,7 @@ import pytest
 
 from services.volunteers.domain import (
     PEER_TEAM_DEFAULT,
+    HoursEntry,
     KnownSession,
     TeamRules,
     Volunteer,
@@ -164,3 +165,21 @@ def test_a_sites_volunteers_serve_it_and_the_sites_below_it():
     for code in organisation.codes():
         for above in organisation.with_ancestors(code):
             assert code in organisation.with_descendants(above)
+
+
+def test_an_entry_is_voided_once_with_its_reason():
+    entry = HoursEntry(
+        void_reason=None,
+        hours_id=uuid4(),
+        volunteer_id=uuid4(),
+        site="likang",
+        team=FAMILY,
+        minutes=90,
+        date=ON,
+        assignment_id=None,
+    )
+    entry.void("wrong_volunteer", "hours_id")
+    assert entry.void_reason == "wrong_volunteer"
+    with pytest.raises(CommandError) as twice:
+        entry.void("duplicate", "hours_id")
+    assert twice.value.code == "conflict" and entry.void_reason == "wrong_volunteer"
