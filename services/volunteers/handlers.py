@@ -184,6 +184,7 @@ async def request_volunteers(
     cmd: RequestVolunteers, uow: UnitOfWork, *, rules: TeamRules, organisation: Organisation
 ) -> dict[str, Any]:
     session = await _session_to_staff(uow, cmd.session_id)
+    await store.ask_for_duty(uow.conn, cmd.session_id, cmd.role, cmd.count)
     already = await store.standing_duties(uow.conn, cmd.session_id, cmd.role)
     needed = still_needed(cmd.count, already)
     made, reasons = await _fill(

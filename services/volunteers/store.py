@@ -192,6 +192,17 @@ async def standing_duties(conn: asyncpg.Connection, session_id: UUID, role: str)
     )
 
 
+async def ask_for_duty(conn: asyncpg.Connection, session_id: UUID, role: str, wanted: int) -> None:
+    """Keep how many volunteers the session's duty in ``role`` asked for (the latest ask)."""
+    await conn.execute(
+        """INSERT INTO duty_requests (session_id, role, wanted) VALUES ($1, $2, $3)
+           ON CONFLICT (session_id, role) DO UPDATE SET wanted = EXCLUDED.wanted""",
+        session_id,
+        role,
+        wanted,
+    )
+
+
 async def candidates(
     conn: asyncpg.Connection,
     session: KnownSession,

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Collection
 from dataclasses import dataclass
-from datetime import date
+from datetime import date, datetime
 from uuid import UUID
 
 import asyncpg
@@ -141,6 +141,67 @@ async def duties(conn: asyncpg.Connection, session_id: UUID) -> list[Duty]:
         session_id,
     )
     return [Duty(r["assignment_id"], r["volunteer_id"], r["role"], r["status"]) for r in found]
+
+
+@dataclass(frozen=True)
+class ComingDuty:
+    assignment_id: UUID
+    session_id: UUID
+    site: str
+    starts_at: datetime
+    ends_at: datetime
+    role: str
+    status: str
+
+
+@dataclass(frozen=True)
+class UnfilledDuty:
+    session_id: UUID
+    site: str
+    starts_at: datetime
+    ends_at: datetime
+    role: str
+    wanted: int
+    standing: int
+
+
+async def coming_duties(
+    conn: asyncpg.Connection, volunteer_id: UUID, first: date, last: date
+) -> list[ComingDuty]:
+    """The volunteer's proposed and confirmed duties at sessions not cancelled from ``first``
+    to ``last`` (both included), soonest first."""
+    found = await conn.fetch(
+        """SELECT a.assignment_id, a.session_id, s.site, s.starts_at, s.ends_at, a.role, a.status
+           FROM assignments a JOIN known_sessions s USING (session_id)
+           WHERE a.volunteer_id = $1 AND a.status IN ('proposed', 'confirmed')
+             AND NOT s.cancelled AND s.starts_at::date BETWEEN $2 AND $3
+           ORDER BY s.starts_at, a.assignment_id""",
+        volunteer_id,
+        first,
+        last,
+    )
+    return [ComingDuty(**dict(r)) for r in found]
+
+
+async def unfilled_duties(
+    conn: asyncpg.Connection, sites: Collection[str], first: date, last: date
+) -> list[UnfilledDuty]:
+    """Duties asked for at sessions of ``sites`` not cancelled from ``first`` to ``last`` with
+    fewer proposed or confirmed volunteers than asked, soonest first."""
+    found = await conn.fetch(
+        """SELECT r.session_id, s.site, s.starts_at, s.ends_at, r.role, r.wanted,
+                  (SELECT count(*) FROM assignments a
+                   WHERE a.session_id = r.session_id AND a.role = r.role
+                     AND a.status IN ('proposed', 'confirmed'))::int AS standing
+           FROM duty_requests r JOIN known_sessions s USING (session_id)
+           WHERE s.site = ANY($1::text[]) AND NOT s.cancelled
+             AND s.starts_at::date BETWEEN $2 AND $3""",
+        sorted(sites),
+        first,
+        last,
+    )
+    unfilled = [UnfilledDuty(**dict(r)) for r in found if r["standing"] < r["wanted"]]
+    return sorted(unfilled, key=lambda d: (d.starts_at, d.role, str(d.session_id)))
 
 
 async def session_site(conn: asyncpg.Connection, session_id: UUID) -> str | None:

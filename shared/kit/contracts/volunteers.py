@@ -226,6 +226,33 @@ class AssignmentsQuery(Query):
     session_id: UUID
 
 
+@query("volunteers", "volunteer_duties", access=DUTIES)
+class VolunteerDutiesQuery(Query):
+    """A volunteer's coming duties (proposed or confirmed, sessions not cancelled), soonest
+    first; a peer supporter asks for their own only."""
+
+    volunteer_id: UUID
+    from_date: dt.date | None = Field(
+        default=None, alias="from", description="Default: today in the organisation's zone."
+    )
+    days: int = Field(default=28, ge=1, le=366)
+
+    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+
+
+@query("volunteers", "unfilled_duties", access=VOLUNTEERING)
+class UnfilledDutiesQuery(Query):
+    """Duties asked for (``request_volunteers``) at the site's coming sessions with fewer
+    volunteers standing than asked, soonest first."""
+
+    from_date: dt.date | None = Field(
+        default=None, alias="from", description="Default: today in the organisation's zone."
+    )
+    days: int = Field(default=28, ge=1, le=366)
+
+    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+
+
 # --- events ---------------------------------------------------------------------------------
 
 
