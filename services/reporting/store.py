@@ -41,7 +41,9 @@ from shared.kit.contracts.intake import (
 from shared.kit.contracts.volunteers import (
     AssignmentMade,
     HoursLogged,
+    HoursVoided,
     PeerContactLogged,
+    PeerContactVoided,
     PeerMatchEnded,
     PeerMatchStarted,
     VolunteerRegistered,
@@ -401,6 +403,23 @@ def hours_logged(event: EventEnvelope, data: HoursLogged) -> Row:
     )
 
 
+def hours_voided(event: EventEnvelope, data: HoursVoided) -> Row:
+    # The void carries the entry's facts: applied before its hours.logged, the row is there
+    # already voided and the later insert does nothing.
+    return _row(
+        """INSERT INTO volunteer_hours
+               (hours_id, site, volunteer_id, team, minutes, worked_on, voided)
+           VALUES ($1, $2, $3, $4, $5, $6, true)
+           ON CONFLICT (hours_id) DO UPDATE SET voided = true""",
+        data.hours_id,
+        event.site,
+        data.volunteer_id,
+        data.team,
+        data.minutes,
+        data.date,
+    )
+
+
 def assignment_made(event: EventEnvelope, data: AssignmentMade) -> Row:
     return _row(
         """INSERT INTO assignments (assignment_id, site, volunteer_id, role, session_on)
@@ -446,6 +465,21 @@ def peer_contact_logged(event: EventEnvelope, data: PeerContactLogged) -> Row:
     )
 
 
+def peer_contact_voided(event: EventEnvelope, data: PeerContactVoided) -> Row:
+    return _row(
+        """INSERT INTO peer_contacts
+               (contact_id, site, match_id, mode, minutes, contact_on, voided)
+           VALUES ($1, $2, $3, $4, $5, $6, true)
+           ON CONFLICT (contact_id) DO UPDATE SET voided = true""",
+        data.contact_id,
+        event.site,
+        data.match_id,
+        data.mode,
+        data.minutes,
+        data.date,
+    )
+
+
 # Per source service: the event types reporting reads and how each is applied.
 APPLY: dict[str, dict[str, Apply]] = {
     "intake": {
@@ -471,9 +505,11 @@ APPLY: dict[str, dict[str, Apply]] = {
     "volunteers": {
         "volunteers.volunteer.registered": volunteer_registered,
         "volunteers.hours.logged": hours_logged,
+        "volunteers.hours.voided": hours_voided,
         "volunteers.assignment.made": assignment_made,
         "volunteers.peer_match.started": peer_match_started,
         "volunteers.peer_match.ended": peer_match_ended,
         "volunteers.peer_contact.logged": peer_contact_logged,
+        "volunteers.peer_contact.voided": peer_contact_voided,
     },
 }

@@ -52,7 +52,8 @@ class Reads:
         """Contacts dated in the period, and their minutes, per mode."""
         rows = await self._fetch(
             f"""SELECT mode AS k, count(*)::int AS n, sum(minutes)::int AS minutes FROM {table}
-                WHERE {day} BETWEEN $1 AND $2 AND {self._where()} GROUP BY 1"""
+                WHERE {day} BETWEEN $1 AND $2 AND NOT voided AND {self._where()}
+                GROUP BY 1"""
         )
         return _grouped(rows), _grouped(rows, value="minutes")
 
@@ -133,7 +134,7 @@ class Reads:
         """Each distinct (volunteer, team) with hours logged in the period."""
         rows = await self._fetch(
             f"""SELECT DISTINCT volunteer_id, team FROM volunteer_hours
-                WHERE worked_on BETWEEN $1 AND $2 AND {self._where()}"""
+                WHERE worked_on BETWEEN $1 AND $2 AND NOT voided AND {self._where()}"""
         )
         return [(r["volunteer_id"], r["team"]) for r in rows]
 
@@ -141,7 +142,8 @@ class Reads:
         """Minutes volunteers worked in the period, per team."""
         rows = await self._fetch(
             f"""SELECT team AS k, sum(minutes)::int AS n FROM volunteer_hours
-                WHERE worked_on BETWEEN $1 AND $2 AND {self._where()} GROUP BY 1"""
+                WHERE worked_on BETWEEN $1 AND $2 AND NOT voided AND {self._where()}
+                GROUP BY 1"""
         )
         return _grouped(rows)
 

@@ -18,7 +18,9 @@ def build(settings: Settings) -> ServiceDefinition:
     return ServiceDefinition(
         name="volunteers",
         migrations=Path(__file__).parent / "migrations",
-        commands=catalogued("volunteers", handlers, rules=rules),
+        commands=catalogued(
+            "volunteers", handlers, rules=rules, organisation=settings.organisation
+        ),
         queries=catalogued("volunteers", queries, queries=True, rules=rules),
         subscriptions=(
             Subscription.to(

@@ -64,8 +64,16 @@ def available(slots: list[Slot], unavailable: set[date], starts: datetime, ends:
     )
 
 
+DUTY_WINDOW_DAYS = 90
+"""How far around a session's day a volunteer's hours count towards their share of duties."""
+
+
 @dataclass
 class Candidate:
+    """A volunteer as the duty pick sees them. ``recent_minutes``: hours logged in the window
+    before the session; ``assigned_minutes``: duties standing in the window either side of it
+    whose hours are not logged yet (so the sessions of a weekly group rotate)."""
+
     volunteer_id: UUID
     teams: list[str]
     skills: set[str]
@@ -74,6 +82,49 @@ class Candidate:
     unavailable: set[date]
     booked_overlapping: bool
     recent_minutes: int
+    assigned_minutes: int = 0
+    active: bool = True
+
+    @property
+    def share(self) -> int:
+        """The minutes of duty this volunteer already has: the fewest are picked first."""
+        return self.recent_minutes + self.assigned_minutes
+
+
+PASSED_OVER: dict[str, str] = {
+    "inactive": "the volunteer is marked inactive",
+    "not_in_team": "the volunteer is in none of the teams asked for",
+    "not_trained": "the volunteer has not completed the courses the team requires",
+    "missing_skills": "the volunteer lacks a skill the duty needs",
+    "not_available": "the volunteer is not available at the session's time",
+    "already_booked": "the volunteer is already on a duty at an overlapping time",
+}
+"""Why a volunteer is not fit for a duty, in the order the checks run."""
+
+
+def unfit(
+    c: Candidate,
+    *,
+    rules: TeamRules,
+    teams: list[str] | None,
+    skills: list[str],
+    starts: datetime,
+    ends: datetime,
+) -> str | None:
+    """The first check the volunteer fails for this duty (a key of ``PASSED_OVER``), or None."""
+    if not c.active:
+        return "inactive"
+    active = rules.active_teams(c.teams, c.completed)
+    if not [t for t in active if teams is None or t in teams]:
+        in_team = teams is None or set(c.teams) & set(teams)
+        return "not_trained" if in_team else "not_in_team"
+    if not set(skills) <= c.skills:
+        return "missing_skills"
+    if not available(c.slots, c.unavailable, starts, ends):
+        return "not_available"
+    if c.booked_overlapping:
+        return "already_booked"
+    return None
 
 
 def pick(
@@ -86,30 +137,37 @@ def pick(
     ends: datetime,
     needed: int,
 ) -> tuple[list[UUID], dict[str, int]]:
-    """Choose who does a duty: suitable, trained, available, free; fewest recent hours first.
+    """Choose who does a duty: active, suitable, trained, available, free; the smallest share
+    of duty first (hours logged recently and duties assigned but not yet logged).
 
     Returns the chosen volunteer ids and, for those passed over, how many for each reason.
     """
     reasons: dict[str, int] = {}
     suitable: list[Candidate] = []
     for c in candidates:
-        active = rules.active_teams(c.teams, c.completed)
-        wanted = [t for t in active if teams is None or t in teams]
-        if not wanted:
-            in_team = teams is None or set(c.teams) & set(teams)
-            reason = "not_trained" if in_team else "not_in_team"
-        elif not set(skills) <= c.skills:
-            reason = "missing_skills"
-        elif not available(c.slots, c.unavailable, starts, ends):
-            reason = "not_available"
-        elif c.booked_overlapping:
-            reason = "already_booked"
-        else:
+        reason = unfit(c, rules=rules, teams=teams, skills=skills, starts=starts, ends=ends)
+        if reason is None:
             suitable.append(c)
-            continue
-        reasons[reason] = reasons.get(reason, 0) + 1
-    suitable.sort(key=lambda c: (c.recent_minutes, str(c.volunteer_id)))
+        else:
+            reasons[reason] = reasons.get(reason, 0) + 1
+    suitable.sort(key=lambda c: (c.share, str(c.volunteer_id)))
     return [c.volunteer_id for c in suitable[:needed]], reasons
+
+
+def check_named(
+    c: Candidate,
+    *,
+    rules: TeamRules,
+    teams: list[str] | None,
+    skills: list[str],
+    starts: datetime,
+    ends: datetime,
+) -> None:
+    """A coordinator's own choice for a duty passes the same checks as a pick; else
+    ``not_allowed`` naming the check that failed (detail ``volunteer_id``: its key)."""
+    reason = unfit(c, rules=rules, teams=teams, skills=skills, starts=starts, ends=ends)
+    if reason is not None:
+        raise CommandError.not_allowed(PASSED_OVER[reason], volunteer_id=reason)
 
 
 @dataclass
@@ -125,6 +183,7 @@ class Volunteer:
     languages: list[str] = field(default_factory=list)
     teams: list[str] = field(default_factory=list)
     courses: set[str] = field(default_factory=set)
+    active: bool = True
 
     @classmethod
     def register(
@@ -151,6 +210,13 @@ class Volunteer:
         if team in self.teams:
             raise CommandError.conflict("already in that team", team="already a member")
         self.teams.append(team)
+
+    def mark_active(self, active: bool) -> None:
+        """An inactive volunteer is never picked nor named for a duty until marked active."""
+        if self.active == active:
+            state = "active" if active else "inactive"
+            raise CommandError.conflict(f"the volunteer is already {state}", volunteer_id=state)
+        self.active = active
 
     def complete(self, course: str) -> None:
         self.courses.add(course)
@@ -337,6 +403,41 @@ class PeerMatch:
         self.status = "ended"
         self.ended_on = on
         self.end_reason = reason
+
+
+@dataclass
+class Voidable:
+    """An entry typed by mistake (wrong volunteer, wrong match, wrong figures) is voided with a
+    reason, never deleted: its hours or contact then count nowhere."""
+
+    void_reason: str | None
+
+    def void(self, reason: str, field: str) -> None:
+        if self.void_reason is not None:
+            raise CommandError.conflict("the entry is already voided", **{field: "voided"})
+        self.void_reason = reason
+
+
+@dataclass
+class HoursEntry(Voidable):
+    hours_id: UUID
+    volunteer_id: UUID
+    site: str
+    team: str
+    minutes: int
+    date: date
+    assignment_id: UUID | None
+
+
+@dataclass
+class PeerContact(Voidable):
+    contact_id: UUID
+    match_id: UUID
+    peer_volunteer_id: UUID
+    site: str
+    minutes: int
+    date: date
+    mode: str
 
 
 @dataclass(frozen=True)

@@ -13,12 +13,14 @@ from services.volunteers.domain import (
     Slot,
     TeamRules,
     Volunteer,
+    check_named,
     is_service_user,
     minutes_given,
     pick,
     session_for_duties,
     still_needed,
 )
+from shared.agency.sites import Organisation
 from shared.kit import known_people
 from shared.kit.commands import created, found, must_own, once
 from shared.kit.contracts.replies import CommandError
@@ -26,23 +28,32 @@ from shared.kit.contracts.volunteers import (
     AssignmentConfirmed,
     AssignmentDeclined,
     AssignmentMade,
+    AssignVolunteer,
     ConfirmAssignment,
+    DeactivateVolunteer,
     DeclineAssignment,
     EndPeerMatch,
     HoursLogged,
+    HoursVoided,
     JoinTeam,
     LogHours,
     LogPeerContact,
     PeerContactLogged,
+    PeerContactVoided,
     PeerMatchEnded,
     PeerMatchStarted,
+    ReactivateVolunteer,
     RecordTraining,
     RegisterVolunteer,
     RequestVolunteers,
     SetAvailability,
     StartPeerMatch,
     TrainingCompleted,
+    VoidHours,
+    VoidPeerContact,
+    VolunteerDeactivated,
     VolunteerJoinedTeam,
+    VolunteerReactivated,
     VolunteerRegistered,
 )
 from shared.kit.db.uow import UnitOfWork
@@ -143,11 +154,13 @@ async def _fill(
     skills: list[str],
     teams: list[str] | None,
     rules: TeamRules,
+    organisation: Organisation,
 ) -> tuple[list[str], dict[str, int]]:
-    """Pick up to ``needed`` volunteers for the duty and propose it to each; the new duties'
-    ids and, for those passed over, how many for each reason."""
+    """Pick up to ``needed`` volunteers of the session's site or a site above it for the duty
+    and propose it to each; the new duties' ids and, for those passed over, how many for each
+    reason."""
     chosen, reasons = pick(
-        await store.candidates(uow.conn, session),
+        await store.candidates(uow.conn, session, organisation.with_ancestors(session.site)),
         rules=rules,
         teams=teams,
         skills=skills,
@@ -168,12 +181,15 @@ async def _fill(
 
 
 async def request_volunteers(
-    cmd: RequestVolunteers, uow: UnitOfWork, *, rules: TeamRules
+    cmd: RequestVolunteers, uow: UnitOfWork, *, rules: TeamRules, organisation: Organisation
 ) -> dict[str, Any]:
     session = await _session_to_staff(uow, cmd.session_id)
+    await store.ask_for_duty(uow.conn, cmd.session_id, cmd.role, cmd.count)
     already = await store.standing_duties(uow.conn, cmd.session_id, cmd.role)
     needed = still_needed(cmd.count, already)
-    made, reasons = await _fill(uow, session, cmd.role, needed, cmd.skills, cmd.teams, rules)
+    made, reasons = await _fill(
+        uow, session, cmd.role, needed, cmd.skills, cmd.teams, rules, organisation
+    )
     return {
         "assignments": made,
         "already_assigned": already,
@@ -193,14 +209,59 @@ async def confirm_assignment(cmd: ConfirmAssignment, uow: UnitOfWork) -> dict[st
     return {"assignment_id": str(duty.assignment_id), "status": duty.status}
 
 
+async def assign_volunteer(
+    cmd: AssignVolunteer, uow: UnitOfWork, *, rules: TeamRules, organisation: Organisation
+) -> dict[str, Any]:
+    session = await _session_to_staff(uow, cmd.session_id)
+    serving = organisation.with_ancestors(session.site)
+    named = await store.candidates(uow.conn, session, serving, named=cmd.volunteer_id)
+    if not named:
+        raise CommandError.not_found("volunteer at this site or a site above it", "volunteer_id")
+    check_named(
+        named[0],
+        rules=rules,
+        teams=cmd.teams,
+        skills=cmd.skills,
+        starts=session.starts_at,
+        ends=session.ends_at,
+    )
+    duty = Assignment.propose(cmd.volunteer_id, session, cmd.role)
+    await store.add_assignment(uow.conn, duty)
+    return created(uow, AssignmentMade.of(duty, date=session.day, named=True), "assignment_id")
+
+
+async def _mark_active(uow: UnitOfWork, volunteer_id: UUID, active: bool) -> Volunteer:
+    v = await _volunteer(uow, volunteer_id)
+    v.mark_active(active)
+    await store.save_active(uow.conn, v)
+    return v
+
+
+async def deactivate_volunteer(cmd: DeactivateVolunteer, uow: UnitOfWork) -> dict[str, Any]:
+    on = uow.business_date(cmd.on)
+    v = await _mark_active(uow, cmd.volunteer_id, False)
+    uow.record(
+        VolunteerDeactivated(volunteer_id=v.volunteer_id, reason=cmd.reason, on=on),
+        subject=v.volunteer_id,
+    )
+    return {"volunteer_id": str(v.volunteer_id), "active": False}
+
+
+async def reactivate_volunteer(cmd: ReactivateVolunteer, uow: UnitOfWork) -> dict[str, Any]:
+    on = uow.business_date(cmd.on)
+    v = await _mark_active(uow, cmd.volunteer_id, True)
+    uow.record(VolunteerReactivated(volunteer_id=v.volunteer_id, on=on), subject=v.volunteer_id)
+    return {"volunteer_id": str(v.volunteer_id), "active": True}
+
+
 async def decline_assignment(
-    cmd: DeclineAssignment, uow: UnitOfWork, *, rules: TeamRules
+    cmd: DeclineAssignment, uow: UnitOfWork, *, rules: TeamRules, organisation: Organisation
 ) -> dict[str, Any]:
     duty = await _assignment(uow, cmd.assignment_id)
     duty.decline()
     await store.save_assignment(uow.conn, duty)
     session = await _session_to_staff(uow, duty.session_id)
-    made, reasons = await _fill(uow, session, duty.role, 1, [], None, rules)
+    made, reasons = await _fill(uow, session, duty.role, 1, [], None, rules, organisation)
     replacement = made[0] if made else None
     uow.record(
         AssignmentDeclined.of(
@@ -255,6 +316,15 @@ async def log_hours(cmd: LogHours, uow: UnitOfWork) -> dict[str, Any]:
     )
 
 
+async def void_hours(cmd: VoidHours, uow: UnitOfWork) -> dict[str, Any]:
+    here = uow.grant.sites if uow.grant is not None else (uow.site,)
+    entry = found(await store.hours_entry(uow.conn, cmd.hours_id), "hours", "hours_id", site=here)
+    entry.void(cmd.reason, "hours_id")
+    await store.save_hours_void(uow.conn, entry)
+    uow.record(HoursVoided.of(entry, reason=cmd.reason), subject=entry.hours_id)
+    return {"hours_id": str(entry.hours_id), "voided": True}
+
+
 async def start_peer_match(
     cmd: StartPeerMatch, uow: UnitOfWork, *, rules: TeamRules
 ) -> dict[str, Any]:
@@ -300,6 +370,19 @@ async def log_peer_contact(cmd: LogPeerContact, uow: UnitOfWork) -> dict[str, An
         subject=match.match_id,
     )
     return {"contact_id": str(contact_id)}
+
+
+async def void_peer_contact(cmd: VoidPeerContact, uow: UnitOfWork) -> dict[str, Any]:
+    contact = found(
+        await store.peer_contact(uow.conn, cmd.contact_id),
+        "peer contact",
+        "contact_id",
+        site=uow.site,
+    )
+    contact.void(cmd.reason, "contact_id")
+    await store.save_peer_contact_void(uow.conn, contact)
+    uow.record(PeerContactVoided.of(contact, reason=cmd.reason), subject=contact.match_id)
+    return {"contact_id": str(contact.contact_id), "voided": True}
 
 
 async def end_peer_match(cmd: EndPeerMatch, uow: UnitOfWork) -> dict[str, Any]:

@@ -2,20 +2,23 @@
 
 from __future__ import annotations
 
+from datetime import date, datetime, timedelta
 from typing import Any
 
 from services.volunteers import views
 from services.volunteers.domain import Milestones, TeamRules, in_hours
 from shared.kit.bus.requests import QueryContext
-from shared.kit.commands import found
+from shared.kit.commands import found, must_own
 from shared.kit.contracts.replies import CommandError
 from shared.kit.contracts.volunteers import (
     AssignmentsQuery,
     HoursQuery,
     RecognitionQuery,
+    UnfilledDutiesQuery,
+    VolunteerDutiesQuery,
     VolunteerQuery,
 )
-from shared.kit.identity.access import only_as
+from shared.kit.identity.access import Grant, only_as
 
 
 async def volunteer(q: VolunteerQuery, ctx: QueryContext, *, rules: TeamRules) -> dict[str, Any]:
@@ -30,6 +33,7 @@ async def volunteer(q: VolunteerQuery, ctx: QueryContext, *, rules: TeamRules) -
         "volunteer_id": str(q.volunteer_id),
         "person_id": str(v.person_id),
         "site": v.site,
+        "active": v.active,
         "skills": v.skills,
         "languages": v.languages,
         "teams": [
@@ -118,6 +122,73 @@ async def assignments(q: AssignmentsQuery, ctx: QueryContext) -> dict[str, Any]:
                 "volunteer_id": str(d.volunteer_id),
                 "role": d.role,
                 "status": d.status,
+            }
+            for d in duties
+        ],
+    }
+
+
+def _window(ctx: QueryContext, first: date | None, days: int) -> tuple[date, date]:
+    start = first or datetime.now(ctx.zone).date()
+    return start, start + timedelta(days=days - 1)
+
+
+def _when(starts_at: datetime, ends_at: datetime) -> dict[str, str]:
+    return {
+        "date": starts_at.date().isoformat(),
+        "start": starts_at.time().isoformat(timespec="minutes"),
+        "end": ends_at.time().isoformat(timespec="minutes"),
+    }
+
+
+async def volunteer_duties(q: VolunteerDutiesQuery, ctx: QueryContext) -> dict[str, Any]:
+    """The volunteer's coming duties at any site they serve; a peer supporter's own only."""
+    must_own(
+        Grant(ctx.identity, ctx.sites, ctx.granted, ctx.sees),
+        "peer_supporter",
+        q.volunteer_id,
+        "duties",
+        "volunteer_id",
+    )
+    record = await views.volunteer_record(ctx.conn, q.volunteer_id)
+    if record is None or not ctx.sees(record.volunteer.site):
+        raise CommandError.not_found("volunteer", "volunteer_id")
+    first, last = _window(ctx, q.from_date, q.days)
+    duties = await views.coming_duties(ctx.conn, q.volunteer_id, first, last)
+    return {
+        "volunteer_id": str(q.volunteer_id),
+        "from": first.isoformat(),
+        "to": last.isoformat(),
+        "duties": [
+            {
+                "assignment_id": str(d.assignment_id),
+                "session_id": str(d.session_id),
+                "site": d.site,
+                **_when(d.starts_at, d.ends_at),
+                "role": d.role,
+                "status": d.status,
+            }
+            for d in duties
+        ],
+    }
+
+
+async def unfilled_duties(q: UnfilledDutiesQuery, ctx: QueryContext) -> dict[str, Any]:
+    """Places still open on the duties asked for at the site's (and its children's) sessions."""
+    first, last = _window(ctx, q.from_date, q.days)
+    duties = await views.unfilled_duties(ctx.conn, ctx.sites, first, last)
+    return {
+        "from": first.isoformat(),
+        "to": last.isoformat(),
+        "duties": [
+            {
+                "session_id": str(d.session_id),
+                "site": d.site,
+                **_when(d.starts_at, d.ends_at),
+                "role": d.role,
+                "wanted": d.wanted,
+                "standing": d.standing,
+                "missing": d.wanted - d.standing,
             }
             for d in duties
         ],

@@ -9,9 +9,12 @@ from uuid import UUID
 import asyncpg
 
 from services.volunteers.domain import (
+    DUTY_WINDOW_DAYS,
     Assignment,
     Candidate,
+    HoursEntry,
     KnownSession,
+    PeerContact,
     PeerMatch,
     Slot,
     Volunteer,
@@ -44,7 +47,12 @@ async def volunteer(conn: asyncpg.Connection, volunteer_id: UUID) -> Volunteer |
         languages=list(row["languages"]),
         teams=list(joined["teams"]),
         courses=set(joined["courses"]),
+        active=row["active"],
     )
+
+
+async def save_active(conn: asyncpg.Connection, v: Volunteer) -> None:
+    await rows.update(conn, "volunteers", {"volunteer_id": v.volunteer_id}, active=v.active)
 
 
 async def add_volunteer(conn: asyncpg.Connection, v: Volunteer) -> bool:
@@ -122,11 +130,12 @@ async def add_hours(
     activity: str,
     assignment_id: UUID | None,
 ) -> bool:
-    """False if hours for that duty are already logged (a duty's hours are logged once)."""
+    """False if hours for that duty are already logged (a duty's hours are logged once, or
+    again after those were voided)."""
     return await rows.insert_once(
         conn,
         "hours",
-        "(assignment_id)",
+        "(assignment_id) WHERE void_reason IS NULL",
         hours_id=hours_id,
         volunteer_id=volunteer_id,
         team=team,
@@ -135,6 +144,21 @@ async def add_hours(
         activity=activity,
         assignment_id=assignment_id,
     )
+
+
+async def hours_entry(conn: asyncpg.Connection, hours_id: UUID) -> HoursEntry | None:
+    """The hours entry, locked for this transaction, with its volunteer's site."""
+    return await rows.fetch_one(
+        conn,
+        HoursEntry,
+        """SELECT h.*, h.day AS date, v.site FROM hours h JOIN volunteers v USING (volunteer_id)
+           WHERE h.hours_id = $1 FOR UPDATE OF h""",
+        hours_id,
+    )
+
+
+async def save_hours_void(conn: asyncpg.Connection, entry: HoursEntry) -> None:
+    await rows.update(conn, "hours", {"hours_id": entry.hours_id}, void_reason=entry.void_reason)
 
 
 # --- sessions and duties --------------------------------------------------------------------
@@ -168,10 +192,30 @@ async def standing_duties(conn: asyncpg.Connection, session_id: UUID, role: str)
     )
 
 
-async def candidates(conn: asyncpg.Connection, session: KnownSession) -> list[Candidate]:
-    """Every volunteer at the session's site not already on (or declined for) the session."""
+async def ask_for_duty(conn: asyncpg.Connection, session_id: UUID, role: str, wanted: int) -> None:
+    """Keep how many volunteers the session's duty in ``role`` asked for (the latest ask)."""
+    await conn.execute(
+        """INSERT INTO duty_requests (session_id, role, wanted) VALUES ($1, $2, $3)
+           ON CONFLICT (session_id, role) DO UPDATE SET wanted = EXCLUDED.wanted""",
+        session_id,
+        role,
+        wanted,
+    )
+
+
+async def candidates(
+    conn: asyncpg.Connection,
+    session: KnownSession,
+    sites: list[str],
+    *,
+    named: UUID | None = None,
+) -> list[Candidate]:
+    """The volunteers of ``sites`` (the session's and those above it) who may be picked for a
+    duty at the session: not already on it, nor having declined it. With ``named``, only that
+    volunteer, whatever their history with the session (a duty standing there counts as
+    booked at an overlapping time)."""
     found = await conn.fetch(
-        """SELECT v.volunteer_id, v.skills,
+        """SELECT v.volunteer_id, v.skills, v.active,
                   ARRAY(SELECT team FROM volunteer_teams t WHERE t.volunteer_id = v.volunteer_id
                         ORDER BY position) AS teams,
                   ARRAY(SELECT course FROM trainings c
@@ -183,16 +227,32 @@ async def candidates(conn: asyncpg.Connection, session: KnownSession) -> list[Ca
                             AND a.status IN ('proposed', 'confirmed') AND NOT s.cancelled
                             AND s.starts_at < $4 AND s.ends_at > $3) AS booked,
                   coalesce((SELECT sum(minutes) FROM hours h
-                            WHERE h.volunteer_id = v.volunteer_id
-                              AND h.day > $3::date - 90), 0) AS recent_minutes
+                            WHERE h.volunteer_id = v.volunteer_id AND h.void_reason IS NULL
+                              AND h.day > $3::date - $6::int), 0) AS recent_minutes,
+                  coalesce((SELECT sum(extract(epoch FROM s.ends_at - s.starts_at))::int / 60
+                            FROM assignments a JOIN known_sessions s USING (session_id)
+                            WHERE a.volunteer_id = v.volunteer_id
+                              AND a.status IN ('proposed', 'confirmed') AND NOT s.cancelled
+                              AND a.session_id <> $2
+                              AND s.starts_at::date > $3::date - $6::int
+                              AND s.starts_at::date < $3::date + $6::int
+                              AND NOT EXISTS (SELECT 1 FROM hours h
+                                              WHERE h.assignment_id = a.assignment_id
+                                                AND h.void_reason IS NULL)),
+                           0) AS assigned_minutes
            FROM volunteers v
-           WHERE v.site = $1
-             AND NOT EXISTS (SELECT 1 FROM assignments a WHERE a.volunteer_id = v.volunteer_id
-                             AND a.session_id = $2)""",
-        session.site,
+           WHERE v.site = ANY($1::text[])
+             AND CASE WHEN $5::uuid IS NULL
+                      THEN NOT EXISTS (SELECT 1 FROM assignments a
+                                       WHERE a.volunteer_id = v.volunteer_id
+                                         AND a.session_id = $2)
+                      ELSE v.volunteer_id = $5 END""",
+        sites,
         session.session_id,
         session.starts_at,
         session.ends_at,
+        named,
+        DUTY_WINDOW_DAYS,
     )
     slot_rows = await conn.fetch(
         """SELECT volunteer_id, weekday, starts, ends FROM availability
@@ -212,6 +272,8 @@ async def candidates(conn: asyncpg.Connection, session: KnownSession) -> list[Ca
             unavailable=set(r["unavailable"]),
             booked_overlapping=r["booked"],
             recent_minutes=int(r["recent_minutes"]),
+            assigned_minutes=int(r["assigned_minutes"]),
+            active=r["active"],
         )
         for r in found
     ]
@@ -308,6 +370,24 @@ async def add_peer_contact(
         day=day,
         minutes=minutes,
         mode=mode,
+    )
+
+
+async def peer_contact(conn: asyncpg.Connection, contact_id: UUID) -> PeerContact | None:
+    """The peer contact, locked for this transaction, with its match's site and peer."""
+    return await rows.fetch_one(
+        conn,
+        PeerContact,
+        """SELECT c.*, c.day AS date, m.site, m.peer_volunteer_id
+           FROM peer_contacts c JOIN peer_matches m USING (match_id)
+           WHERE c.contact_id = $1 FOR UPDATE OF c""",
+        contact_id,
+    )
+
+
+async def save_peer_contact_void(conn: asyncpg.Connection, contact: PeerContact) -> None:
+    await rows.update(
+        conn, "peer_contacts", {"contact_id": contact.contact_id}, void_reason=contact.void_reason
     )
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Collection
 from dataclasses import dataclass
-from datetime import date
+from datetime import date, datetime
 from uuid import UUID
 
 import asyncpg
@@ -73,7 +73,9 @@ async def volunteer_record(conn: asyncpg.Connection, volunteer_id: UUID) -> Volu
         volunteer_id,
     )
     total = await conn.fetchval(
-        "SELECT coalesce(sum(minutes), 0) FROM hours WHERE volunteer_id = $1", volunteer_id
+        "SELECT coalesce(sum(minutes), 0) FROM hours WHERE volunteer_id = $1 "
+        "AND void_reason IS NULL",
+        volunteer_id,
     )
     return VolunteerRecord(
         volunteer=Volunteer(
@@ -85,6 +87,7 @@ async def volunteer_record(conn: asyncpg.Connection, volunteer_id: UUID) -> Volu
             languages=list(row["languages"]),
             teams=[t["team"] for t in teams],
             courses={t.course for t in trainings},
+            active=row["active"],
         ),
         trainings=trainings,
         availability=[Slot(s["weekday"], s["starts"], s["ends"]) for s in slots],
@@ -105,7 +108,7 @@ async def minutes_by_volunteer_and_team(
         """SELECT h.volunteer_id, v.site, h.team, sum(h.minutes) AS minutes
            FROM hours h JOIN volunteers v USING (volunteer_id)
            WHERE v.site = ANY($1::text[]) AND h.day BETWEEN $2 AND $3
-             AND ($4::uuid IS NULL OR h.volunteer_id = $4)
+             AND h.void_reason IS NULL AND ($4::uuid IS NULL OR h.volunteer_id = $4)
            GROUP BY h.volunteer_id, v.site, h.team ORDER BY h.volunteer_id, h.team""",
         sorted(sites),
         first,
@@ -119,7 +122,8 @@ async def total_minutes(conn: asyncpg.Connection, sites: Collection[str]) -> lis
     """Every volunteer of ``sites`` with all the minutes they ever logged, most first."""
     found = await conn.fetch(
         """SELECT v.volunteer_id, v.site, v.person_id, coalesce(sum(h.minutes), 0) AS minutes
-           FROM volunteers v LEFT JOIN hours h USING (volunteer_id)
+           FROM volunteers v LEFT JOIN hours h
+                ON h.volunteer_id = v.volunteer_id AND h.void_reason IS NULL
            WHERE v.site = ANY($1::text[]) GROUP BY v.volunteer_id, v.site, v.person_id
            ORDER BY minutes DESC, v.volunteer_id""",
         sorted(sites),
@@ -137,6 +141,67 @@ async def duties(conn: asyncpg.Connection, session_id: UUID) -> list[Duty]:
         session_id,
     )
     return [Duty(r["assignment_id"], r["volunteer_id"], r["role"], r["status"]) for r in found]
+
+
+@dataclass(frozen=True)
+class ComingDuty:
+    assignment_id: UUID
+    session_id: UUID
+    site: str
+    starts_at: datetime
+    ends_at: datetime
+    role: str
+    status: str
+
+
+@dataclass(frozen=True)
+class UnfilledDuty:
+    session_id: UUID
+    site: str
+    starts_at: datetime
+    ends_at: datetime
+    role: str
+    wanted: int
+    standing: int
+
+
+async def coming_duties(
+    conn: asyncpg.Connection, volunteer_id: UUID, first: date, last: date
+) -> list[ComingDuty]:
+    """The volunteer's proposed and confirmed duties at sessions not cancelled from ``first``
+    to ``last`` (both included), soonest first."""
+    found = await conn.fetch(
+        """SELECT a.assignment_id, a.session_id, s.site, s.starts_at, s.ends_at, a.role, a.status
+           FROM assignments a JOIN known_sessions s USING (session_id)
+           WHERE a.volunteer_id = $1 AND a.status IN ('proposed', 'confirmed')
+             AND NOT s.cancelled AND s.starts_at::date BETWEEN $2 AND $3
+           ORDER BY s.starts_at, a.assignment_id""",
+        volunteer_id,
+        first,
+        last,
+    )
+    return [ComingDuty(**dict(r)) for r in found]
+
+
+async def unfilled_duties(
+    conn: asyncpg.Connection, sites: Collection[str], first: date, last: date
+) -> list[UnfilledDuty]:
+    """Duties asked for at sessions of ``sites`` not cancelled from ``first`` to ``last`` with
+    fewer proposed or confirmed volunteers than asked, soonest first."""
+    found = await conn.fetch(
+        """SELECT r.session_id, s.site, s.starts_at, s.ends_at, r.role, r.wanted,
+                  (SELECT count(*) FROM assignments a
+                   WHERE a.session_id = r.session_id AND a.role = r.role
+                     AND a.status IN ('proposed', 'confirmed'))::int AS standing
+           FROM duty_requests r JOIN known_sessions s USING (session_id)
+           WHERE s.site = ANY($1::text[]) AND NOT s.cancelled
+             AND s.starts_at::date BETWEEN $2 AND $3""",
+        sorted(sites),
+        first,
+        last,
+    )
+    unfilled = [UnfilledDuty(**dict(r)) for r in found if r["standing"] < r["wanted"]]
+    return sorted(unfilled, key=lambda d: (d.starts_at, d.role, str(d.session_id)))
 
 
 async def session_site(conn: asyncpg.Connection, session_id: UUID) -> str | None:

@@ -98,6 +98,16 @@ class Organisation(BaseModel):
                     frontier.append(site.code)
         return found
 
+    def with_ancestors(self, code: str) -> list[str]:
+        """The site and every site above it, nearest first: those whose staff and volunteers
+        serve it too."""
+        found = [code]
+        parent = self.site(code).parent
+        while parent is not None:
+            found.append(parent)
+            parent = self.site(parent).parent
+        return found
+
     def served(self, spec: str) -> list[str]:
         """Resolve ``CARENET_SITES`` (comma-separated codes or ``*``) against the file."""
         spec = spec.strip()

@@ -231,6 +231,12 @@ async def test_a_peer_supporter_acts_on_their_own_matches_and_duties_only(nc, sy
     )
     assert len((await both.ok("qry:assignments", session_id=session))["assignments"]) == 2
     await both.ok("log_peer_contact", match_id=mine, **contact)
+    # Their coming duties: their own list, never another's.
+    coming = (await me.ok("qry:volunteer_duties", volunteer_id=peer))["duties"]
+    assert [d["assignment_id"] for d in coming] == [own]
+    theirs_listed = await me.qry("volunteer_duties", volunteer_id=other)
+    assert theirs_listed.error is not None and theirs_listed.error.code == "forbidden"
+    assert len((await both.ok("qry:volunteer_duties", volunteer_id=peer))["duties"]) == 1
 
 
 async def test_the_access_log_names_the_verified_reader_and_the_rosters_reads(nc, system, head):

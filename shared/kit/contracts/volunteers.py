@@ -21,6 +21,7 @@ PeerContactMode = Literal["phone", "visit", "online", "group"]
 MatchEndReason = Literal[
     "goals_met", "user_request", "peer_request", "no_contact", "case_closed", "other"
 ]
+VoidReason = Literal["wrong_volunteer", "wrong_match", "wrong_figures", "duplicate", "other"]
 AssignmentStatus = Literal["proposed", "confirmed", "declined", "cancelled"]
 Language = Annotated[str, Field(min_length=1, max_length=32)]
 
@@ -84,6 +85,35 @@ class RequestVolunteers(Command):
     )
 
 
+@command("volunteers", "assign_volunteer", access=VOLUNTEERING)
+class AssignVolunteer(Command):
+    """A coordinator names the volunteer for a duty: checked like any pick (active, in a team
+    active for the duty, skills, availability, no clash); a refusal names the check."""
+
+    session_id: UUID
+    volunteer_id: UUID
+    role: str = Code
+    skills: list[Label] = Field(default_factory=list, max_length=10)
+    teams: list[Label] | None = Field(
+        default=None,
+        max_length=20,
+        description="Teams the duty is for; default any team the volunteer is active in.",
+    )
+
+
+@command("volunteers", "deactivate_volunteer", access=VOLUNTEERING)
+class DeactivateVolunteer(BusinessCommand):
+    """Marks a volunteer inactive: never picked nor named for a duty until reactivated."""
+
+    volunteer_id: UUID
+    reason: Literal["on_leave", "moved_away", "stopped", "other"] = "other"
+
+
+@command("volunteers", "reactivate_volunteer", access=VOLUNTEERING)
+class ReactivateVolunteer(BusinessCommand):
+    volunteer_id: UUID
+
+
 @command(
     "volunteers",
     "confirm_assignment",
@@ -122,6 +152,23 @@ class LogHours(BusinessCommand):
         max_length=64,
         description="Default: the volunteer's first team.",
     )
+
+
+@command("volunteers", "void_hours", access=VOLUNTEERING)
+class VoidHours(Command):
+    """An hours entry typed by mistake stops counting (a duty's hours may then be logged
+    again)."""
+
+    hours_id: UUID
+    reason: VoidReason
+
+
+@command("volunteers", "void_peer_contact", access=VOLUNTEERING)
+class VoidPeerContact(Command):
+    """A peer contact typed by mistake stops counting."""
+
+    contact_id: UUID
+    reason: VoidReason
 
 
 @command("volunteers", "start_peer_match", access=VOLUNTEERING)
@@ -179,6 +226,33 @@ class AssignmentsQuery(Query):
     session_id: UUID
 
 
+@query("volunteers", "volunteer_duties", access=DUTIES)
+class VolunteerDutiesQuery(Query):
+    """A volunteer's coming duties (proposed or confirmed, sessions not cancelled), soonest
+    first; a peer supporter asks for their own only."""
+
+    volunteer_id: UUID
+    from_date: dt.date | None = Field(
+        default=None, alias="from", description="Default: today in the organisation's zone."
+    )
+    days: int = Field(default=28, ge=1, le=366)
+
+    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+
+
+@query("volunteers", "unfilled_duties", access=VOLUNTEERING)
+class UnfilledDutiesQuery(Query):
+    """Duties asked for (``request_volunteers``) at the site's coming sessions with fewer
+    volunteers standing than asked, soonest first."""
+
+    from_date: dt.date | None = Field(
+        default=None, alias="from", description="Default: today in the organisation's zone."
+    )
+    days: int = Field(default=28, ge=1, le=366)
+
+    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+
+
 # --- events ---------------------------------------------------------------------------------
 
 
@@ -203,6 +277,23 @@ class VolunteerJoinedTeam(EventData):
     joined_on: dt.date
 
 
+@event("volunteers.volunteer.deactivated")
+class VolunteerDeactivated(EventData):
+    """A volunteer was marked inactive: no duties until reactivated."""
+
+    volunteer_id: UUID
+    reason: str
+    on: dt.date
+
+
+@event("volunteers.volunteer.reactivated")
+class VolunteerReactivated(EventData):
+    """An inactive volunteer was marked active again."""
+
+    volunteer_id: UUID
+    on: dt.date
+
+
 @event("volunteers.training.completed")
 class TrainingCompleted(EventData):
     """A volunteer completed a course; ``active_teams`` are the teams they may now serve in."""
@@ -216,13 +307,14 @@ class TrainingCompleted(EventData):
 
 @event("volunteers.assignment.made")
 class AssignmentMade(EventData):
-    """A volunteer was picked for a session duty."""
+    """A volunteer was picked for a session duty (``named``: by the coordinator)."""
 
     assignment_id: UUID
     volunteer_id: UUID
     session_id: UUID
     role: str
     date: dt.date
+    named: bool = False
 
 
 @event("volunteers.assignment.confirmed")
@@ -266,6 +358,19 @@ class HoursLogged(EventData):
     assignment_id: UUID | None = None
 
 
+@event("volunteers.hours.voided")
+class HoursVoided(EventData):
+    """An hours entry was voided: it counts nowhere. Carries the entry's facts, so reporting
+    may apply it before or after ``hours.logged``."""
+
+    hours_id: UUID
+    volunteer_id: UUID
+    team: str
+    minutes: int
+    date: dt.date
+    reason: VoidReason
+
+
 @event("volunteers.peer_match.started")
 class PeerMatchStarted(EventData):
     """A trained peer supporter was matched one to one with a service user."""
@@ -285,6 +390,19 @@ class PeerContactLogged(EventData):
     date: dt.date
     minutes: int
     mode: PeerContactMode
+
+
+@event("volunteers.peer_contact.voided")
+class PeerContactVoided(EventData):
+    """A peer contact was voided: it counts nowhere. Carries the contact's facts, so
+    reporting may apply it before or after ``peer_contact.logged``."""
+
+    contact_id: UUID
+    match_id: UUID
+    date: dt.date
+    minutes: int
+    mode: PeerContactMode
+    reason: VoidReason
 
 
 @event("volunteers.peer_match.ended")

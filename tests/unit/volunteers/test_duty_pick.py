@@ -6,7 +6,18 @@ from datetime import date, datetime, time, timedelta
 from typing import Any
 from uuid import UUID, uuid4
 
-from services.volunteers.domain import Candidate, Slot, TeamRules, available, pick
+import pytest
+
+from services.volunteers.domain import (
+    PASSED_OVER,
+    Candidate,
+    Slot,
+    TeamRules,
+    available,
+    check_named,
+    pick,
+)
+from shared.kit.contracts.replies import CommandError
 
 FAMILY = "family_volunteer_team"
 COMMITTEE = "family_committee"
@@ -137,3 +148,41 @@ def test_a_session_past_midnight_fits_no_weekly_slot():
     late = datetime.combine(STARTS.date(), time(23))
     whole_week = [Slot(d, time(0), time(23, 59)) for d in range(7)]
     assert not available(whole_week, set(), late, late + timedelta(hours=2))
+
+
+def test_duties_assigned_but_not_yet_logged_count_towards_a_volunteers_share():
+    already_on_next_week = candidate(assigned_minutes=90)
+    free = candidate()
+    assert choose([already_on_next_week, free])[0] == [free.volunteer_id]
+    logged_less_but_assigned_more = candidate(recent_minutes=30, assigned_minutes=90)
+    logged_more = candidate(recent_minutes=100)
+    assert choose([logged_less_but_assigned_more, logged_more])[0] == [logged_more.volunteer_id]
+
+
+def test_an_inactive_volunteer_is_never_picked():
+    resting = candidate(active=False)
+    assert choose([resting]) == ([], {"inactive": 1})
+
+
+def test_a_named_volunteer_passes_the_same_checks_and_a_refusal_names_the_one_that_failed():
+    fit = candidate()
+    check_named(fit, rules=RULES, teams=None, skills=[], starts=STARTS, ends=ENDS)
+    for unfit_one, reason in (
+        (candidate(active=False), "inactive"),
+        (candidate(completed=set()), "not_trained"),
+        (candidate(slots=[]), "not_available"),
+        (candidate(booked_overlapping=True), "already_booked"),
+        (candidate(), "missing_skills"),
+    ):
+        with pytest.raises(CommandError) as refused:
+            check_named(
+                unfit_one,
+                rules=RULES,
+                teams=None,
+                skills=["first_aid"] if reason == "missing_skills" else [],
+                starts=STARTS,
+                ends=ENDS,
+            )
+        assert refused.value.code == "not_allowed"
+        assert [(d.field, d.message) for d in refused.value.details] == [("volunteer_id", reason)]
+        assert refused.value.message == PASSED_OVER[reason]

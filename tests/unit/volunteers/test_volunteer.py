@@ -9,6 +9,7 @@ import pytest
 
 from services.volunteers.domain import (
     PEER_TEAM_DEFAULT,
+    HoursEntry,
     KnownSession,
     TeamRules,
     Volunteer,
@@ -16,6 +17,7 @@ from services.volunteers.domain import (
     is_service_user,
     minutes_given,
 )
+from shared.agency.sites import DEMO_ORGANISATION, load_organisation
 from shared.kit.contracts.replies import CommandError
 
 FAMILY = "family_volunteer_team"
@@ -142,3 +144,42 @@ def test_hours_are_shown_to_one_decimal():
     assert in_hours(90) == 1.5
     assert in_hours(100) == 1.7, "an hour and two thirds"
     assert in_hours(0) == 0
+
+
+def test_a_volunteer_marked_inactive_and_active_again_refuses_the_same_mark_twice():
+    v = volunteer([FAMILY])
+    assert v.active
+    v.mark_active(False)
+    assert not v.active
+    with pytest.raises(CommandError) as twice:
+        v.mark_active(False)
+    assert twice.value.code == "conflict"
+    v.mark_active(True)
+    assert v.active
+
+
+def test_a_sites_volunteers_serve_it_and_the_sites_below_it():
+    organisation = load_organisation(DEMO_ORGANISATION)
+    assert organisation.with_ancestors("nanyuan") == ["nanyuan", "likang", "hq"]
+    assert organisation.with_ancestors("hq") == ["hq"]
+    for code in organisation.codes():
+        for above in organisation.with_ancestors(code):
+            assert code in organisation.with_descendants(above)
+
+
+def test_an_entry_is_voided_once_with_its_reason():
+    entry = HoursEntry(
+        void_reason=None,
+        hours_id=uuid4(),
+        volunteer_id=uuid4(),
+        site="likang",
+        team=FAMILY,
+        minutes=90,
+        date=ON,
+        assignment_id=None,
+    )
+    entry.void("wrong_volunteer", "hours_id")
+    assert entry.void_reason == "wrong_volunteer"
+    with pytest.raises(CommandError) as twice:
+        entry.void("duplicate", "hours_id")
+    assert twice.value.code == "conflict" and entry.void_reason == "wrong_volunteer"
