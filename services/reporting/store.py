@@ -33,6 +33,7 @@ from shared.kit.contracts.intake import (
     CaseOpened,
     CaseTransferred,
     ConsentRecorded,
+    GoalMet,
     PersonRegistered,
     ReferralDecided,
     ReferralReceived,
@@ -89,6 +90,7 @@ READ_MODELS = (
     "consents",
     "cases",
     "case_contacts",
+    "goals_met",
     "assessments",
     "sessions",
     "enrolments",
@@ -255,6 +257,16 @@ def contact_logged(event: EventEnvelope, data: CaseContactLogged) -> Row:
         data.mode,
         data.minutes,
         data.contact_on,
+    )
+
+
+def goal_met(event: EventEnvelope, data: GoalMet) -> Row:
+    return _row(
+        """INSERT INTO goals_met (goal_id, site, met_on) VALUES ($1, $2, $3)
+           ON CONFLICT (goal_id) DO NOTHING""",
+        data.goal_id,
+        event.site,
+        data.met_on,
     )
 
 
@@ -443,6 +455,7 @@ APPLY: dict[str, dict[str, Apply]] = {
         "intake.case.transferred": case_transferred,
         "intake.case.closed": case_closed,
         "intake.case.contact_logged": contact_logged,
+        "intake.case.goal_met": goal_met,
         "intake.assessment.recorded": assessment_recorded,
     },
     "groups": {

@@ -70,6 +70,7 @@ async def test_a_rebuild_beside_the_live_service_gives_identical_figures(
         agency.ledger, CENTRE, "2026-10-01", "2026-10-31"
     )
     assert after[0]["figures"]["referrals_received"]["by"]["source"]["school"] == 3
+    assert after[0]["figures"]["goals_met"]["total"] == 7  # rebuilt from case.goal_met
     for view, old, new in zip(VIEWS, before, after, strict=True):
         if view[0] in ("likang", "*"):
             old["figures"].pop("referrals_received")
