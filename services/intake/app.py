@@ -6,12 +6,14 @@ from pathlib import Path
 
 from services.intake import handlers, handoffs, queries
 from shared.agency.instruments import load_instruments
+from shared.agency.screenings import load_screenings
 from shared.kit.config import Settings
 from shared.kit.service import ServiceDefinition, catalogued
 
 
 def build(settings: Settings) -> ServiceDefinition:
     """Intake for these settings; ``CARENET_INSTRUMENTS`` adds the agency's own instruments,
+    ``CARENET_SCREENINGS`` its own needs-and-risk screenings (or replaces the shipped items),
     ``CARENET_URGENT_REFERRAL_DAYS`` (0..365, as a ``referrals_overdue`` query may ask) is how
     long an urgent referral may wait undecided.
 
@@ -35,6 +37,7 @@ def build(settings: Settings) -> ServiceDefinition:
             handlers,
             organisation=settings.organisation,
             instruments=instruments,
+            screenings=load_screenings(settings.path("CARENET_SCREENINGS")),
             transfer_wait=settings.number("CARENET_TRANSFER_WAIT_SECONDS", 2, 0, 10),
         ),
         queries=catalogued("intake", queries, queries=True, default_days=overdue_days),

@@ -8,7 +8,15 @@ from datetime import date, datetime
 from uuid import UUID, uuid4
 
 from shared.agency.instruments import AnswersInvalid, Instrument, Score
-from shared.kit.contracts.intake import AgeBand, CaseKind, CloseReason, Decision, Role
+from shared.agency.screenings import AnswersDoNotFit, Screened, Screening
+from shared.kit.contracts.intake import (
+    AgeBand,
+    CaseKind,
+    CloseReason,
+    Decision,
+    GoalOutcome,
+    Role,
+)
 from shared.kit.contracts.replies import CommandError, ErrorDetail
 
 AGE_BANDS: tuple[tuple[int, AgeBand], ...] = (
@@ -108,6 +116,15 @@ class Referral:
                 on=f"before {self.received_on.isoformat()}",
             )
         self.status = decision
+
+    def may_screen(self, on: date) -> None:
+        """A referral is screened (again, if need be) on or after the day it was received."""
+        if on < self.received_on:
+            raise CommandError(
+                "validation_error",
+                "a referral cannot be screened before it was received",
+                on=f"before {self.received_on.isoformat()}",
+            )
 
 
 @dataclass
@@ -242,6 +259,11 @@ class Case:
 
     def log_contact(self, on: date) -> None:
         """Contacts may be entered late, for any day the case was open."""
+        self.record_on(on)
+
+    def record_on(self, on: date) -> None:
+        """Casework (contacts, notes, goal reviews) may be entered late, for any day the case
+        was open."""
         self._not_before_opening(on)
         if self.closed_on is not None and on > self.closed_on:
             raise CommandError.conflict(
@@ -358,3 +380,66 @@ class Assessment:
             )
         self.acknowledged_by = by
         self.acknowledge_note = note
+
+
+@dataclass
+class Goal:
+    """A goal in a case's care plan: open until it is met or dropped."""
+
+    goal_id: UUID
+    case_id: UUID
+    person_id: UUID
+    site: str
+    status: str
+    set_on: date
+    ended_on: date | None = None
+
+    @classmethod
+    def set(cls, case: Case, on: date) -> Goal:
+        """A new goal, for a case open now (not one transferring, closed or transferred)."""
+        case._must_be_open()
+        case._not_before_opening(on)
+        return cls(uuid4(), case.case_id, case.person_id, case.site, "open", on)
+
+    def _may_record(self, case: Case, on: date) -> None:
+        if self.status != "open":
+            raise CommandError.conflict(
+                f"this goal was {self.status}", goal_id=f"goal {self.status}"
+            )
+        if on < self.set_on:
+            raise CommandError(
+                "validation_error",
+                "that date is before the goal was set",
+                on=f"before {self.set_on.isoformat()}",
+            )
+        case.record_on(on)
+
+    def review(self, case: Case, on: date) -> None:
+        """An open goal may be reviewed on any day from its setting while its case was open."""
+        self._may_record(case, on)
+
+    def end(self, case: Case, outcome: GoalOutcome, on: date) -> None:
+        """An open goal is met or dropped once, on a day it could be reviewed."""
+        self._may_record(case, on)
+        self.status = outcome
+        self.ended_on = on
+
+
+def screen_answers(screenings: Mapping[str, Screening], code: str, answers: list[int]) -> Screened:
+    """Screen answers with the named screening; an unknown screening or answers that do not fit
+    it are a ``validation_error`` naming every problem."""
+    screening = screenings.get(code)
+    if screening is None:
+        raise CommandError(
+            "validation_error",
+            f"unknown screening {code!r}",
+            screening=f"one of {', '.join(sorted(screenings))}",
+        )
+    try:
+        return screening.screen(answers)
+    except AnswersDoNotFit as exc:
+        raise CommandError(
+            "validation_error",
+            f"the answers do not fit {code}",
+            [ErrorDetail(field=f, message=m) for f, m in exc.details],
+        ) from exc

@@ -13,6 +13,7 @@ import asyncpg
 from services.intake import store
 from services.intake.domain import (
     Case,
+    Goal,
     Person,
     age_band,
     phone_digits,
@@ -20,12 +21,15 @@ from services.intake.domain import (
     refuse_possible_duplicates,
     require_service_consent,
     score_answers,
+    screen_answers,
 )
 from shared.agency.instruments import Instrument
+from shared.agency.screenings import Screening
 from shared.agency.sites import Organisation
 from shared.kit.commands import created, found, once
 from shared.kit.contracts.intake import (
     AcknowledgeSafetyFollowup,
+    AddCaseNote,
     AssessmentRecorded,
     CarerLinked,
     CaseClosed,
@@ -34,6 +38,11 @@ from shared.kit.contracts.intake import (
     CloseCase,
     ConsentRecorded,
     DecideReferral,
+    EndGoal,
+    GoalDropped,
+    GoalMet,
+    GoalReviewed,
+    GoalSet,
     LinkCarer,
     LogContact,
     LogOutreach,
@@ -47,8 +56,11 @@ from shared.kit.contracts.intake import (
     ReferralDecided,
     ReferralReceived,
     RegisterPerson,
+    ReviewGoal,
     Role,
     SafetyFollowupAcknowledged,
+    ScreenReferral,
+    SetGoal,
     TransferCase,
 )
 from shared.kit.contracts.replies import CommandError
@@ -377,3 +389,86 @@ async def acknowledge_safety_followup(
         subject=cmd.assessment_id,
     )
     return {"assessment_id": str(cmd.assessment_id), "acknowledged_at": acknowledged_at.isoformat()}
+
+
+async def add_case_note(cmd: AddCaseNote, uow: UnitOfWork) -> dict[str, Any]:
+    """A note on the case, kept in intake: no event says it was written."""
+    noted_on = uow.business_date(cmd.on)
+    case = found(await store.load_case(uow.conn, cmd.case_id), "case", "case_id", site=uow.site)
+    case.record_on(noted_on)
+    note_id = uuid4()
+    await store.add_case_note(uow.conn, cmd, note_id=note_id, noted_on=noted_on)
+    return {"note_id": str(note_id), "noted_on": noted_on.isoformat()}
+
+
+async def _goal(uow: UnitOfWork, goal_id: UUID) -> tuple[Goal, Case]:
+    """The goal (kept at the subject's site) and its case, both locked."""
+    goal = found(await store.load_goal(uow.conn, goal_id), "goal", "goal_id", site=uow.site)
+    case = await store.load_case(uow.conn, goal.case_id)
+    assert case is not None  # goals.case_id references cases
+    return goal, case
+
+
+async def set_goal(cmd: SetGoal, uow: UnitOfWork) -> dict[str, Any]:
+    set_on = uow.business_date(cmd.on)
+    case = found(await store.load_case(uow.conn, cmd.case_id), "case", "case_id", site=uow.site)
+    goal = Goal.set(case, set_on)
+    await store.add_goal(uow.conn, goal, cmd)
+    return created(uow, GoalSet.of(goal), "goal_id")
+
+
+async def review_goal(cmd: ReviewGoal, uow: UnitOfWork) -> dict[str, Any]:
+    reviewed_on = uow.business_date(cmd.on)
+    goal, case = await _goal(uow, cmd.goal_id)
+    goal.review(case, reviewed_on)
+    review_id = uuid4()
+    await store.add_goal_review(uow.conn, cmd, review_id=review_id, reviewed_on=reviewed_on)
+    return created(
+        uow, GoalReviewed.of(goal, review_id=review_id, reviewed_on=reviewed_on), "review_id"
+    )
+
+
+async def end_goal(cmd: EndGoal, uow: UnitOfWork) -> dict[str, Any]:
+    ended_on = uow.business_date(cmd.on)
+    goal, case = await _goal(uow, cmd.goal_id)
+    goal.end(case, cmd.outcome, ended_on)
+    await store.save_goal_end(uow.conn, goal, cmd)
+    ended = (
+        GoalMet.of(goal, met_on=ended_on)
+        if cmd.outcome == "met"
+        else GoalDropped.of(goal, dropped_on=ended_on)
+    )
+    uow.record(ended, subject=goal.goal_id)
+    return {"goal_id": str(goal.goal_id), "status": goal.status}
+
+
+async def screen_referral(
+    cmd: ScreenReferral, uow: UnitOfWork, *, screenings: dict[str, Screening]
+) -> dict[str, Any]:
+    """The referral's needs-and-risk screening: answers, total, band and flags stay in intake
+    (no event); the reply gives the worker the band and flags."""
+    screened_on = uow.business_date(cmd.on)
+    screened = screen_answers(screenings, cmd.screening, cmd.answers)
+    referral = found(
+        await store.load_referral(uow.conn, cmd.referral_id),
+        "referral",
+        "referral_id",
+        site=uow.site,
+    )
+    referral.may_screen(screened_on)
+    screening_id = uuid4()
+    await store.add_screening(
+        uow.conn,
+        cmd,
+        screening_id=screening_id,
+        site=uow.site,
+        screened=screened,
+        screened_on=screened_on,
+    )
+    return {
+        "screening_id": str(screening_id),
+        "screening": cmd.screening,
+        "total": screened.total,
+        "band": screened.band,
+        "flags": list(screened.flags),
+    }

@@ -13,6 +13,7 @@ from shared.kit.commands import found
 from shared.kit.contracts.intake import (
     AccessLogQuery,
     CaseQuery,
+    CaseRecordQuery,
     ConsentQuery,
     FindPeople,
     HandoffsQuery,
@@ -82,6 +83,19 @@ async def case(q: CaseQuery, ctx: QueryContext) -> dict[str, Any]:
         contacts = await views.contacts(ctx.conn, q.case_id)
         handoff = await views.latest_handoff(ctx.conn, q.case_id)
     return {**details, "contacts": contacts, "handoff": handoff}
+
+
+async def case_record(q: CaseRecordQuery, ctx: QueryContext) -> dict[str, Any]:
+    """The case with its notes, care plan (goals and their reviews) and its referral's
+    screenings: personal data, so the read is access-logged."""
+    async with ctx.conn.transaction():
+        details = found(await views.case(ctx.conn, q.case_id), "case", "case_id", site=ctx.sites)
+        await _log(ctx, q, [UUID(details["person_id"])], "case_record")
+        notes = await views.case_notes(ctx.conn, q.case_id)
+        goals = await views.care_plan(ctx.conn, q.case_id)
+        referral = details["referral_id"]
+        screened = [] if referral is None else await views.screenings(ctx.conn, UUID(referral))
+    return {**details, "notes": notes, "goals": goals, "screenings": screened}
 
 
 async def handoffs(q: HandoffsQuery, ctx: QueryContext) -> dict[str, Any]:

@@ -1,5 +1,6 @@
 """Intake's SQL for its commands: loading and saving people, carer links, referrals, consent,
-cases, contacts and assessments. The queries' reads are in ``views.py``."""
+cases, contacts, assessments and the case record (notes, goals, reviews, screenings). The
+queries' reads are in ``views.py``."""
 
 from __future__ import annotations
 
@@ -8,9 +9,20 @@ from uuid import UUID
 
 import asyncpg
 
-from services.intake.domain import Assessment, Case, ConsentState, Handoff, Person, Referral
+from services.intake.domain import (
+    Assessment,
+    Case,
+    ConsentState,
+    Goal,
+    Handoff,
+    Person,
+    Referral,
+)
 from shared.agency.instruments import Score
+from shared.agency.screenings import Screened
 from shared.kit.contracts.intake import (
+    AddCaseNote,
+    EndGoal,
     LinkCarer,
     LogContact,
     LogOutreach,
@@ -19,6 +31,9 @@ from shared.kit.contracts.intake import (
     RecordAssessment,
     RecordConsent,
     RegisterPerson,
+    ReviewGoal,
+    ScreenReferral,
+    SetGoal,
     TransferredConsent,
     TransferredPerson,
 )
@@ -521,3 +536,94 @@ async def save_acknowledgement(conn: asyncpg.Connection, assessment: Assessment)
         assessment.acknowledge_note,
     )
     return acknowledged_at
+
+
+async def add_case_note(
+    conn: asyncpg.Connection, cmd: AddCaseNote, *, note_id: UUID, noted_on: date
+) -> None:
+    await rows.insert(
+        conn,
+        "case_notes",
+        note_id=note_id,
+        case_id=cmd.case_id,
+        text=cmd.text,
+        noted_on=noted_on,
+        written_by=cmd.actor,
+    )
+
+
+async def add_goal(conn: asyncpg.Connection, goal: Goal, cmd: SetGoal) -> None:
+    await rows.insert(
+        conn,
+        "goals",
+        goal_id=goal.goal_id,
+        case_id=goal.case_id,
+        person_id=goal.person_id,
+        site=goal.site,
+        text=cmd.text,
+        set_on=goal.set_on,
+        set_by=cmd.actor,
+    )
+
+
+async def load_goal(conn: asyncpg.Connection, goal_id: UUID) -> Goal | None:
+    """The goal, locked until the transaction ends; or None."""
+    return await rows.fetch_one(
+        conn,
+        Goal,
+        """SELECT goal_id, case_id, person_id, site, status, set_on, ended_on
+           FROM goals WHERE goal_id = $1 FOR UPDATE""",
+        goal_id,
+    )
+
+
+async def add_goal_review(
+    conn: asyncpg.Connection, cmd: ReviewGoal, *, review_id: UUID, reviewed_on: date
+) -> None:
+    await rows.insert(
+        conn,
+        "goal_reviews",
+        review_id=review_id,
+        goal_id=cmd.goal_id,
+        progress=cmd.progress,
+        note=cmd.note,
+        reviewed_on=reviewed_on,
+        reviewed_by=cmd.actor,
+    )
+
+
+async def save_goal_end(conn: asyncpg.Connection, goal: Goal, cmd: EndGoal) -> None:
+    await rows.update(
+        conn,
+        "goals",
+        {"goal_id": goal.goal_id},
+        status=goal.status,
+        ended_on=goal.ended_on,
+        ended_by=cmd.actor,
+        end_note=cmd.note,
+    )
+
+
+async def add_screening(
+    conn: asyncpg.Connection,
+    cmd: ScreenReferral,
+    *,
+    screening_id: UUID,
+    site: str,
+    screened: Screened,
+    screened_on: date,
+) -> None:
+    await rows.insert(
+        conn,
+        "referral_screenings",
+        screening_id=screening_id,
+        referral_id=cmd.referral_id,
+        site=site,
+        screening=cmd.screening,
+        answers=list(cmd.answers),
+        total=screened.total,
+        band=screened.band,
+        flags=list(screened.flags),
+        screened_on=screened_on,
+        screened_by=cmd.actor,
+    )

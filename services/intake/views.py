@@ -204,3 +204,43 @@ async def access_log(
         limit,
     )
     return [_jsonable(e) for e in entries]
+
+
+async def case_notes(conn: asyncpg.Connection, case_id: UUID) -> list[dict[str, Any]]:
+    """The case's notes, oldest first."""
+    notes = await conn.fetch(
+        """SELECT note_id, text, noted_on, written_by, written_at FROM case_notes
+           WHERE case_id = $1 ORDER BY noted_on, written_at""",
+        case_id,
+    )
+    return [_jsonable(n) for n in notes]
+
+
+async def care_plan(conn: asyncpg.Connection, case_id: UUID) -> list[dict[str, Any]]:
+    """The case's goals in the order they were set, each with its reviews, oldest first."""
+    goals = await conn.fetch(
+        """SELECT goal_id, text, status, set_on, set_by, ended_on, ended_by, end_note
+           FROM goals WHERE case_id = $1 ORDER BY set_on, created_at""",
+        case_id,
+    )
+    reviews = await conn.fetch(
+        """SELECT r.goal_id, r.review_id, r.progress, r.note, r.reviewed_on, r.reviewed_by
+           FROM goal_reviews r JOIN goals g USING (goal_id)
+           WHERE g.case_id = $1 ORDER BY r.reviewed_on, r.reviewed_at""",
+        case_id,
+    )
+    plan = {g["goal_id"]: {**_jsonable(g), "reviews": []} for g in goals}
+    for review in reviews:
+        row = _jsonable(review)
+        plan[review["goal_id"]]["reviews"].append({k: v for k, v in row.items() if k != "goal_id"})
+    return list(plan.values())
+
+
+async def screenings(conn: asyncpg.Connection, referral_id: UUID) -> list[dict[str, Any]]:
+    """The referral's screenings with their answers, oldest first."""
+    done = await conn.fetch(
+        """SELECT screening_id, screening, answers, total, band, flags, screened_on, screened_by
+           FROM referral_screenings WHERE referral_id = $1 ORDER BY screened_at""",
+        referral_id,
+    )
+    return [_jsonable(d) for d in done]

@@ -20,6 +20,7 @@ LABELS = {
     "case_contacts": "Casework contacts",
     "cases_closed": "Cases closed",
     "cases_active_end": "Cases active at period end",
+    "goals_met": "Care-plan goals met",
     "carers_linked": "Carers linked",
     "sessions_held": "Sessions held",
     "sessions_cancelled": "Sessions cancelled",

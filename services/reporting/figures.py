@@ -144,6 +144,7 @@ async def every_figure(reads: Reads, instruments: Mapping[str, Instrument]) -> d
     reasons = await reads.counts("cases", "closed_on", "close_reason")
     f["cases_closed"] = total(get_args(CloseReason), reasons, "reason")
     f["cases_active_end"] = cases_active_end(await reads.active_case_roles())
+    f["goals_met"] = only_total(await reads.goals_met())
     links = await reads.counts("carer_links", "linked_on", "relationship")
     f["carers_linked"] = total(get_args(Relationship), links, "relationship")
     types: tuple[str, ...] = get_args(ProgrammeType)

@@ -33,6 +33,7 @@ from shared.kit.contracts.intake import (
     CaseOpened,
     CaseTransferred,
     ConsentRecorded,
+    GoalMet,
     OutreachLogged,
     PersonRegistered,
     ReferralDecided,
@@ -92,6 +93,7 @@ READ_MODELS = (
     "consents",
     "cases",
     "case_contacts",
+    "goals_met",
     "assessments",
     "sessions",
     "enrolments",
@@ -272,6 +274,16 @@ def outreach_logged(event: EventEnvelope, data: OutreachLogged) -> Row:
         data.mode,
         data.minutes or 0,
         data.outreach_on,
+    )
+
+
+def goal_met(event: EventEnvelope, data: GoalMet) -> Row:
+    return _row(
+        """INSERT INTO goals_met (goal_id, site, met_on) VALUES ($1, $2, $3)
+           ON CONFLICT (goal_id) DO NOTHING""",
+        data.goal_id,
+        event.site,
+        data.met_on,
     )
 
 
@@ -492,6 +504,7 @@ APPLY: dict[str, dict[str, Apply]] = {
         "intake.case.transferred": case_transferred,
         "intake.case.closed": case_closed,
         "intake.case.contact_logged": contact_logged,
+        "intake.case.goal_met": goal_met,
         "intake.assessment.recorded": assessment_recorded,
         "intake.outreach.logged": outreach_logged,
     },

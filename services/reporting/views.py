@@ -155,6 +155,13 @@ class Reads:
         )
         return [r["teams"] for r in rows]
 
+    async def goals_met(self) -> int:
+        rows = await self._fetch(
+            f"""SELECT count(*)::int FROM goals_met
+                WHERE met_on BETWEEN $1 AND $2 AND {self._where()}"""
+        )
+        return int(rows[0][0])
+
     async def peer_matches_started(self) -> int:
         rows = await self._fetch(
             f"""SELECT count(*)::int FROM peer_matches

@@ -28,6 +28,7 @@ KINDS: dict[str, tuple[str, str, str]] = {
     "volunteer hours": ("volunteer_hours", "hours_id", "true"),
     "peer matches": ("peer_matches", "match_id", "started_on IS NOT NULL"),
     "peer contacts": ("peer_contacts", "contact_id", "true"),
+    "goals met": ("goals_met", "goal_id", "true"),
     "referral decisions": ("referrals", "referral_id", "decision IS NOT NULL"),
     "cases closed": ("cases", "case_id", "closed_on IS NOT NULL"),
 }
@@ -43,6 +44,7 @@ ROW_KINDS = (
     "volunteer hours",
     "peer matches",
     "peer contacts",
+    "goals met",
 )
 CONSENTS = "consents"
 ATTENDANCE = "attendance"
@@ -73,6 +75,8 @@ def effects_of(
             return [("contacts", result["contact_id"])]
         case ("intake", "record_assessment"):
             return [("assessments", result["assessment_id"])]
+        case ("intake", "end_goal") if result["status"] == "met":
+            return [("goals met", result["goal_id"])]
         case ("groups", "create_programme"):
             return [("sessions", s) for s in result["session_ids"]]
         case ("groups", "schedule_session"):

@@ -40,6 +40,7 @@ class Ledger:
     links: list[dict[str, Any]] = field(default_factory=list)
     cases: dict[str, dict[str, Any]] = field(default_factory=dict)
     contacts: list[dict[str, Any]] = field(default_factory=list)
+    goals: dict[str, dict[str, Any]] = field(default_factory=dict)
     sessions: dict[str, dict[str, Any]] = field(default_factory=dict)
     enrolments: list[dict[str, Any]] = field(default_factory=list)
     volunteers: dict[str, dict[str, Any]] = field(default_factory=dict)
@@ -154,6 +155,24 @@ class Agency:
         self.ledger.outreach.append(
             {"site": site, "count": count, "mode": mode, "minutes": minutes or 0, "on": on}
         )
+
+    async def goal(self, site: str, case: str, on: str) -> str:
+        result = await self._client("intake", site).ok(
+            "set_goal", case_id=case, text="Keep a weekly routine", on=on
+        )
+        goal = str(result["goal_id"])
+        self.ledger.goals[goal] = {"site": site, "met": None}
+        return goal
+
+    async def review_goal(self, site: str, goal: str, progress: str, on: str) -> None:
+        await self._client("intake", site).ok(
+            "review_goal", goal_id=goal, progress=progress, note="Going to the group", on=on
+        )
+
+    async def end_goal(self, site: str, goal: str, outcome: str, on: str) -> None:
+        await self._client("intake", site).ok("end_goal", goal_id=goal, outcome=outcome, on=on)
+        if outcome == "met":
+            self.ledger.goals[goal]["met"] = on
 
     async def assess(
         self, site: str, person: str, instrument: str, timepoint: str, answers: list[int], on: str

@@ -154,6 +154,12 @@ def figures(ledger: Ledger, sites: set[str], start: str, end: str) -> dict[str, 
         "by": {"role": _by(ROLES, Counter(r for c in active for r in c["roles"]))},
     }
     links = [k for k in ledger.links if k["site"] in sites and _in(k["on"], start, end)]
+    f["goals_met"] = {
+        "total": sum(
+            1 for g in ledger.goals.values() if g["site"] in sites and _in(g["met"], start, end)
+        ),
+        "by": {},
+    }
     f["carers_linked"] = {
         "total": len(links),
         "by": {"relationship": _by(RELATIONSHIPS, Counter(k["relationship"] for k in links))},

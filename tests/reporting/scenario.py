@@ -80,10 +80,20 @@ async def october(agency: Agency, *, volunteers: bool) -> dict[str, str]:
         cases[name] = await a.open_case("likang", p[name], "2026-10-09")
     for name in ("nan1", "nan2"):
         cases[name] = await a.open_case("nanyuan", p[name], "2026-10-13")
+    # Care plans: six goals met at the centre in October (one entered after its case closed),
+    # one dropped, one still open; one met at Nanyuan (a count below five).
+    goals = {name: await a.goal("likang", cases[name], "2026-10-10") for name in with_case[:8]}
+    await a.review_goal("likang", goals["carer1"], "some_progress", "2026-10-17")
+    for name, day in zip(with_case[:5], ("18", "20", "22", "24", "26"), strict=True):
+        await a.end_goal("likang", goals[name], "met", f"2026-10-{day}")
+    await a.end_goal("likang", goals["rec1"], "dropped", "2026-10-27")
+    nanyuan_goal = await a.goal("nanyuan", cases["nan1"], "2026-10-14")
+    await a.end_goal("nanyuan", nanyuan_goal, "met", "2026-10-28")
     # Member 6 finishes and comes back within the month: one new and one reactivated case.
     await a.close_case("likang", cases["rec6"], "goals_achieved", "2026-10-12")
     cases["rec6b"] = await a.open_case("likang", p["rec6"], "2026-10-21")
     await a.close_case("likang", cases["carer6"], "moved_away", "2026-10-25")
+    await a.end_goal("likang", goals["carer6"], "met", "2026-10-24")
     # Member 5 moves to the Nanyuan street programme.
     cases["rec5b"] = await a.transfer("likang", cases["rec5"], "nanyuan", "2026-10-15")
     for name, mode, minutes, day in (

@@ -38,6 +38,7 @@ async def test_every_figure_of_a_month_matches_what_staff_did(nc, system):
     assert centre["cases_active_end"]["total"] == 14  # the transferred case still counts once
     assert centre["attendances"]["by"]["type"]["support_group"] == 13  # corrected record only
     assert centre["outcomes"]["brs"]["n_paired"] == 7  # withdrawn consent and no post left out
+    assert centre["goals_met"] == {"total": 7, "by": {}}  # 6 here, 1 at Nanyuan; not dropped
 
 
 async def test_targets_from_the_sites_file_are_pro_rated_to_the_period(nc, system):

@@ -72,6 +72,7 @@ async def test_a_rebuild_beside_the_live_service_gives_identical_figures(
     assert after[0]["figures"]["referrals_received"]["by"]["source"]["school"] == 3
     # The street programmes' outreach counts (12 + 3 + 7 people in October) come back too.
     assert after[0]["figures"]["outreach_contacts"]["total"] == 22
+    assert after[0]["figures"]["goals_met"]["total"] == 7  # rebuilt from case.goal_met
     for view, old, new in zip(VIEWS, before, after, strict=True):
         if view[0] in ("likang", "*"):
             old["figures"].pop("referrals_received")

@@ -49,6 +49,10 @@ async def test_all_sites_and_exports_are_deidentified_with_the_paths_listed(nc, 
     assert figures["outcomes"]["k6"] == dict.fromkeys(figures["outcomes"]["k6"])  # 2 people
     assert figures["outcomes"]["brs"]["n_paired"] == 7
     assert figures["case_contacts"]["hours"] > 0  # hours are amounts, not people
+    assert figures["goals_met"]["total"] == 7
+    street = await summary(nc, "nanyuan", "2026-10", exact=False)
+    assert street["figures"]["goals_met"]["total"] is None  # one goal met: suppressed
+    assert "goals_met.total" in street["suppressed"]
 
 
 async def test_exact_figures_only_for_one_site(nc, system):

@@ -55,6 +55,8 @@ OutreachMode = Literal[
 Timepoint = Literal["baseline", "mid", "post", "follow_up"]
 CaseKind = Literal["new", "reactivated", "transferred_in"]
 HandoffStatus = Literal["pending", "completed", "refused"]
+GoalProgress = Literal["not_started", "some_progress", "on_track", "setback"]
+GoalOutcome = Literal["met", "dropped"]
 
 Text = Field(min_length=1, max_length=2000)
 Name = Field(min_length=1, max_length=120)
@@ -210,6 +212,50 @@ class AcknowledgeSafetyFollowup(Command):
     note: str | None = Field(default=None, max_length=2000)
 
 
+@command("intake", "add_case_note", access=CASEWORK)
+class AddCaseNote(BusinessCommand):
+    """A case note; its text stays in intake (no event says a note was added)."""
+
+    case_id: UUID
+    text: str = Field(min_length=1, max_length=10000)
+
+
+@command("intake", "set_goal", access=CASEWORK)
+class SetGoal(BusinessCommand):
+    """A goal in the case's care plan; its text stays in intake."""
+
+    case_id: UUID
+    text: str = Text
+
+
+@command("intake", "review_goal", access=CASEWORK)
+class ReviewGoal(BusinessCommand):
+    """A review of an open goal: how it is going, and a progress note kept in intake."""
+
+    goal_id: UUID
+    progress: GoalProgress
+    note: str | None = Field(default=None, min_length=1, max_length=2000)
+
+
+@command("intake", "end_goal", access=CASEWORK)
+class EndGoal(BusinessCommand):
+    """Mark an open goal ``met`` or ``dropped``, with an optional note kept in intake."""
+
+    goal_id: UUID
+    outcome: GoalOutcome
+    note: str | None = Field(default=None, min_length=1, max_length=2000)
+
+
+@command("intake", "screen_referral", access=CASEWORK)
+class ScreenReferral(BusinessCommand):
+    """Answers to a needs-and-risk screening (``shared/agency/screenings.toml``) for a referral;
+    the answers, total, band and flags stay in intake."""
+
+    referral_id: UUID
+    screening: str = Field(default="needs_risk", min_length=1, max_length=32)
+    answers: list[int] = Field(min_length=1, max_length=100)
+
+
 # --- queries --------------------------------------------------------------------------------
 
 
@@ -230,6 +276,14 @@ class FindPeople(Query):
 
 @query("intake", "case", access=CASEWORK)
 class CaseQuery(Query):
+    case_id: UUID
+
+
+@query("intake", "case_record", access=CASEWORK)
+class CaseRecordQuery(Query):
+    """A case's record: its notes, its care plan's goals with their reviews, and the screenings
+    of its referral; the read is written to the access log."""
+
     case_id: UUID
 
 
@@ -401,3 +455,44 @@ class SafetyFollowupAcknowledged(EventData):
     person_id: UUID
     acknowledged_by: str
     acknowledged_at: datetime
+
+
+@event("intake.case.goal_set")
+class GoalSet(EventData):
+    """A goal was set in a case's care plan (its text stays in intake)."""
+
+    goal_id: UUID
+    case_id: UUID
+    person_id: UUID
+    set_on: date
+
+
+@event("intake.case.goal_reviewed")
+class GoalReviewed(EventData):
+    """A care-plan goal was reviewed (the progress note stays in intake)."""
+
+    review_id: UUID
+    goal_id: UUID
+    case_id: UUID
+    person_id: UUID
+    reviewed_on: date
+
+
+@event("intake.case.goal_met")
+class GoalMet(EventData):
+    """A care-plan goal was met."""
+
+    goal_id: UUID
+    case_id: UUID
+    person_id: UUID
+    met_on: date
+
+
+@event("intake.case.goal_dropped")
+class GoalDropped(EventData):
+    """A care-plan goal was dropped, unmet."""
+
+    goal_id: UUID
+    case_id: UUID
+    person_id: UUID
+    dropped_on: date

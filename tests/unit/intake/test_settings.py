@@ -34,3 +34,11 @@ def test_a_missing_agency_instruments_file_stops_the_start(tmp_path: Path) -> No
     settings = load_settings("intake", {**ENV, "CARENET_INSTRUMENTS": str(tmp_path / "no.toml")})
     with pytest.raises(ValueError, match="does not exist"):
         build(settings)
+
+
+def test_a_bad_agency_screenings_file_stops_the_start_with_its_reason(tmp_path: Path) -> None:
+    own = tmp_path / "screenings.toml"
+    own.write_text('[needs_risk]\nurgent_flags = ["fire"]\n', encoding="utf-8")
+    settings = load_settings("intake", {**ENV, "CARENET_SCREENINGS": str(own)})
+    with pytest.raises(ValueError, match="urgent_flags fire are no item's flag"):
+        build(settings)
