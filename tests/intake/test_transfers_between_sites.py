@@ -205,7 +205,8 @@ async def test_a_handoff_waits_through_a_cut_and_completes_once_when_the_site_is
     assert await count(icmhc, "SELECT count(*) FROM cases WHERE person_id = $1::uuid", person) == 1
     events = await intake_events(nc, wait_for=7)
     assert len(of_type(events, "intake.case.transferred")) == 1
-    assert [e["site"] for e in of_type(events, "intake.case.opened")] == ["likang", "icmhc"]
+    # Two intakes' relays: the sites' events need not reach the stream in that order.
+    assert sorted(e["site"] for e in of_type(events, "intake.case.opened")) == ["icmhc", "likang"]
     assert (await lee.ok("qry:handoffs"))["handoffs"] == []
 
 
@@ -242,7 +243,8 @@ async def test_a_sender_that_died_after_the_receiver_accepted_resends_and_gets_t
     assert await count(icmhc, "SELECT count(*) FROM cases") == 1
     events = await intake_events(nc, wait_for=5)
     assert len(of_type(events, "intake.case.transferred")) == 1
-    assert [e["site"] for e in of_type(events, "intake.case.opened")] == ["likang", "icmhc"]
+    # Two intakes' relays: the sites' events need not reach the stream in that order.
+    assert sorted(e["site"] for e in of_type(events, "intake.case.opened")) == ["icmhc", "likang"]
 
 
 async def _only_case(runtime: ServiceRuntime) -> Any:

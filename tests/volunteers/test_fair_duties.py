@@ -94,7 +94,7 @@ async def test_a_coordinator_names_a_volunteer_checked_like_any_pick(clients, se
     assert again.error.details[0].message == "already_booked"
     assert (await v.ok("qry:assignments", session_id=overlapping))["assignments"] == []
     [made] = await eventually(lambda: _events(nc, "volunteers.assignment.made"))
-    assert made["named"] is True and made["volunteer_id"] == trained
+    assert made["chosen_by_coordinator"] is True and made["volunteer_id"] == trained
 
 
 async def test_an_inactive_volunteer_is_never_picked_nor_named_until_active_again(

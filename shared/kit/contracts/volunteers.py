@@ -307,14 +307,15 @@ class TrainingCompleted(EventData):
 
 @event("volunteers.assignment.made")
 class AssignmentMade(EventData):
-    """A volunteer was picked for a session duty (``named``: by the coordinator)."""
+    """A volunteer was picked for a session duty (``chosen_by_coordinator``: named for it rather
+    than picked by the rota)."""
 
     assignment_id: UUID
     volunteer_id: UUID
     session_id: UUID
     role: str
     date: dt.date
-    named: bool = False
+    chosen_by_coordinator: bool = False
 
 
 @event("volunteers.assignment.confirmed")
