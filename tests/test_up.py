@@ -264,6 +264,16 @@ async def _walk_through_with_made_tokens(data: Path, summary: dict) -> str:
         _cli, data, "intake", "person", "--site", "likang", "--person-id", mum, token=sw_lee
     )
     assert read.returncode == 0 and _reply(read)["result"]["legal_name"] == "陳美玲"
+    # The README's correction: a phone typed wrong.
+    fixed = await asyncio.to_thread(
+        _cli,
+        data,
+        *("intake", "update_person", "--site", "likang", "--person-id", mum),
+        *("--phone", "+852 9123 4568"),
+        token=sw_lee,
+    )
+    assert fixed.returncode == 0, fixed.stdout + fixed.stderr
+    assert _reply(fixed)["result"] == {"person_id": mum, "changed": ["phone"], "revision": 1}
 
     # The operator (up.json's token, sent when CARENET_TOKEN is not set) may not read it.
     as_operator = await asyncio.to_thread(

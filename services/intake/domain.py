@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Collection, Mapping
 from dataclasses import dataclass, field
 from datetime import date, datetime
+from typing import Any
 from uuid import UUID, uuid4
 
 from shared.agency.instruments import AnswersInvalid, Instrument, Score
@@ -16,6 +17,7 @@ from shared.kit.contracts.intake import (
     Decision,
     GoalOutcome,
     Role,
+    Sex,
 )
 from shared.kit.contracts.replies import CommandError, ErrorDetail
 
@@ -102,20 +104,103 @@ class Referral:
     received_on: date
     person_id: UUID | None = None
     site: str | None = None
+    decided_on: date | None = None
 
-    def decide(self, decision: Decision, on: date) -> None:
-        """A referral is decided once, and not before the day it was received."""
-        if self.status != "received":
+    def decide(self, decision: Decision, on: date) -> Decision | None:
+        """A referral is decided once, and not before the day it was received; a waitlisted one
+        is decided again later, accepted or declined, not before it was waitlisted. The
+        decision it had before, if any."""
+        previous: Decision | None = None
+        if self.status == "waitlisted" and decision != "waitlisted":
+            previous = "waitlisted"
+        elif self.status != "received":
             raise CommandError.conflict(
                 f"this referral was already {self.status}", referral_id=f"already {self.status}"
             )
-        if on < self.received_on:
+        earliest = self.decided_on or self.received_on
+        if on < earliest:
             raise CommandError(
                 "validation_error",
-                "a referral cannot be decided before it was received",
-                on=f"before {self.received_on.isoformat()}",
+                "a referral cannot be decided before it was "
+                + ("waitlisted" if previous else "received"),
+                on=f"before {earliest.isoformat()}",
             )
         self.status = decision
+        self.decided_on = on
+        return previous
+
+
+PERSONAL_FIELDS: tuple[str, ...] = (
+    "preferred_name",
+    "legal_name",
+    "sex",
+    "birth_year",
+    "phone",
+    "language",
+    "address",
+)
+REQUIRED_FIELDS: frozenset[str] = frozenset({"preferred_name", "roles"})
+
+
+@dataclass(frozen=True)
+class Correction:
+    """What a correction of a person's record changes: every field, and what of it events
+    may say (roles, age band, sex: None when unchanged)."""
+
+    values: dict[str, Any]
+    roles: tuple[Role, ...] | None = None
+    age_band: AgeBand | None = None
+    sex: Sex | None = None
+
+    @property
+    def fields(self) -> list[str]:
+        return sorted(self.values)
+
+    @property
+    def announced(self) -> bool:
+        """Whether other services must hear of it (roles, age band or sex changed)."""
+        return self.roles is not None or self.age_band is not None or self.sex is not None
+
+
+@dataclass
+class PersonRecord:
+    """A person's record as intake keeps it, for correcting it."""
+
+    person_id: UUID
+    site: str
+    roles: tuple[Role, ...]
+    revision: int
+    values: dict[str, Any]
+    """The personal fields (``PERSONAL_FIELDS``) as stored."""
+
+    def correct(self, changes: Mapping[str, Any], today: date) -> Correction:
+        """The correction ``changes`` (field: new value, None to clear) makes: only the fields
+        that differ; a name and roles cannot be cleared."""
+        cleared = sorted(f for f in REQUIRED_FIELDS if f in changes and changes[f] is None)
+        if cleared:
+            raise CommandError(
+                "validation_error",
+                "a person always has a preferred name and at least one role",
+                [ErrorDetail(field=f, message="cannot be cleared") for f in cleared],
+            )
+        values = {
+            f: v for f, v in changes.items() if f in PERSONAL_FIELDS and self.values.get(f) != v
+        }
+        roles: tuple[Role, ...] | None = None
+        if "roles" in changes and tuple(changes["roles"]) != self.roles:
+            roles = tuple(changes["roles"])
+            values["roles"] = list(roles)
+        band: AgeBand | None = None
+        if "birth_year" in values:
+            before, after = (
+                age_band(self.values.get("birth_year"), today),
+                age_band(values["birth_year"], today),
+            )
+            band = after if after != before else None
+        sex: Sex | None = None
+        if "sex" in values:
+            sex = values["sex"] if values["sex"] is not None else "undisclosed"
+        return Correction(values, roles, band, sex)
 
     def may_screen(self, on: date) -> None:
         """A referral is screened (again, if need be) on or after the day it was received."""
@@ -257,6 +342,17 @@ class Case:
             transferred_from_case_id=from_case_id,
         )
 
+    def reassign(self, worker_id: str, on: date) -> str:
+        """Give the open case to ``worker_id``; the worker it had."""
+        self._must_be_open()
+        self._not_before_opening(on)
+        if worker_id == self.worker_id:
+            raise CommandError(
+                "validation_error", "the case is already that worker's", worker_id="same worker"
+            )
+        previous, self.worker_id = self.worker_id, worker_id
+        return previous
+
     def log_contact(self, on: date) -> None:
         """Contacts may be entered late, for any day the case was open."""
         self.record_on(on)
@@ -356,9 +452,32 @@ def score_answers(instruments: Mapping[str, Instrument], code: str, answers: lis
         ) from exc
 
 
+def _void_once(voided_on: date | None, what: str, field: str) -> None:
+    if voided_on is not None:
+        raise CommandError.conflict(
+            f"this {what} was already voided on {voided_on.isoformat()}", **{field: "voided"}
+        )
+
+
+@dataclass
+class Contact:
+    """A logged casework contact, as far as voiding it goes."""
+
+    contact_id: UUID
+    case_id: UUID
+    person_id: UUID
+    site: str
+    voided_on: date | None = None
+
+    def void(self, on: date) -> None:
+        """A contact is voided once."""
+        _void_once(self.voided_on, "contact", "contact_id")
+        self.voided_on = on
+
+
 @dataclass
 class Assessment:
-    """An assessment as far as its safety follow-up goes."""
+    """An assessment as far as its safety follow-up and voiding go."""
 
     assessment_id: UUID
     person_id: UUID
@@ -367,9 +486,17 @@ class Assessment:
     acknowledged_at: datetime | None = None
     acknowledge_note: str | None = None
     site: str | None = None
+    instrument: str = ""
+    voided_on: date | None = None
+
+    def void(self, on: date) -> None:
+        """An assessment is voided once; its follow-up, if any, goes with it."""
+        _void_once(self.voided_on, "assessment", "assessment_id")
+        self.voided_on = on
 
     def acknowledge(self, by: str, note: str | None) -> None:
         """Only a raised follow-up is acknowledged, and only once."""
+        _void_once(self.voided_on, "assessment", "assessment_id")
         if not self.safety_followup:
             raise CommandError.not_allowed(
                 "this assessment raised no safety follow-up", assessment_id="no follow-up"

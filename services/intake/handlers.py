@@ -31,10 +31,13 @@ from shared.kit.contracts.intake import (
     AcknowledgeSafetyFollowup,
     AddCaseNote,
     AssessmentRecorded,
+    AssessmentVoided,
     CarerLinked,
     CaseClosed,
     CaseContactLogged,
+    CaseContactVoided,
     CaseOpened,
+    CaseReassigned,
     CloseCase,
     ConsentRecorded,
     DecideReferral,
@@ -49,6 +52,8 @@ from shared.kit.contracts.intake import (
     OpenCase,
     OutreachLogged,
     PersonRegistered,
+    PersonUpdated,
+    ReassignCase,
     ReceiveReferral,
     ReceiveTransfer,
     RecordAssessment,
@@ -62,6 +67,9 @@ from shared.kit.contracts.intake import (
     ScreenReferral,
     SetGoal,
     TransferCase,
+    UpdatePerson,
+    VoidAssessment,
+    VoidContact,
 )
 from shared.kit.contracts.replies import CommandError
 from shared.kit.db.uow import UnitOfWork
@@ -143,6 +151,37 @@ async def link_carer(cmd: LinkCarer, uow: UnitOfWork) -> dict[str, Any]:
     )
 
 
+async def update_person(cmd: UpdatePerson, uow: UnitOfWork) -> dict[str, Any]:
+    """Correct the fields sent, for a person the site's staff know; ``person.updated`` only
+    when roles, age band or sex change."""
+    await _person(uow, cmd.person_id, "person_id")
+    person = found(await store.load_person_record(uow.conn, cmd.person_id), "person", "person_id")
+    changes = {f: getattr(cmd, f) for f in cmd.model_fields_set if f not in _NOT_PERSONAL}
+    correction = person.correct(changes, uow.today)
+    if not correction.values:
+        return {"person_id": str(cmd.person_id), "changed": [], "revision": person.revision}
+    assert cmd.actor is not None  # the request endpoints fill it from the token
+    revision = await store.save_correction(
+        uow.conn, person, correction, site=uow.site, changed_by=cmd.actor
+    )
+    if correction.announced:
+        uow.record(
+            PersonUpdated(
+                person_id=cmd.person_id,
+                revision=revision,
+                roles=list(correction.roles) if correction.roles is not None else None,
+                age_band=correction.age_band,
+                sex=correction.sex,
+                updated_on=uow.today,
+            ),
+            subject=cmd.person_id,
+        )
+    return {"person_id": str(cmd.person_id), "changed": correction.fields, "revision": revision}
+
+
+_NOT_PERSONAL = frozenset({"command_id", "actor", "person_id"})
+
+
 async def receive_referral(cmd: ReceiveReferral, uow: UnitOfWork) -> dict[str, Any]:
     received_on = uow.business_date(cmd.on)
     if cmd.person_id is not None:
@@ -166,12 +205,12 @@ async def decide_referral(cmd: DecideReferral, uow: UnitOfWork) -> dict[str, Any
         "referral_id",
         site=uow.site,
     )
-    referral.decide(cmd.decision, decided_on)
+    previous = referral.decide(cmd.decision, decided_on)
     await store.save_decision(
         uow.conn, referral, reason=cmd.reason, decided_on=decided_on, decided_by=cmd.actor
     )
     uow.record(
-        ReferralDecided.of(referral, cmd, decided_on=decided_on),
+        ReferralDecided.of(referral, cmd, decided_on=decided_on, previous_decision=previous),
         subject=cmd.referral_id,
     )
     return {"referral_id": str(cmd.referral_id), "status": referral.status}
@@ -338,6 +377,43 @@ async def log_outreach(cmd: LogOutreach, uow: UnitOfWork) -> dict[str, Any]:
     return created(
         uow, OutreachLogged.of(cmd, outreach_id=outreach_id, outreach_on=outreach_on), "outreach_id"
     )
+
+
+async def reassign_case(cmd: ReassignCase, uow: UnitOfWork) -> dict[str, Any]:
+    reassigned_on = uow.business_date(cmd.on)
+    case = found(await store.load_case(uow.conn, cmd.case_id), "case", "case_id", site=uow.site)
+    previous = case.reassign(cmd.worker_id, reassigned_on)
+    await store.save_worker(uow.conn, case)
+    uow.record(
+        CaseReassigned.of(case, previous_worker_id=previous, reassigned_on=reassigned_on),
+        subject=case.case_id,
+    )
+    return {"case_id": str(case.case_id), "worker_id": case.worker_id, "previous": previous}
+
+
+async def void_contact(cmd: VoidContact, uow: UnitOfWork) -> dict[str, Any]:
+    contact = found(
+        await store.load_contact(uow.conn, cmd.contact_id), "contact", "contact_id", site=uow.site
+    )
+    contact.void(uow.today)
+    assert cmd.actor is not None
+    await store.save_contact_void(uow.conn, contact, by=cmd.actor, reason=cmd.reason)
+    uow.record(CaseContactVoided.of(contact), subject=contact.case_id)
+    return {"contact_id": str(contact.contact_id), "voided_on": uow.today.isoformat()}
+
+
+async def void_assessment(cmd: VoidAssessment, uow: UnitOfWork) -> dict[str, Any]:
+    assessment = found(
+        await store.load_assessment(uow.conn, cmd.assessment_id),
+        "assessment",
+        "assessment_id",
+        site=uow.site,
+    )
+    assessment.void(uow.today)
+    assert cmd.actor is not None
+    await store.save_assessment_void(uow.conn, assessment, by=cmd.actor, reason=cmd.reason)
+    uow.record(AssessmentVoided.of(assessment), subject=assessment.assessment_id)
+    return {"assessment_id": str(assessment.assessment_id), "voided_on": uow.today.isoformat()}
 
 
 async def record_assessment(

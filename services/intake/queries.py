@@ -12,6 +12,8 @@ from shared.kit.bus.requests import QueryContext
 from shared.kit.commands import found
 from shared.kit.contracts.intake import (
     AccessLogQuery,
+    AssessmentsQuery,
+    CaseloadQuery,
     CaseQuery,
     CaseRecordQuery,
     ConsentQuery,
@@ -19,6 +21,7 @@ from shared.kit.contracts.intake import (
     HandoffsQuery,
     PersonQuery,
     ReferralsOverdue,
+    ReferralsUndecided,
     SafetyFollowups,
 )
 from shared.kit.contracts.messages import Query
@@ -128,6 +131,31 @@ async def referrals_overdue(
 
 async def safety_followups(q: SafetyFollowups, ctx: QueryContext) -> dict[str, Any]:
     return {"followups": await views.open_safety_followups(ctx.conn, ctx.sites, q.worker_id)}
+
+
+async def referrals_undecided(q: ReferralsUndecided, ctx: QueryContext) -> dict[str, Any]:
+    """The site's (and those below it) referrals still to decide: urgent first, oldest first."""
+    today = datetime.now(ctx.zone).date()
+    statuses = ["received", "waitlisted"] if q.include_waitlisted else ["received"]
+    listed = await views.undecided_referrals(ctx.conn, ctx.sites, statuses, q.urgency, today)
+    return {"referrals": listed}
+
+
+async def caseload(q: CaseloadQuery, ctx: QueryContext) -> dict[str, Any]:
+    async with ctx.conn.transaction():
+        cases = await views.caseload(ctx.conn, ctx.sites, q.worker_id)
+        await _log(ctx, q, [UUID(c["person_id"]) for c in cases], "caseload")
+    return {"worker_id": q.worker_id, "cases": cases}
+
+
+async def assessments(q: AssessmentsQuery, ctx: QueryContext) -> dict[str, Any]:
+    """The person's assessments at any site (a score follows the person), if the person is
+    known at the subject's site or below it."""
+    await _known_person(ctx, q.person_id)
+    async with ctx.conn.transaction():
+        listed = await views.assessments_of(ctx.conn, q.person_id, q.instrument)
+        await _log(ctx, q, [q.person_id], "assessments")
+    return {"person_id": str(q.person_id), "assessments": listed}
 
 
 async def access_log(q: AccessLogQuery, ctx: QueryContext) -> dict[str, Any]:

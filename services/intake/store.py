@@ -10,14 +10,19 @@ from uuid import UUID
 import asyncpg
 
 from services.intake.domain import (
+    PERSONAL_FIELDS,
     Assessment,
     Case,
     ConsentState,
+    Contact,
+    Correction,
     Goal,
     Handoff,
     Person,
+    PersonRecord,
     Referral,
 )
+from services.intake.domain import phone_digits as digits_of
 from shared.agency.instruments import Score
 from shared.agency.screenings import Screened
 from shared.kit.contracts.intake import (
@@ -164,7 +169,7 @@ async def load_referral(conn: asyncpg.Connection, referral_id: UUID) -> Referral
     return await rows.fetch_one(
         conn,
         Referral,
-        """SELECT referral_id, status, received_on, person_id, site FROM referrals
+        """SELECT referral_id, status, received_on, person_id, site, decided_on FROM referrals
            WHERE referral_id = $1 FOR UPDATE""",
         referral_id,
     )
@@ -426,6 +431,51 @@ async def add_transferred_person(
     )
 
 
+async def load_person_record(conn: asyncpg.Connection, person_id: UUID) -> PersonRecord | None:
+    """The person's record, locked until the transaction ends; or None."""
+    row = await conn.fetchrow(
+        f"""SELECT person_id, site, roles, revision, {", ".join(PERSONAL_FIELDS)}
+            FROM people WHERE person_id = $1 FOR UPDATE""",
+        person_id,
+    )
+    if row is None:
+        return None
+    return PersonRecord(
+        row["person_id"],
+        row["site"],
+        tuple(row["roles"]),
+        row["revision"],
+        {f: row[f] for f in PERSONAL_FIELDS},
+    )
+
+
+async def save_correction(
+    conn: asyncpg.Connection,
+    person: PersonRecord,
+    correction: Correction,
+    *,
+    site: str,
+    changed_by: str,
+) -> int:
+    """Save the corrected fields and log who changed which (names, not values); the person's
+    new revision."""
+    values = dict(correction.values)
+    if "phone" in values:
+        values["phone_digits"] = digits_of(values["phone"])
+    revision = person.revision + 1
+    await rows.update(conn, "people", {"person_id": person.person_id}, revision=revision, **values)
+    await rows.insert(
+        conn,
+        "person_changes",
+        person_id=person.person_id,
+        site=site,
+        fields=correction.fields,
+        revision=revision,
+        changed_by=changed_by,
+    )
+    return revision
+
+
 async def save_roles(conn: asyncpg.Connection, person: Person, roles: tuple[str, ...]) -> None:
     await rows.update(conn, "people", {"person_id": person.person_id}, roles=list(roles))
 
@@ -488,6 +538,48 @@ async def add_outreach(
     )
 
 
+async def load_contact(conn: asyncpg.Connection, contact_id: UUID) -> Contact | None:
+    """The contact with its case's person and site, locked until the transaction ends."""
+    return await rows.fetch_one(
+        conn,
+        Contact,
+        """SELECT cc.contact_id, cc.case_id, c.person_id, c.site, cc.voided_on
+           FROM case_contacts cc JOIN cases c USING (case_id)
+           WHERE cc.contact_id = $1 FOR UPDATE OF cc""",
+        contact_id,
+    )
+
+
+async def save_contact_void(
+    conn: asyncpg.Connection, contact: Contact, *, by: str, reason: str
+) -> None:
+    await rows.update(
+        conn,
+        "case_contacts",
+        {"contact_id": contact.contact_id},
+        voided_on=contact.voided_on,
+        voided_by=by,
+        void_reason=reason,
+    )
+
+
+async def save_assessment_void(
+    conn: asyncpg.Connection, assessment: Assessment, *, by: str, reason: str
+) -> None:
+    await rows.update(
+        conn,
+        "assessments",
+        {"assessment_id": assessment.assessment_id},
+        voided_on=assessment.voided_on,
+        voided_by=by,
+        void_reason=reason,
+    )
+
+
+async def save_worker(conn: asyncpg.Connection, case: Case) -> None:
+    await rows.update(conn, "cases", {"case_id": case.case_id}, worker_id=case.worker_id)
+
+
 async def add_assessment(
     conn: asyncpg.Connection,
     cmd: RecordAssessment,
@@ -518,7 +610,7 @@ async def load_assessment(conn: asyncpg.Connection, assessment_id: UUID) -> Asse
     """The assessment, locked until the transaction ends; or None."""
     row = await conn.fetchrow(
         """SELECT assessment_id, person_id, safety_followup, acknowledged_by, acknowledged_at,
-                  acknowledge_note, site
+                  acknowledge_note, site, instrument, voided_on
            FROM assessments WHERE assessment_id = $1 FOR UPDATE""",
         assessment_id,
     )

@@ -137,7 +137,7 @@ async def handoffs(
 
 async def contacts(conn: asyncpg.Connection, case_id: UUID) -> list[dict[str, Any]]:
     logged = await conn.fetch(
-        """SELECT contact_id, mode, minutes, contact_on FROM case_contacts
+        """SELECT contact_id, mode, minutes, contact_on, voided_on FROM case_contacts
            WHERE case_id = $1 ORDER BY contact_on""",
         case_id,
     )
@@ -169,6 +169,69 @@ async def urgent_referrals_received_before(
     return [_jsonable(r) for r in referrals]
 
 
+async def undecided_referrals(
+    conn: asyncpg.Connection,
+    sites: Collection[str],
+    statuses: list[str],
+    urgency: str | None,
+    today: date,
+) -> list[dict[str, Any]]:
+    """Referrals of ``sites`` with one of ``statuses`` (of ``urgency``, if given): urgent
+    first, then the oldest; each with its age in days (ids and codes only)."""
+    referrals = await conn.fetch(
+        """SELECT referral_id, site, source, urgency, status, person_id, received_on,
+                  decided_on AS waitlisted_on, ($4::date - received_on) AS age_days
+           FROM referrals
+           WHERE site = ANY($1::text[]) AND status = ANY($2::text[])
+             AND ($3::text IS NULL OR urgency = $3)
+           ORDER BY urgency = 'urgent' DESC, received_on, referral_id
+           LIMIT 1000""",
+        sorted(sites),
+        statuses,
+        urgency,
+        today,
+    )
+    return [_jsonable(r) for r in referrals]
+
+
+async def caseload(
+    conn: asyncpg.Connection, sites: Collection[str], worker_id: str
+) -> list[dict[str, Any]]:
+    """The worker's open (or transferring) cases at ``sites``, oldest first, with the person's
+    preferred name and the last contact not voided."""
+    cases = await conn.fetch(
+        """SELECT c.case_id, c.person_id, p.preferred_name, c.site, c.kind, c.status,
+                  c.opened_on,
+                  (SELECT max(cc.contact_on) FROM case_contacts cc
+                   WHERE cc.case_id = c.case_id AND cc.voided_on IS NULL) AS last_contact_on
+           FROM cases c JOIN people p USING (person_id)
+           WHERE c.worker_id = $2 AND c.site = ANY($1::text[])
+             AND c.status IN ('open', 'transferring')
+           ORDER BY c.opened_on, c.created_at""",
+        sorted(sites),
+        worker_id,
+    )
+    return [_jsonable(c) for c in cases]
+
+
+async def assessments_of(
+    conn: asyncpg.Connection, person_id: UUID, instrument: str | None
+) -> list[dict[str, Any]]:
+    """The person's assessments (of ``instrument``, if given), oldest first, void ones with
+    when and why."""
+    found = await conn.fetch(
+        """SELECT assessment_id, site, instrument, timepoint, score::float8 AS score, band,
+                  safety_followup, assessed_on, voided_on IS NOT NULL AS voided, voided_on,
+                  void_reason
+           FROM assessments
+           WHERE person_id = $1 AND ($2::text IS NULL OR instrument = $2)
+           ORDER BY assessed_on, assessment_id""",
+        person_id,
+        instrument,
+    )
+    return [_jsonable(a) for a in found]
+
+
 async def open_safety_followups(
     conn: asyncpg.Connection, sites: Collection[str], worker_id: str | None
 ) -> list[dict[str, Any]]:
@@ -182,6 +245,7 @@ async def open_safety_followups(
                             AND c.status IN ('open', 'transferring')
                             AND c.site = a.site
            WHERE a.site = ANY($1::text[]) AND a.safety_followup AND a.acknowledged_at IS NULL
+             AND a.voided_on IS NULL
              AND ($2::text IS NULL OR c.worker_id = $2)
            ORDER BY a.assessed_on""",
         sorted(sites),

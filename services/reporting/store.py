@@ -27,15 +27,18 @@ from shared.kit.contracts.groups import (
 )
 from shared.kit.contracts.intake import (
     AssessmentRecorded,
+    AssessmentVoided,
     CarerLinked,
     CaseClosed,
     CaseContactLogged,
+    CaseContactVoided,
     CaseOpened,
     CaseTransferred,
     ConsentRecorded,
     GoalMet,
     OutreachLogged,
     PersonRegistered,
+    PersonUpdated,
     ReferralDecided,
     ReferralReceived,
 )
@@ -103,6 +106,7 @@ READ_MODELS = (
     "peer_matches",
     "peer_contacts",
     "outreach_contacts",
+    "voids",
 )
 
 
@@ -151,13 +155,31 @@ async def record_published(
 
 
 def person_registered(event: EventEnvelope, data: PersonRegistered) -> Row:
+    # Roles corrected since (roles_revision > 0) stay as corrected.
     return _row(
         """INSERT INTO people (person_id, site, roles, registered_on) VALUES ($1, $2, $3, $4)
-           ON CONFLICT (person_id) DO UPDATE SET roles = EXCLUDED.roles""",
+           ON CONFLICT (person_id) DO UPDATE
+           SET site = EXCLUDED.site, registered_on = EXCLUDED.registered_on,
+               roles = CASE WHEN people.roles_revision > 0 THEN people.roles
+                            ELSE EXCLUDED.roles END""",
         data.person_id,
         event.site,
         list(data.roles),
         data.registered_on,
+    )
+
+
+def person_updated(event: EventEnvelope, data: PersonUpdated) -> Row:
+    # Only a correction of roles changes anything here, and only the highest revision holds.
+    return _row(
+        """INSERT INTO people (person_id, roles, roles_revision)
+           VALUES ($1, coalesce($2::text[], '{}'), CASE WHEN $2::text[] IS NULL THEN 0 ELSE $3 END)
+           ON CONFLICT (person_id) DO UPDATE
+           SET roles = EXCLUDED.roles, roles_revision = EXCLUDED.roles_revision
+           WHERE people.roles_revision < EXCLUDED.roles_revision""",
+        data.person_id,
+        None if data.roles is None else list(data.roles),
+        data.revision,
     )
 
 
@@ -186,11 +208,14 @@ def referral_received(event: EventEnvelope, data: ReferralReceived) -> Row:
 
 
 def referral_decided(event: EventEnvelope, data: ReferralDecided) -> Row:
+    # Only a waitlisting is ever decided again, so a final decision (accepted, declined) is
+    # never replaced, whatever order a replay brings the two in.
     return _row(
         """INSERT INTO referrals (referral_id, decision, decision_site, decided_on)
            VALUES ($1, $2, $3, $4)
            ON CONFLICT (referral_id) DO UPDATE SET decision = EXCLUDED.decision,
-               decision_site = EXCLUDED.decision_site, decided_on = EXCLUDED.decided_on""",
+               decision_site = EXCLUDED.decision_site, decided_on = EXCLUDED.decided_on
+           WHERE referrals.decision IS NULL OR referrals.decision = 'waitlisted'""",
         data.referral_id,
         data.decision,
         event.site,
@@ -284,6 +309,24 @@ def goal_met(event: EventEnvelope, data: GoalMet) -> Row:
         data.goal_id,
         event.site,
         data.met_on,
+    )
+
+
+def contact_voided(event: EventEnvelope, data: CaseContactVoided) -> Row:
+    return _void(data.contact_id, "case_contact", data.voided_on)
+
+
+def assessment_voided(event: EventEnvelope, data: AssessmentVoided) -> Row:
+    return _void(data.assessment_id, "assessment", data.voided_on)
+
+
+def _void(fact_id: UUID, kind: str, voided_on: date) -> Row:
+    return _row(
+        """INSERT INTO voids (fact_id, kind, voided_on) VALUES ($1, $2, $3)
+           ON CONFLICT (fact_id) DO NOTHING""",
+        fact_id,
+        kind,
+        voided_on,
     )
 
 
@@ -496,6 +539,7 @@ def peer_contact_voided(event: EventEnvelope, data: PeerContactVoided) -> Row:
 APPLY: dict[str, dict[str, Apply]] = {
     "intake": {
         "intake.person.registered": person_registered,
+        "intake.person.updated": person_updated,
         "intake.carer.linked": carer_linked,
         "intake.referral.received": referral_received,
         "intake.referral.decided": referral_decided,
@@ -507,6 +551,8 @@ APPLY: dict[str, dict[str, Apply]] = {
         "intake.case.goal_met": goal_met,
         "intake.assessment.recorded": assessment_recorded,
         "intake.outreach.logged": outreach_logged,
+        "intake.case.contact_voided": contact_voided,
+        "intake.assessment.voided": assessment_voided,
     },
     "groups": {
         "groups.session.scheduled": session_scheduled,

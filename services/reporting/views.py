@@ -14,6 +14,12 @@ import asyncpg
 
 from services.reporting.domain import HeldSession, Period, Score
 
+NOT_VOIDED = "NOT EXISTS (SELECT 1 FROM voids WHERE voids.fact_id = {fact})"
+"""A condition keeping the rows whose fact (its id column ``fact``) was not voided."""
+CASE_ROLES = """CASE WHEN people.roles_revision > 0 THEN people.roles ELSE cases.roles END"""
+"""A case's roles: the person's as corrected, if they were, else those at its opening."""
+CASE_PEOPLE = "LEFT JOIN people ON people.person_id = cases.person_id"
+
 
 def _grouped(rows: list[asyncpg.Record], key: str = "k", value: str = "n") -> dict[str, Any]:
     return {r[key]: r[value] for r in rows if r[key] is not None}
@@ -49,10 +55,11 @@ class Reads:
         return _grouped(rows)
 
     async def contacts(self, table: str, day: str) -> tuple[dict[str, int], dict[str, int]]:
-        """Contacts dated in the period, and their minutes, per mode."""
+        """Contacts dated in the period and not voided, and their minutes, per mode."""
         rows = await self._fetch(
             f"""SELECT mode AS k, count(*)::int AS n, sum(minutes)::int AS minutes FROM {table}
                 WHERE {day} BETWEEN $1 AND $2 AND NOT voided AND {self._where()}
+                  AND {NOT_VOIDED.format(fact=f"{table}.contact_id")}
                 GROUP BY 1"""
         )
         return _grouped(rows), _grouped(rows, value="minutes")
@@ -78,20 +85,20 @@ class Reads:
     async def cases_opened(self) -> list[tuple[list[str], str]]:
         """(roles, kind) of each case opened in the period (a transfer opens none)."""
         rows = await self._fetch(
-            f"""SELECT roles, kind FROM cases
+            f"""SELECT {CASE_ROLES} AS roles, kind FROM cases {CASE_PEOPLE}
                 WHERE opened_on BETWEEN $1 AND $2 AND kind IN ('new', 'reactivated')
-                  AND {self._where()}"""
+                  AND {self._where("cases.site")}"""
         )
         return [(r["roles"] or [], r["kind"]) for r in rows]
 
     async def active_case_roles(self) -> list[list[str]]:
         """The roles of each case open (neither closed nor transferred) at the period's end."""
         rows = await self._fetch(
-            f"""SELECT roles FROM cases
+            f"""SELECT {CASE_ROLES} AS roles FROM cases {CASE_PEOPLE}
                 WHERE opened_on <= $2 AND $1::date IS NOT NULL
                   AND (closed_on IS NULL OR closed_on > $2)
                   AND (transferred_on IS NULL OR transferred_on > $2)
-                  AND {self._where()}"""
+                  AND {self._where("cases.site")}"""
         )
         return [r["roles"] or [] for r in rows]
 
@@ -190,15 +197,17 @@ class Reads:
         return {r["person_id"] for r in rows if r["given"]}
 
     async def scores(self, instrument: str) -> list[Score]:
-        """Every score on ``instrument`` of the people with a post or follow-up score dated in
-        the period at these sites."""
+        """Every score on ``instrument`` not voided of the people with a post or follow-up
+        score (not voided) dated in the period at these sites."""
         rows = await self._fetch(
             f"""SELECT person_id, site, timepoint, score, assessed_on, recorded_at
-                FROM assessments
-                WHERE instrument = $4 AND person_id IN (
-                    SELECT person_id FROM assessments
+                FROM assessments a
+                WHERE instrument = $4 AND {NOT_VOIDED.format(fact="a.assessment_id")}
+                  AND person_id IN (
+                    SELECT person_id FROM assessments b
                     WHERE instrument = $4 AND timepoint IN ('post', 'follow_up')
-                      AND assessed_on BETWEEN $1 AND $2 AND {self._where()})""",
+                      AND assessed_on BETWEEN $1 AND $2 AND {self._where()}
+                      AND {NOT_VOIDED.format(fact="b.assessment_id")})""",
             instrument,
         )
         return [

@@ -6,7 +6,8 @@ roles text[]``) in its own schema, subscribes to intake's events with
 
 People are learnt from ``person.registered`` (at the site that registered them) and from
 ``case.opened`` (which carries the person's roles): a person transferred in from another site
-is known at the receiving site by the case opened there, with no ``person.registered``.
+is known at the receiving site by the case opened there, with no ``person.registered``. A
+correction of their roles (``person.updated`` with ``roles``) replaces the roles known.
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ import asyncpg
 
 from shared.kit.bus.consumer import EventHandler
 from shared.kit.contracts import EventEnvelope
-from shared.kit.contracts.intake import CaseOpened, PersonRegistered
+from shared.kit.contracts.intake import CaseOpened, PersonRegistered, PersonUpdated
 from shared.kit.db.uow import UnitOfWork
 
 
@@ -32,9 +33,24 @@ async def remember_person(uow: UnitOfWork, event: EventEnvelope, data: PersonReg
     )
 
 
+async def remember_corrected_roles(
+    uow: UnitOfWork, event: EventEnvelope, data: PersonUpdated
+) -> None:
+    """Roles corrected in intake replace those known (the events of a site come in order, and
+    the inbox applies each once)."""
+    if data.roles is None:
+        return
+    await uow.conn.execute(
+        """INSERT INTO known_people (person_id, roles) VALUES ($1, $2)
+           ON CONFLICT (person_id) DO UPDATE SET roles = EXCLUDED.roles""",
+        data.person_id,
+        list(data.roles),
+    )
+
+
 async def remember_case_roles(uow: UnitOfWork, event: EventEnvelope, data: CaseOpened) -> None:
-    """A person known by a case: their roles, adding any the service did not know of (roles
-    are only ever added in intake, so a case's never take one away)."""
+    """A person known by a case: their roles, adding any the service did not know of (a case's
+    roles are the person's when it opened, so they never take one away: a correction does)."""
     await uow.conn.execute(
         """INSERT INTO known_people (person_id, roles) VALUES ($1, $2)
            ON CONFLICT (person_id) DO UPDATE
@@ -48,6 +64,7 @@ async def remember_case_roles(uow: UnitOfWork, event: EventEnvelope, data: CaseO
 HANDLERS: dict[str, EventHandler] = {
     "intake.person.registered": remember_person,
     "intake.case.opened": remember_case_roles,
+    "intake.person.updated": remember_corrected_roles,
 }
 
 

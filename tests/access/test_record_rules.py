@@ -12,7 +12,7 @@ import pytest
 
 from shared.kit.bus.requests import request
 from shared.kit.contracts.replies import Reply
-from tests.access.conftest import as_
+from tests.access.conftest import as_, changes
 from tests.conftest import ServiceClient
 from tests.groups.conftest import known_to_groups, programme, today
 from tests.volunteers.conftest import person, session_on, volunteer
@@ -336,3 +336,53 @@ async def test_groups_worklists_show_the_site_and_those_below_it_and_a_person_on
     assert [a["dropped_in"] for a in seen["attendance"]] == [True]
     elsewhere = as_(nc, "groups", "icmhc", "sw-icmhc", ["social_worker"], ["icmhc"])
     assert (await elsewhere.ok("qry:person_enrolments", person_id=carer))["attendance"] == []
+
+
+async def test_corrections_and_worklists_stop_at_the_site_and_a_parent_reaches_its_children(
+    nc, head, system
+):
+    intake = head["intake"]
+    carer = await registered(intake, "likang", "陳美玲", phone="+852 9123 4567")
+    case = await with_case(intake, "likang", carer)
+    contact = await intake.ok("log_contact", case_id=case, mode="phone", minutes=10)
+    assessment = await intake.ok(
+        "record_assessment", person_id=carer, instrument="k6", timepoint="baseline", answers=[1] * 6
+    )
+    referral = await intake.ok("receive_referral", source="self", reason="x")
+    jinsha = worker(nc, "jinsha")
+    before = await changes(system)
+    for name, fields in (
+        ("update_person", {"person_id": carer, "phone": "+852 9123 4568"}),
+        ("void_contact", {"contact_id": contact["contact_id"], "reason": "x"}),
+        ("void_assessment", {"assessment_id": assessment["assessment_id"], "reason": "x"}),
+        ("reassign_case", {"case_id": case, "worker_id": "sw-jinsha"}),
+        (
+            "decide_referral",
+            {"referral_id": referral["referral_id"], "decision": "accepted", "reason": "x"},
+        ),
+    ):
+        reply = await jinsha.cmd(name, **fields)
+        assert reply.error.code == "not_found", name
+    assert (await jinsha.qry("assessments", person_id=carer)).error.code == "not_found"
+    assert (await jinsha.ok("qry:referrals_undecided"))["referrals"] == []
+    assert (await jinsha.ok("qry:caseload", worker_id="sw-lee"))["cases"] == []
+    after = await changes(system)
+    # Nothing written, nothing read: only the refused commands' ids are claimed.
+    assert [after[k] - before[k] for k in ("intake.outbox", "intake.access_log")] == [0, 0]
+
+    # The centre's staff reach a child site's records from the centre.
+    child = await registered(intake, "jinsha", "Jinsha member")
+    child_case = await with_case(intake, "jinsha", child)
+    centre = worker(nc, "likang")
+    listed = await centre.ok("qry:caseload", worker_id="sw-lee")
+    assert {c["case_id"] for c in listed["cases"]} == {case, child_case}
+    assert (await centre.ok("qry:assessments", person_id=child))["assessments"] == []
+    fixed = await centre.ok("update_person", person_id=child, language="yue")
+    assert fixed["changed"] == ["language"]
+    log = await as_(nc, "intake", "likang", "mgr", ["centre_manager"], ("likang",)).ok(
+        "qry:access_log", person_id=child
+    )
+    assert {(e["actor"], e["what"]) for e in log["entries"]} == {
+        ("sw-likang", "caseload"),
+        ("sw-likang", "assessments"),
+    }

@@ -105,6 +105,8 @@ class ReceiveReferral(BusinessCommand):
 
 @command("intake", "decide_referral", access=CASEWORK)
 class DecideReferral(BusinessCommand):
+    """Decide a referral once; a waitlisted one may be decided again, accepted or declined."""
+
     referral_id: UUID
     decision: Decision
     reason: str = Text
@@ -204,6 +206,54 @@ class RecordAssessment(BusinessCommand):
     instrument: str = Field(min_length=1, max_length=32)
     timepoint: Timepoint
     answers: list[int] = Field(min_length=1, max_length=200)
+
+
+@command("intake", "update_person", access=CASEWORK)
+class UpdatePerson(Command):
+    """Correct a person's personal data or roles: only the fields sent change (a field sent as
+    null is cleared, where it may be). Who changed which fields is kept in intake's change log;
+    ``person.updated`` says only what changed of the roles, age band and sex."""
+
+    person_id: UUID
+    preferred_name: str | None = Field(default=None, min_length=1, max_length=120)
+    roles: list[Role] | None = Field(default=None, min_length=1, max_length=10)
+    legal_name: str | None = Field(default=None, min_length=1, max_length=120)
+    sex: Sex | None = None
+    birth_year: int | None = Field(default=None, ge=1900, le=2100)
+    phone: str | None = Field(default=None, pattern=r"^\+?[0-9][0-9 \-]{5,24}$")
+    language: str | None = Field(default=None, max_length=32)
+    address: str | None = Field(default=None, max_length=300)
+
+    @field_validator("roles")
+    @classmethod
+    def _distinct_roles(cls, roles: list[Role] | None) -> list[Role] | None:
+        return None if roles is None else list(dict.fromkeys(roles))
+
+
+@command("intake", "void_contact", access=CASEWORK)
+class VoidContact(Command):
+    """A contact logged by mistake (wrong case, never happened): it stays in intake, marked
+    void with the reason, and stops counting in every figure."""
+
+    contact_id: UUID
+    reason: str = Text
+
+
+@command("intake", "void_assessment", access=CASEWORK)
+class VoidAssessment(Command):
+    """An assessment recorded by mistake: marked void with the reason; outcomes are paired
+    again without it and its safety follow-up leaves the list."""
+
+    assessment_id: UUID
+    reason: str = Text
+
+
+@command("intake", "reassign_case", access=CASEWORK)
+class ReassignCase(BusinessCommand):
+    """Give an open case to another worker at its site."""
+
+    case_id: UUID
+    worker_id: str = Field(min_length=1, max_length=64)
 
 
 @command("intake", "acknowledge_safety_followup", access=CASEWORK)
@@ -310,6 +360,32 @@ class SafetyFollowups(Query):
     worker_id: str | None = Field(default=None, max_length=64)
 
 
+@query("intake", "referrals_undecided", access=CASEWORK)
+class ReferralsUndecided(Query):
+    """The worklist of referrals not yet decided (received, or waitlisted): urgent first, then
+    the oldest; each with its age in days. Ids and codes only."""
+
+    urgency: Urgency | None = None
+    include_waitlisted: bool = True
+
+
+@query("intake", "caseload", access=CASEWORK)
+class CaseloadQuery(Query):
+    """A worker's open cases at the site and below it, oldest first, with each person's
+    preferred name (written to the access log) and the date of the last contact."""
+
+    worker_id: str = Field(min_length=1, max_length=64)
+
+
+@query("intake", "assessments", access=CASEWORK)
+class AssessmentsQuery(Query):
+    """A person's assessments, oldest first (health data: written to the access log); void
+    ones are listed as void."""
+
+    person_id: UUID
+    instrument: str | None = Field(default=None, min_length=1, max_length=32)
+
+
 @query("intake", "access_log", access=MANAGERS)
 class AccessLogQuery(Query):
     """Who read which person's data at the site and below it (verified sub, its roles, the
@@ -357,12 +433,15 @@ class ReferralReceived(EventData):
 
 @event("intake.referral.decided")
 class ReferralDecided(EventData):
-    """A referral was accepted, declined or waitlisted."""
+    """A referral was accepted, declined or waitlisted. A waitlisted referral is decided again
+    later (accepted or declined): that event has ``previous_decision`` ``waitlisted`` and
+    replaces the first."""
 
     referral_id: UUID
     decision: Decision
     person_id: UUID | None = None
     decided_on: date
+    previous_decision: Decision | None = None
 
 
 @event("intake.consent.recorded")
@@ -496,3 +575,50 @@ class GoalDropped(EventData):
     case_id: UUID
     person_id: UUID
     dropped_on: date
+
+
+@event("intake.person.updated")
+class PersonUpdated(EventData):
+    """A person's record was corrected. Only what changed of their roles, age band and sex is
+    given (absent: unchanged); ``revision`` counts the person's corrections, so a reader keeps
+    the highest. No personal data."""
+
+    person_id: UUID
+    revision: int = Field(ge=1)
+    roles: list[Role] | None = None
+    age_band: AgeBand | None = None
+    sex: Sex | None = None
+    updated_on: date
+
+
+@event("intake.case.reassigned")
+class CaseReassigned(EventData):
+    """An open case was given to another worker at its site."""
+
+    case_id: UUID
+    person_id: UUID
+    worker_id: str
+    previous_worker_id: str
+    reassigned_on: date
+
+
+@event("intake.case.contact_voided")
+class CaseContactVoided(EventData):
+    """A contact logged by mistake was voided: it no longer counts (the reason stays in
+    intake)."""
+
+    contact_id: UUID
+    case_id: UUID
+    person_id: UUID
+    voided_on: date
+
+
+@event("intake.assessment.voided")
+class AssessmentVoided(EventData):
+    """An assessment recorded by mistake was voided: it no longer counts in outcomes (the
+    reason stays in intake)."""
+
+    assessment_id: UUID
+    person_id: UUID
+    instrument: str
+    voided_on: date
