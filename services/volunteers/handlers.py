@@ -227,7 +227,9 @@ async def assign_volunteer(
     )
     duty = Assignment.propose(cmd.volunteer_id, session, cmd.role)
     await store.add_assignment(uow.conn, duty)
-    return created(uow, AssignmentMade.of(duty, date=session.day, chosen_by_coordinator=True), "assignment_id")
+    return created(
+        uow, AssignmentMade.of(duty, date=session.day, chosen_by_coordinator=True), "assignment_id"
+    )
 
 
 async def _mark_active(uow: UnitOfWork, volunteer_id: UUID, active: bool) -> Volunteer:
