@@ -33,6 +33,7 @@ from shared.kit.contracts.intake import (
     CaseOpened,
     CaseTransferred,
     ConsentRecorded,
+    PersonMerged,
     PersonRegistered,
     ReferralDecided,
     ReferralReceived,
@@ -97,6 +98,7 @@ READ_MODELS = (
     "assignments",
     "peer_matches",
     "peer_contacts",
+    "person_aliases",
 )
 
 
@@ -152,6 +154,21 @@ def person_registered(event: EventEnvelope, data: PersonRegistered) -> Row:
         event.site,
         list(data.roles),
         data.registered_on,
+    )
+
+
+def person_merged(event: EventEnvelope, data: PersonMerged) -> Row:
+    # One hop always, whichever of two chained merges comes first: an earlier duplicate of the
+    # duplicate now points at the kept person, and a duplicate of someone merged before points
+    # where that person went.
+    return _row(
+        """WITH kept AS (SELECT person_of($2) AS id),
+                moved AS (UPDATE person_aliases SET into_id = (SELECT id FROM kept)
+                          WHERE into_id = $1)
+           INSERT INTO person_aliases (duplicate_id, into_id) SELECT $1, id FROM kept
+           ON CONFLICT (duplicate_id) DO NOTHING""",
+        data.duplicate_id,
+        data.into_id,
     )
 
 
@@ -435,6 +452,7 @@ def peer_contact_logged(event: EventEnvelope, data: PeerContactLogged) -> Row:
 APPLY: dict[str, dict[str, Apply]] = {
     "intake": {
         "intake.person.registered": person_registered,
+        "intake.person.merged": person_merged,
         "intake.carer.linked": carer_linked,
         "intake.referral.received": referral_received,
         "intake.referral.decided": referral_decided,
