@@ -36,7 +36,7 @@ from shared.kit.contracts.groups import (
     WithdrawalReason,
 )
 from shared.kit.db.uow import UnitOfWork
-from shared.kit.known_people import roles_of
+from shared.kit.known_people import people_of, person_of, roles_of
 
 
 def _scheduled(session: Session, *, rescheduled: bool) -> SessionScheduled:
@@ -147,11 +147,12 @@ async def enrol(cmd: Enrol, uow: UnitOfWork) -> dict[str, Any]:
         "programme_id",
         site=uow.site,
     )
+    person_id = await person_of(uow.conn, cmd.person_id)
     enrolment = programme.enrol(
         uuid4(),
-        cmd.person_id,
-        await roles_of(uow.conn, cmd.person_id),
-        await store.has_open_case(uow.conn, cmd.person_id, uow.site),
+        person_id,
+        await roles_of(uow.conn, person_id),
+        await store.has_open_case(uow.conn, person_id, uow.site),
     )
     once(
         await store.insert_enrolment(uow.conn, enrolment, enrolled_on, cmd.actor),
@@ -207,9 +208,12 @@ async def withdraw(cmd: Withdraw, uow: UnitOfWork) -> dict[str, Any]:
 async def record_attendance(cmd: RecordAttendance, uow: UnitOfWork) -> dict[str, Any]:
     session = await _session_here(uow, cmd.session_id)
     day = session.slot.day
+    # A merged duplicate named here is marked as the person kept.
+    present = await people_of(uow.conn, cmd.present)
+    absent = await people_of(uow.conn, cmd.absent)
     attendance = session.record_attendance(
-        cmd.present,
-        cmd.absent,
+        present,
+        absent,
         cmd.walk_ins,
         today=uow.today,
         may_be_marked=await store.may_be_marked(uow.conn, session.programme_id, day),

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from tests.conftest import ServiceClient
+from tests.conftest import ServiceClient, eventually
 from tests.reporting.agency import Agency
 from tests.reporting.conftest import settled, summary
 from tests.reporting.scenario import programme
@@ -67,3 +67,82 @@ async def test_every_figure_counts_a_merged_duplicate_once_and_a_rebuild_agrees(
     code, _, err = await rebuild_cli(nats_url, database_url)
     assert code == 0, err
     assert await _month(nc) == once
+
+
+async def test_groups_and_volunteers_move_the_duplicates_places_and_records_to_the_kept_person(
+    nc, system
+):
+    a = Agency(nc)
+    mum = await a.register("likang", "陳太", ["family_carer"], "2026-10-01")
+    kept = await a.register("likang", "Ah Ming", ["person_in_recovery"], "2026-10-01")
+    duplicate = await a.register("likang", "Ming", ["rehabilitee"], "2026-10-02")
+    await a.link("likang", mum, duplicate, "parent", "2026-10-02")
+    both = await a.programme(
+        "likang", **programme("Recovery group", "support_group", "2026-10-05", "weekly", 2)
+    )
+    both_id = a.programme_id
+    alone = await a.programme(
+        "likang",
+        **programme("Cooking class", "interest_class", "2026-10-06", "weekly", 2, venue="Kitchen"),
+    )
+    alone_id = a.programme_id
+    for person in (kept, duplicate):
+        await a.enrol("likang", both_id, person, "2026-10-04")
+    await a.enrol("likang", alone_id, duplicate, "2026-10-04")
+    await a.attendance("likang", alone[0], [duplicate], [])
+    volunteer = await a.volunteer("likang", duplicate, ["family_volunteer_team"], "2026-10-06", [])
+
+    staff = ServiceClient(nc, "intake", "likang", "sw-lee")
+    await staff.ok("merge_people", duplicate_id=duplicate, into_id=kept, reason="twice")
+    groups, volunteers = system["groups"].pool, system["volunteers"].pool
+    assert groups is not None and volunteers is not None
+
+    async def heard() -> bool:
+        for pool in (groups, volunteers):
+            async with pool.acquire() as conn:
+                if not await conn.fetchval("SELECT count(*) FROM merged_people"):
+                    return False
+        return True
+
+    await eventually(heard)
+    async with groups.acquire() as conn:
+        places = await conn.fetch(
+            "SELECT programme_id::text, person_id::text, status FROM enrolments ORDER BY seq"
+        )
+        marked = await conn.fetch("SELECT person_id::text FROM attendance")
+    assert [(p["programme_id"], p["person_id"], p["status"]) for p in places] == [
+        (both_id, kept, "enrolled"),
+        (both_id, duplicate, "withdrawn"),  # one place in one programme
+        (alone_id, kept, "enrolled"),
+    ]
+    assert [m["person_id"] for m in marked] == [kept]
+    # The duplicate's id, named in a command after the merge, means the kept person.
+    groups_staff = ServiceClient(nc, "groups", "likang", "sw-lee")
+    again = await groups_staff.cmd("enrol", programme_id=alone_id, person_id=duplicate)
+    assert again.error.code == "conflict"
+    await groups_staff.ok("record_attendance", session_id=alone[1], present=[duplicate])
+    async with groups.acquire() as conn:
+        assert (
+            await conn.fetchval(
+                "SELECT person_id::text FROM attendance WHERE session_id = $1", alone[1]
+            )
+            == kept
+        )
+
+    async with volunteers.acquire() as conn:
+        assert (
+            await conn.fetchval(
+                "SELECT person_id::text FROM volunteers WHERE volunteer_id = $1", volunteer
+            )
+            == kept
+        )
+        links = await conn.fetch("SELECT carer_id::text, cared_for_id::text FROM carer_links")
+        roles = await conn.fetchval("SELECT roles FROM known_people WHERE person_id = $1", kept)
+    assert [(r["carer_id"], r["cared_for_id"]) for r in links] == [(mum, kept)]
+    assert sorted(roles) == ["person_in_recovery", "rehabilitee"]
+    coordinator = ServiceClient(nc, "volunteers", "likang", "vc-mak")
+    twice = await coordinator.cmd(
+        "register_volunteer", person_id=kept, teams=["family_volunteer_team"]
+    )
+    assert twice.error.code == "conflict"
+    assert len(both) == 2
