@@ -3,7 +3,10 @@ rebuild, also for events about the duplicate that arrive after the merge."""
 
 from __future__ import annotations
 
+import json
+from datetime import UTC, datetime
 from typing import Any
+from uuid import uuid4
 
 from tests.conftest import ServiceClient, eventually
 from tests.reporting.agency import Agency
@@ -146,3 +149,75 @@ async def test_groups_and_volunteers_move_the_duplicates_places_and_records_to_t
     )
     assert twice.error.code == "conflict"
     assert len(both) == 2
+
+
+async def test_an_event_about_the_duplicate_arriving_after_the_merge_lands_on_the_kept_person(
+    nc, system
+):
+    a = Agency(nc)
+    kept = await a.register("likang", "Ah Ming", ["person_in_recovery"], "2026-10-01")
+    duplicate = await a.register("likang", "Ming", ["rehabilitee"], "2026-10-02")
+    staff = ServiceClient(nc, "intake", "likang", "sw-lee")
+    await staff.ok("merge_people", duplicate_id=duplicate, into_id=kept, reason="twice")
+    groups, volunteers = system["groups"].pool, system["volunteers"].pool
+    assert groups is not None and volunteers is not None
+    # As a site's stream might deliver them after the merge: a consent and a case about the
+    # duplicate (head office sources each site's stream on its own).
+    late_case = str(uuid4())
+    for event_type, data in (
+        (
+            "consent.recorded",
+            {
+                "person_id": duplicate,
+                "purpose": "service",
+                "given": True,
+                "recorded_on": "2026-10-03",
+            },
+        ),
+        (
+            "case.opened",
+            {
+                "case_id": late_case,
+                "person_id": duplicate,
+                "worker_id": "sw-lee",
+                "roles": ["rehabilitee"],
+                "kind": "new",
+                "opened_on": "2026-10-03",
+            },
+        ),
+    ):
+        event_id = str(uuid4())
+        body = {
+            "id": event_id,
+            "type": f"intake.{event_type}",
+            "version": 1,
+            "source": "intake/jinsha",
+            "site": "jinsha",
+            "time": datetime.now(UTC).isoformat(),
+            "subject": data["person_id"],
+            "correlation_id": event_id,
+            "causation_id": None,
+            "data": data,
+        }
+        await nc.jetstream().publish(
+            f"evt.jinsha.intake.{event_type}",
+            json.dumps(body).encode(),
+            headers={"Nats-Msg-Id": event_id},
+        )
+
+    async def landed() -> bool:
+        async with volunteers.acquire() as conn:
+            consent = await conn.fetchval(
+                "SELECT given FROM service_consent WHERE person_id = $1", kept
+            )
+        async with groups.acquire() as conn:
+            case_of = await conn.fetchval(
+                "SELECT person_id::text FROM open_cases WHERE case_id = $1", late_case
+            )
+        return bool(consent) and case_of == kept
+
+    await eventually(landed)
+    await settled(nc, system)
+    figures = await _month(nc)
+    assert figures["people_registered"]["total"] == 1
+    assert figures["cases_opened"]["total"] == 1
