@@ -94,11 +94,15 @@ class Reads:
         return [r["roles"] or [] for r in rows]
 
     async def attendances(self) -> dict[str, int]:
-        """People present plus walk-ins at sessions held in the period, per programme type."""
+        """People present plus walk-ins at sessions held in the period, per programme type (a
+        merged duplicate marked beside the person kept is one person; only sessions naming a
+        duplicate pay for resolving ids)."""
         rows = await self._fetch(
             f"""SELECT programme_type AS k,
-                       sum((SELECT count(DISTINCT person_of(p)) FROM unnest(present) AS p)
-                           + walk_ins)::int AS n,
+                       sum(walk_ins + CASE
+                           WHEN present && (SELECT array_agg(duplicate_id) FROM person_aliases)
+                           THEN (SELECT count(DISTINCT person_of(p)) FROM unnest(present) AS p)
+                           ELSE cardinality(present) END)::int AS n,
                        sum(walk_ins)::int AS walk_ins
                 FROM sessions
                 WHERE session_on BETWEEN $1 AND $2 AND held AND NOT cancelled
@@ -113,11 +117,12 @@ class Reads:
         # than people, and fetching each distinct person to count them here cost most of a
         # year's summary.
         rows = await self._fetch(
-            f"""WITH present AS (
-                    SELECT DISTINCT person_of(p.person_id) AS person_id
+            f"""WITH marked AS (
+                    SELECT DISTINCT p.person_id
                     FROM sessions s CROSS JOIN LATERAL unnest(s.present) AS p(person_id)
                     WHERE s.session_on BETWEEN $1 AND $2 AND s.held AND NOT s.cancelled
                       AND {self._where("s.site")}),
+                present AS (SELECT DISTINCT person_of(person_id) AS person_id FROM marked),
                 records AS (
                     SELECT person_id, person_id AS record FROM present
                     UNION ALL
