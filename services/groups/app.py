@@ -39,6 +39,7 @@ def build(settings: Settings) -> ServiceDefinition:
                         "intake.case.opened": inbound.on_case_opened,
                         "intake.case.closed": inbound.on_case_closed,
                         "intake.case.transferred": inbound.on_case_transferred,
+                        "intake.person.merged": inbound.on_person_merged,
                     }
                 ),
                 batch_size=100,

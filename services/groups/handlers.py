@@ -39,7 +39,7 @@ from shared.kit.contracts.groups import (
     WithdrawalReason,
 )
 from shared.kit.db.uow import UnitOfWork
-from shared.kit.known_people import roles_of
+from shared.kit.known_people import people_of, person_of, roles_of
 
 
 def _scheduled(session: Session, *, rescheduled: bool) -> SessionScheduled:
@@ -208,11 +208,12 @@ async def enrol(cmd: Enrol, uow: UnitOfWork) -> dict[str, Any]:
         "programme_id",
         site=uow.site,
     )
+    person_id = await person_of(uow.conn, cmd.person_id)
     enrolment = programme.enrol(
         uuid4(),
-        cmd.person_id,
-        await roles_of(uow.conn, cmd.person_id),
-        await store.has_open_case(uow.conn, cmd.person_id, uow.site),
+        person_id,
+        await roles_of(uow.conn, person_id),
+        await store.has_open_case(uow.conn, person_id, uow.site),
     )
     once(
         await store.insert_enrolment(uow.conn, enrolment, enrolled_on, cmd.actor),
@@ -268,19 +269,21 @@ async def withdraw(cmd: Withdraw, uow: UnitOfWork) -> dict[str, Any]:
 async def record_attendance(cmd: RecordAttendance, uow: UnitOfWork) -> dict[str, Any]:
     session = await _session_here(uow, cmd.session_id)
     day = session.slot.day
-    if cmd.dropped_in:
+    # A merged duplicate named here is marked as the person kept.
+    present = await people_of(uow.conn, cmd.present)
+    absent = await people_of(uow.conn, cmd.absent)
+    dropped_in = await people_of(uow.conn, cmd.dropped_in)
+    if dropped_in:
         programme = await store.load_programme(uow.conn, session.programme_id)
         assert programme is not None
-        programme.admit_drop_ins(
-            {p: await roles_of(uow.conn, p) for p in dict.fromkeys(cmd.dropped_in)}
-        )
+        programme.admit_drop_ins({p: await roles_of(uow.conn, p) for p in dropped_in})
     attendance = session.record_attendance(
-        cmd.present,
-        cmd.absent,
+        present,
+        absent,
         cmd.walk_ins,
         today=uow.today,
         may_be_marked=await store.may_be_marked(uow.conn, session.programme_id, day),
-        dropped_in=cmd.dropped_in,
+        dropped_in=dropped_in,
     )
     await store.save_attendance(uow.conn, session, attendance)
     if attendance.first:

@@ -11,13 +11,15 @@ from services.groups.domain import ended_with_case
 from services.groups.handlers import end_enrolment
 from shared.kit.contracts import EventEnvelope
 from shared.kit.contracts.groups import WithdrawalReason
-from shared.kit.contracts.intake import CaseClosed, CaseOpened, CaseTransferred
+from shared.kit.contracts.intake import CaseClosed, CaseOpened, CaseTransferred, PersonMerged
 from shared.kit.db.uow import UnitOfWork
+from shared.kit.known_people import person_of
 
 
 async def on_case_opened(uow: UnitOfWork, event: EventEnvelope, data: CaseOpened) -> None:
     # The person's roles are learnt by the kit (known_people.handlers).
-    await store.remember_open_case(uow.conn, data.case_id, data.person_id, event.site)
+    person_id = await person_of(uow.conn, data.person_id)
+    await store.remember_open_case(uow.conn, data.case_id, person_id, event.site)
 
 
 async def _case_ended(
@@ -29,6 +31,7 @@ async def _case_ended(
     reason: WithdrawalReason,
 ) -> None:
     await store.forget_open_case(uow.conn, case_id)
+    person_id = await person_of(uow.conn, person_id)
     ending = ended_with_case(
         await store.active_enrolments(uow.conn, person_id, site),
         on,
@@ -46,3 +49,12 @@ async def on_case_transferred(uow: UnitOfWork, event: EventEnvelope, data: CaseT
     await _case_ended(
         uow, data.case_id, data.person_id, event.site, data.transferred_on, "case_transferred"
     )
+
+
+async def on_person_merged(uow: UnitOfWork, event: EventEnvelope, data: PersonMerged) -> None:
+    """The duplicate's cases, enrolments and attendance become the kept person's (the kit
+    has recorded the merge); where both were in one programme, the duplicate's place goes."""
+    kept = await person_of(uow.conn, data.into_id)
+    await store.move_person(uow.conn, data.duplicate_id, kept)
+    for enrolment in await store.enrolments_both(uow.conn, data.duplicate_id):
+        await end_enrolment(uow, enrolment, "withdrawn", data.merged_on)

@@ -349,3 +349,50 @@ async def active_enrolments(
         site,
     )
     return [(_enrolment(r), r["last_session_on"]) for r in found]
+
+
+async def move_person(conn: asyncpg.Connection, duplicate_id: UUID, into_id: UUID) -> None:
+    """The duplicate's open cases, active enrolments (but where the kept person has one too:
+    ``enrolments_both``) and attendance become the kept person's."""
+    await conn.execute(
+        "UPDATE open_cases SET person_id = $2 WHERE person_id = $1", duplicate_id, into_id
+    )
+    await conn.execute(
+        """UPDATE enrolments d SET person_id = $2
+           WHERE d.person_id = $1 AND NOT (d.status IN ('enrolled', 'waitlisted') AND EXISTS (
+               SELECT 1 FROM enrolments k
+               WHERE k.person_id = $2 AND k.programme_id = d.programme_id
+                 AND k.status IN ('enrolled', 'waitlisted')))""",
+        duplicate_id,
+        into_id,
+    )
+    await conn.execute(
+        """UPDATE attendance d SET person_id = $2
+           WHERE d.person_id = $1 AND NOT EXISTS (
+               SELECT 1 FROM attendance k
+               WHERE k.session_id = d.session_id AND k.person_id = $2)""",
+        duplicate_id,
+        into_id,
+    )
+    # Marked on both records at one session: the kept person's mark stands (present wins).
+    await conn.execute(
+        """UPDATE attendance k SET present = k.present OR d.present
+           FROM attendance d
+           WHERE d.person_id = $1 AND k.person_id = $2 AND k.session_id = d.session_id""",
+        duplicate_id,
+        into_id,
+    )
+    await conn.execute("DELETE FROM attendance WHERE person_id = $1", duplicate_id)
+
+
+async def enrolments_both(conn: asyncpg.Connection, duplicate_id: UUID) -> list[Enrolment]:
+    """The duplicate's active enrolments left after ``move_person``: programmes the kept person
+    is in as well, locked."""
+    found = await conn.fetch(
+        """SELECT e.enrollment_id, e.programme_id, e.person_id, e.status, p.site
+           FROM enrolments e JOIN programmes p USING (programme_id)
+           WHERE e.person_id = $1 AND e.status IN ('enrolled', 'waitlisted')
+           ORDER BY e.seq FOR UPDATE OF e""",
+        duplicate_id,
+    )
+    return [_enrolment(row) for row in found]

@@ -72,6 +72,17 @@ class Person:
     roles: tuple[Role, ...]
     case_sites: frozenset[str] = frozenset()
     """The sites where the person has (or had) a case."""
+    merged_into: UUID | None = None
+    """Set once this record was merged, as a duplicate, into the person it duplicates."""
+
+    def must_not_be_merged(self, field: str) -> None:
+        """A merged duplicate takes no new records: they belong on the person it was merged
+        into, whom the refusal names."""
+        if self.merged_into is not None:
+            raise CommandError.conflict(
+                "this person was merged into another record; use that one",
+                **{field: f"merged into {self.merged_into}"},
+            )
 
     def known_at(self, sites: Collection[str]) -> bool:
         """Whether staff of ``sites`` know the person: registered there, or with a case there
@@ -88,6 +99,54 @@ class Person:
                 "the carer is not registered with the family_carer role",
                 carer_id="not a family carer",
             )
+
+
+@dataclass(frozen=True)
+class OpenCaseAt:
+    """A case of a person to be merged that is still running (``open`` or ``transferring``)."""
+
+    case_id: UUID
+    site: str
+    status: str
+
+
+def merged_roles(
+    duplicate: Person,
+    into: Person,
+    duplicate_cases: Collection[OpenCaseAt],
+    into_cases: Collection[OpenCaseAt],
+) -> tuple[Role, ...]:
+    """The kept person's roles after ``duplicate`` is merged into ``into``; refuses a merge that
+    would leave one person with two running cases at a site (close one first: which case goes
+    on is the workers' decision), or that races a transfer still under way."""
+    if duplicate.person_id == into.person_id:
+        raise CommandError(
+            "validation_error", "a person cannot be merged into themselves", into_id="same person"
+        )
+    duplicate.must_not_be_merged("duplicate_id")
+    into.must_not_be_merged("into_id")
+    transferring = [c for c in (*duplicate_cases, *into_cases) if c.status == "transferring"]
+    if transferring:
+        raise CommandError(
+            "conflict",
+            "a transfer of a case of these people is under way; merge once it has been answered",
+            [
+                ErrorDetail(field="case_id", message=f"{c.case_id} transferring")
+                for c in transferring
+            ],
+        )
+    kept_sites = {c.site: c for c in into_cases}
+    clashes = [(c, kept_sites[c.site]) for c in duplicate_cases if c.site in kept_sites]
+    if clashes:
+        raise CommandError(
+            "conflict",
+            "both records have an open case at the same site; close one of them first",
+            [
+                ErrorDetail(field="case_id", message=f"{d.case_id} and {k.case_id} at {d.site}")
+                for d, k in clashes
+            ],
+        )
+    return into.with_roles(duplicate.roles)
 
 
 def refuse_own_carer(carer_id: UUID, cared_for_id: UUID) -> None:

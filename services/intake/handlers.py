@@ -16,6 +16,7 @@ from services.intake.domain import (
     Goal,
     Person,
     age_band,
+    merged_roles,
     phone_digits,
     refuse_own_carer,
     refuse_possible_duplicates,
@@ -49,8 +50,10 @@ from shared.kit.contracts.intake import (
     LinkCarer,
     LogContact,
     LogOutreach,
+    MergePeople,
     OpenCase,
     OutreachLogged,
+    PersonMerged,
     PersonRegistered,
     PersonUpdated,
     ReassignCase,
@@ -87,6 +90,7 @@ async def _person(
     grant = uow.grant
     if grant is not None and not (person.known_at(grant.sites) or grant.reaches(person.site)):
         raise CommandError.not_found("person", field)
+    person.must_not_be_merged(field)
     return person
 
 
@@ -128,6 +132,47 @@ async def register_person(cmd: RegisterPerson, uow: UnitOfWork) -> dict[str, Any
         "person_id",
         possible_duplicates=[str(d) for d in duplicates],
     )
+
+
+async def merge_people(cmd: MergePeople, uow: UnitOfWork) -> dict[str, Any]:
+    """Merge the duplicate into the kept person (see ``store.merge_person``); both must be
+    known at the site. ``person.merged`` tells the other services to count one person."""
+    merged_on = uow.business_date(cmd.on)
+    if cmd.duplicate_id == cmd.into_id:
+        raise CommandError(
+            "validation_error", "a person cannot be merged into themselves", into_id="same person"
+        )
+    # Both rows locked, always in the same order, so two merges of the same pair queue up.
+    first, second = sorted([(cmd.duplicate_id, "duplicate_id"), (cmd.into_id, "into_id")])
+    locked = {
+        ident: await _person(uow, ident, field, for_update=True) for ident, field in (first, second)
+    }
+    duplicate, into = locked[cmd.duplicate_id], locked[cmd.into_id]
+    roles = merged_roles(
+        duplicate,
+        into,
+        await store.running_cases(uow.conn, cmd.duplicate_id),
+        await store.running_cases(uow.conn, cmd.into_id),
+    )
+    assert cmd.actor is not None  # the request endpoints fill it from the token
+    await store.merge_person(
+        uow.conn,
+        duplicate_id=cmd.duplicate_id,
+        into_id=cmd.into_id,
+        roles=roles,
+        site=uow.site,
+        reason=cmd.reason,
+        merged_on=merged_on,
+        merged_by=cmd.actor,
+    )
+    uow.record(
+        PersonMerged.of(cmd, roles=list(roles), merged_on=merged_on), subject=cmd.duplicate_id
+    )
+    return {
+        "duplicate_id": str(cmd.duplicate_id),
+        "into_id": str(cmd.into_id),
+        "roles": list(roles),
+    }
 
 
 async def link_carer(cmd: LinkCarer, uow: UnitOfWork) -> dict[str, Any]:

@@ -7,7 +7,6 @@ from typing import Any
 from uuid import UUID
 
 from services.intake import store, views
-from services.intake.domain import Person
 from shared.kit.bus.requests import QueryContext
 from shared.kit.commands import found
 from shared.kit.contracts.intake import (
@@ -35,12 +34,13 @@ def _reader(q: Query, ctx: QueryContext) -> tuple[str, frozenset[str]]:
     return q.actor or "unknown", frozenset()
 
 
-async def _known_person(ctx: QueryContext, person_id: UUID) -> Person:
-    """The person, if known at the subject's site or below it (else ``not_found``)."""
+async def _known_person(ctx: QueryContext, person_id: UUID) -> UUID:
+    """The person's id, if known at the subject's site or below it (else ``not_found``); a
+    merged duplicate's id resolves to the person it was merged into."""
     person = found(await store.load_person(ctx.conn, person_id), "person", "person_id")
     if not person.known_at(ctx.sites):
         raise CommandError.not_found("person", "person_id")
-    return person
+    return person.merged_into or person.person_id
 
 
 async def _log(ctx: QueryContext, q: Query, person_ids: list[UUID], what: str) -> None:
@@ -49,15 +49,18 @@ async def _log(ctx: QueryContext, q: Query, person_ids: list[UUID], what: str) -
 
 
 async def person(q: PersonQuery, ctx: QueryContext) -> dict[str, Any]:
-    await _known_person(ctx, q.person_id)
+    """The person's record; a merged duplicate's id gives the kept person's record."""
+    person_id = await _known_person(ctx, q.person_id)
     async with ctx.conn.transaction():
-        details = found(await views.person(ctx.conn, q.person_id), "person", "person_id")
-        await _log(ctx, q, [q.person_id], "person")
-        links = await views.carer_links(ctx.conn, q.person_id)
-        cases = await views.cases_of(ctx.conn, q.person_id)
-    me = str(q.person_id)
+        details = found(await views.person(ctx.conn, person_id), "person", "person_id")
+        await _log(ctx, q, [person_id], "person")
+        links = await views.carer_links(ctx.conn, person_id)
+        cases = await views.cases_of(ctx.conn, person_id)
+        merged = await views.merged_from(ctx.conn, person_id)
+    me = str(person_id)
     return {
         **details,
+        "merged_from": merged,
         "cares_for": [
             {"person_id": link["cared_for_id"], "relationship": link["relationship"]}
             for link in links
@@ -108,14 +111,14 @@ async def handoffs(q: HandoffsQuery, ctx: QueryContext) -> dict[str, Any]:
 
 
 async def consent(q: ConsentQuery, ctx: QueryContext) -> dict[str, Any]:
-    await _known_person(ctx, q.person_id)
+    person_id = await _known_person(ctx, q.person_id)
     async with ctx.conn.transaction():
-        history = await views.consent_history(ctx.conn, q.person_id)
-        await _log(ctx, q, [q.person_id], "consent")
+        history = await views.consent_history(ctx.conn, person_id)
+        await _log(ctx, q, [person_id], "consent")
     current = {purpose: False for purpose in ("service", "outcome_data", "data_sharing")}
     for record in history:
         current[record["purpose"]] = record["given"]
-    return {"person_id": str(q.person_id), "current": current, "history": history}
+    return {"person_id": str(person_id), "current": current, "history": history}
 
 
 async def referrals_overdue(

@@ -18,6 +18,7 @@ from services.intake.domain import (
     Correction,
     Goal,
     Handoff,
+    OpenCaseAt,
     Person,
     PersonRecord,
     Referral,
@@ -55,7 +56,7 @@ async def load_person(
     row until the transaction ends."""
     lock = " FOR UPDATE OF p" if for_update else ""
     row = await conn.fetchrow(
-        f"""SELECT p.person_id, p.site, p.roles,
+        f"""SELECT p.person_id, p.site, p.roles, p.merged_into,
                    array(SELECT DISTINCT c.site FROM cases c
                          WHERE c.person_id = p.person_id) AS case_sites
             FROM people p WHERE p.person_id = $1{lock}""",
@@ -63,7 +64,13 @@ async def load_person(
     )
     if row is None:
         return None
-    return Person(row["person_id"], row["site"], tuple(row["roles"]), frozenset(row["case_sites"]))
+    return Person(
+        row["person_id"],
+        row["site"],
+        tuple(row["roles"]),
+        frozenset(row["case_sites"]),
+        row["merged_into"],
+    )
 
 
 async def possible_duplicates(
@@ -81,7 +88,7 @@ async def possible_duplicates(
         return []
     found = await conn.fetch(
         """SELECT person_id FROM people
-           WHERE birth_year = $1
+           WHERE birth_year = $1 AND merged_into IS NULL
              AND (($2::text IS NOT NULL AND phone_digits = $2)
                   OR (site = $3 AND (lower(preferred_name) = lower($4)
                                      OR lower(legal_name) = lower($4)
@@ -121,6 +128,69 @@ async def add_person(
         roles=list(cmd.roles),
         registered_on=registered_on,
         registered_by=cmd.actor,
+    )
+
+
+async def running_cases(conn: asyncpg.Connection, person_id: UUID) -> list[OpenCaseAt]:
+    """The person's cases still open or transferring, at any site."""
+    found = await conn.fetch(
+        """SELECT case_id, site, status FROM cases
+           WHERE person_id = $1 AND status IN ('open', 'transferring')""",
+        person_id,
+    )
+    return [OpenCaseAt(r["case_id"], r["site"], r["status"]) for r in found]
+
+
+async def merge_person(
+    conn: asyncpg.Connection,
+    *,
+    duplicate_id: UUID,
+    into_id: UUID,
+    roles: tuple[str, ...],
+    site: str,
+    reason: str,
+    merged_on: date,
+    merged_by: str,
+) -> None:
+    """Move every record of ``duplicate_id`` to ``into_id`` and leave the duplicate a pointer.
+    Carer links the kept person already has, or that would link them to themselves, go."""
+    await conn.execute(
+        """DELETE FROM carer_links l
+           WHERE (l.carer_id = $1 AND (l.cared_for_id = $2 OR EXISTS (
+                      SELECT 1 FROM carer_links k
+                      WHERE k.carer_id = $2 AND k.cared_for_id = l.cared_for_id)))
+              OR (l.cared_for_id = $1 AND (l.carer_id = $2 OR EXISTS (
+                      SELECT 1 FROM carer_links k
+                      WHERE k.cared_for_id = $2 AND k.carer_id = l.carer_id)))""",
+        duplicate_id,
+        into_id,
+    )
+    await conn.execute(
+        "UPDATE carer_links SET carer_id = $2 WHERE carer_id = $1", duplicate_id, into_id
+    )
+    await conn.execute(
+        "UPDATE carer_links SET cared_for_id = $2 WHERE cared_for_id = $1", duplicate_id, into_id
+    )
+    for table in ("cases", "consents", "referrals", "assessments", "handoffs"):
+        await conn.execute(
+            f"UPDATE {table} SET person_id = $2 WHERE person_id = $1", duplicate_id, into_id
+        )
+    # Records merged into the duplicate earlier now point at the kept person: one hop always.
+    await conn.execute(
+        "UPDATE people SET merged_into = $2 WHERE merged_into = $1 OR person_id = $1",
+        duplicate_id,
+        into_id,
+    )
+    await rows.update(conn, "people", {"person_id": into_id}, roles=list(roles))
+    await rows.insert(
+        conn,
+        "person_merges",
+        duplicate_id=duplicate_id,
+        into_id=into_id,
+        site=site,
+        reason=reason,
+        merged_on=merged_on,
+        merged_by=merged_by,
     )
 
 

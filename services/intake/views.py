@@ -53,6 +53,14 @@ async def person(conn: asyncpg.Connection, person_id: UUID) -> dict[str, Any] | 
     return _jsonable(row) if row else None
 
 
+async def merged_from(conn: asyncpg.Connection, person_id: UUID) -> list[str]:
+    """The duplicates merged into the person, oldest merge first."""
+    found = await conn.fetch(
+        "SELECT duplicate_id FROM person_merges WHERE into_id = $1 ORDER BY merged_at", person_id
+    )
+    return [str(r["duplicate_id"]) for r in found]
+
+
 async def carer_links(conn: asyncpg.Connection, person_id: UUID) -> list[dict[str, Any]]:
     """The person's links as carer and as cared-for, oldest first."""
     links = await conn.fetch(
@@ -84,6 +92,7 @@ async def find_people(
            FROM people p
            WHERE (preferred_name ILIKE $1 OR legal_name ILIKE $1
                   OR (length($2) >= 4 AND phone_digits LIKE '%' || $2 || '%'))
+             AND p.merged_into IS NULL
              AND (p.site = ANY($3::text[])
                   OR EXISTS (SELECT 1 FROM cases c
                              WHERE c.person_id = p.person_id AND c.site = ANY($3::text[])))

@@ -37,6 +37,7 @@ from shared.kit.contracts.intake import (
     ConsentRecorded,
     GoalMet,
     OutreachLogged,
+    PersonMerged,
     PersonRegistered,
     PersonUpdated,
     ReferralDecided,
@@ -107,6 +108,7 @@ READ_MODELS = (
     "peer_contacts",
     "outreach_contacts",
     "voids",
+    "person_aliases",
 )
 
 
@@ -180,6 +182,21 @@ def person_updated(event: EventEnvelope, data: PersonUpdated) -> Row:
         data.person_id,
         None if data.roles is None else list(data.roles),
         data.revision,
+    )
+
+
+def person_merged(event: EventEnvelope, data: PersonMerged) -> Row:
+    # One hop always, whichever of two chained merges comes first: an earlier duplicate of the
+    # duplicate now points at the kept person, and a duplicate of someone merged before points
+    # where that person went.
+    return _row(
+        """WITH kept AS (SELECT person_of($2) AS id),
+                moved AS (UPDATE person_aliases SET into_id = (SELECT id FROM kept)
+                          WHERE into_id = $1)
+           INSERT INTO person_aliases (duplicate_id, into_id) SELECT $1, id FROM kept
+           ON CONFLICT (duplicate_id) DO NOTHING""",
+        data.duplicate_id,
+        data.into_id,
     )
 
 
@@ -540,6 +557,7 @@ APPLY: dict[str, dict[str, Apply]] = {
     "intake": {
         "intake.person.registered": person_registered,
         "intake.person.updated": person_updated,
+        "intake.person.merged": person_merged,
         "intake.carer.linked": carer_linked,
         "intake.referral.received": referral_received,
         "intake.referral.decided": referral_decided,

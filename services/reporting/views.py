@@ -25,6 +25,13 @@ def _grouped(rows: list[asyncpg.Record], key: str = "k", value: str = "n") -> di
     return {r[key]: r[value] for r in rows if r[key] is not None}
 
 
+_ROLES_WITH_DUPLICATES = """array(
+    SELECT DISTINCT role FROM people q CROSS JOIN LATERAL unnest(q.roles) AS role
+    WHERE q.person_id = p.person_id
+       OR q.person_id IN (SELECT duplicate_id FROM person_aliases WHERE into_id = p.person_id))"""
+"""A person's roles and those of the duplicates merged into them (alias ``p`` of people)."""
+
+
 class Reads:
     """The read models of ``sites`` (None: every site) over ``period``."""
 
@@ -75,10 +82,12 @@ class Reads:
         return _grouped(rows), _grouped(rows, value="minutes")
 
     async def registered_roles(self) -> list[list[str]]:
-        """The roles of each person registered in the period."""
+        """The roles of each person registered in the period (a merged duplicate is not
+        counted again: its roles count for the person it was merged into)."""
         rows = await self._fetch(
-            f"""SELECT roles FROM people
-                WHERE registered_on BETWEEN $1 AND $2 AND {self._where()}"""
+            f"""SELECT {_ROLES_WITH_DUPLICATES} AS roles FROM people p
+                WHERE registered_on BETWEEN $1 AND $2 AND {self._where()}
+                  AND NOT EXISTS (SELECT 1 FROM person_aliases WHERE duplicate_id = p.person_id)"""
         )
         return [r["roles"] for r in rows]
 
@@ -103,10 +112,15 @@ class Reads:
         return [r["roles"] or [] for r in rows]
 
     async def attendances(self) -> dict[str, int]:
-        """People present plus walk-ins at sessions held in the period, per programme type."""
+        """People present plus walk-ins at sessions held in the period, per programme type (a
+        merged duplicate marked beside the person kept is one person; only sessions naming a
+        duplicate pay for resolving ids)."""
         rows = await self._fetch(
             f"""SELECT programme_type AS k,
-                       sum(cardinality(present) + walk_ins)::int AS n,
+                       sum(walk_ins + CASE
+                           WHEN present && (SELECT array_agg(duplicate_id) FROM person_aliases)
+                           THEN (SELECT count(DISTINCT person_of(p)) FROM unnest(present) AS p)
+                           ELSE cardinality(present) END)::int AS n,
                        sum(walk_ins)::int AS walk_ins
                 FROM sessions
                 WHERE session_on BETWEEN $1 AND $2 AND held AND NOT cancelled
@@ -121,14 +135,20 @@ class Reads:
         # than people, and fetching each distinct person to count them here cost most of a
         # year's summary.
         rows = await self._fetch(
-            f"""WITH present AS (
+            f"""WITH marked AS (
                     SELECT DISTINCT p.person_id
                     FROM sessions s CROSS JOIN LATERAL unnest(s.present) AS p(person_id)
                     WHERE s.session_on BETWEEN $1 AND $2 AND s.held AND NOT s.cancelled
                       AND {self._where("s.site")}),
+                present AS (SELECT DISTINCT person_of(person_id) AS person_id FROM marked),
+                records AS (
+                    SELECT person_id, person_id AS record FROM present
+                    UNION ALL
+                    SELECT a.into_id, a.duplicate_id
+                    FROM person_aliases a JOIN present ON present.person_id = a.into_id),
                 roles AS (
-                    SELECT DISTINCT present.person_id, role
-                    FROM present JOIN people ON people.person_id = present.person_id
+                    SELECT DISTINCT records.person_id, role
+                    FROM records JOIN people ON people.person_id = records.record
                     CROSS JOIN LATERAL unnest(people.roles) AS role)
                 SELECT NULL::text AS k, count(*)::int AS n FROM present
                 UNION ALL
@@ -138,10 +158,13 @@ class Reads:
         return total, _grouped(rows)
 
     async def volunteer_teams_worked(self) -> list[tuple[Any, str]]:
-        """Each distinct (volunteer, team) with hours logged in the period."""
+        """Each distinct (volunteer, team) with hours logged in the period; a person with two
+        volunteer records (a merged duplicate's and their own) is one volunteer."""
         rows = await self._fetch(
-            f"""SELECT DISTINCT volunteer_id, team FROM volunteer_hours
-                WHERE worked_on BETWEEN $1 AND $2 AND NOT voided AND {self._where()}"""
+            f"""SELECT DISTINCT coalesce(person_of(v.person_id), h.volunteer_id) AS volunteer_id,
+                       h.team
+                FROM volunteer_hours h LEFT JOIN volunteers v USING (volunteer_id)
+                WHERE h.worked_on BETWEEN $1 AND $2 AND NOT h.voided AND {self._where("h.site")}"""
         )
         return [(r["volunteer_id"], r["team"]) for r in rows]
 
@@ -157,8 +180,9 @@ class Reads:
     async def service_users_volunteering(self) -> list[list[str]]:
         """The teams of each service user registered as a volunteer in the period."""
         rows = await self._fetch(
-            f"""SELECT teams FROM volunteers
-                WHERE service_user AND registered_on BETWEEN $1 AND $2 AND {self._where()}"""
+            f"""SELECT DISTINCT ON (person_of(person_id)) teams FROM volunteers
+                WHERE service_user AND registered_on BETWEEN $1 AND $2 AND {self._where()}
+                ORDER BY person_of(person_id), registered_on, volunteer_id"""
         )
         return [r["teams"] for r in rows]
 
@@ -190,9 +214,9 @@ class Reads:
         """People whose latest ``outcome_data`` consent is given, as of now (not period end):
         a withdrawal removes a person from every report made after it."""
         rows = await self.conn.fetch(
-            """SELECT DISTINCT ON (person_id) person_id, given FROM consents
-               WHERE purpose = 'outcome_data'
-               ORDER BY person_id, recorded_on DESC, recorded_at DESC"""
+            """SELECT DISTINCT ON (person_of(person_id)) person_of(person_id) AS person_id, given
+               FROM consents WHERE purpose = 'outcome_data'
+               ORDER BY person_of(person_id), recorded_on DESC, recorded_at DESC"""
         )
         return {r["person_id"] for r in rows if r["given"]}
 
@@ -200,11 +224,12 @@ class Reads:
         """Every score on ``instrument`` not voided of the people with a post or follow-up
         score (not voided) dated in the period at these sites."""
         rows = await self._fetch(
-            f"""SELECT person_id, site, timepoint, score, assessed_on, recorded_at
+            f"""SELECT person_of(person_id) AS person_id, site, timepoint, score, assessed_on,
+                       recorded_at
                 FROM assessments a
                 WHERE instrument = $4 AND {NOT_VOIDED.format(fact="a.assessment_id")}
-                  AND person_id IN (
-                    SELECT person_id FROM assessments b
+                  AND person_of(person_id) IN (
+                    SELECT person_of(person_id) FROM assessments b
                     WHERE instrument = $4 AND timepoint IN ('post', 'follow_up')
                       AND assessed_on BETWEEN $1 AND $2 AND {self._where()}
                       AND {NOT_VOIDED.format(fact="b.assessment_id")})""",
@@ -226,8 +251,12 @@ class Reads:
         """Sessions (held, not cancelled, latest attendance; any site and date) where any of
         ``people`` was present."""
         rows = await self.conn.fetch(
-            """SELECT session_on, programme_type, tags, present FROM sessions
-               WHERE held AND NOT cancelled AND present && $1::uuid[]""",
+            """SELECT session_on, programme_type, tags,
+                      array(SELECT DISTINCT person_of(p) FROM unnest(present) AS p) AS present
+               FROM sessions
+               WHERE held AND NOT cancelled
+                 AND present && ($1::uuid[] || array(SELECT duplicate_id FROM person_aliases
+                                                     WHERE into_id = ANY($1::uuid[])))""",
             people,
         )
         return [

@@ -79,7 +79,8 @@ async def _session_to_staff(uow: UnitOfWork, session_id: UUID) -> KnownSession:
 
 async def register_volunteer(cmd: RegisterVolunteer, uow: UnitOfWork) -> dict[str, Any]:
     registered_on = uow.business_date(cmd.on)
-    roles = await known_people.roles_of(uow.conn, cmd.person_id)
+    person_id = await known_people.person_of(uow.conn, cmd.person_id)
+    roles = await known_people.roles_of(uow.conn, person_id)
     if roles is None:
         raise CommandError(
             "not_found",
@@ -87,7 +88,7 @@ async def register_volunteer(cmd: RegisterVolunteer, uow: UnitOfWork) -> dict[st
             person_id="unknown person",
         )
     v = Volunteer.register(
-        cmd.person_id,
+        person_id,
         uow.site,
         teams=cmd.teams,
         skills=cmd.skills,
@@ -332,13 +333,14 @@ async def start_peer_match(
 ) -> dict[str, Any]:
     started_on = uow.business_date(cmd.on)
     peer = await _volunteer(uow, cmd.peer_volunteer_id, "peer_volunteer_id")
+    person_id = await known_people.person_of(uow.conn, cmd.person_id)
     match = PeerMatch.start(
         peer,
-        cmd.person_id,
+        person_id,
         rules=rules,
-        person_known=await known_people.roles_of(uow.conn, cmd.person_id) is not None,
-        service_consent=await store.has_service_consent(uow.conn, cmd.person_id),
-        linked_as_carers=await store.linked_as_carers(uow.conn, peer.person_id, cmd.person_id),
+        person_known=await known_people.roles_of(uow.conn, person_id) is not None,
+        service_consent=await store.has_service_consent(uow.conn, person_id),
+        linked_as_carers=await store.linked_as_carers(uow.conn, peer.person_id, person_id),
         site=uow.site,
         on=started_on,
     )

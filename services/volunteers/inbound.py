@@ -8,19 +8,30 @@ from datetime import datetime, timedelta
 from services.volunteers import store
 from shared.kit.contracts import EventEnvelope
 from shared.kit.contracts.groups import SessionCancelled, SessionScheduled
-from shared.kit.contracts.intake import CarerLinked, ConsentRecorded
+from shared.kit.contracts.intake import CarerLinked, ConsentRecorded, PersonMerged
 from shared.kit.contracts.volunteers import AssignmentCancelled
 from shared.kit.db.uow import UnitOfWork
+from shared.kit.known_people import person_of
 
 
 async def on_consent_recorded(uow: UnitOfWork, event: EventEnvelope, data: ConsentRecorded) -> None:
     if data.purpose != "service":
         return
-    await store.remember_consent(uow.conn, data.person_id, data.given, event.time)
+    person_id = await person_of(uow.conn, data.person_id)
+    await store.remember_consent(uow.conn, person_id, data.given, event.time)
 
 
 async def on_carer_linked(uow: UnitOfWork, event: EventEnvelope, data: CarerLinked) -> None:
-    await store.remember_carer_link(uow.conn, data.carer_id, data.cared_for_id)
+    carer_id = await person_of(uow.conn, data.carer_id)
+    cared_for_id = await person_of(uow.conn, data.cared_for_id)
+    if carer_id != cared_for_id:
+        await store.remember_carer_link(uow.conn, carer_id, cared_for_id)
+
+
+async def on_person_merged(uow: UnitOfWork, event: EventEnvelope, data: PersonMerged) -> None:
+    """The duplicate's consent, carer links, peer matches and volunteer record become the kept
+    person's (the kit has recorded the merge)."""
+    await store.move_person(uow.conn, data.duplicate_id, await person_of(uow.conn, data.into_id))
 
 
 async def on_session_scheduled(

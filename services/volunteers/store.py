@@ -454,3 +454,42 @@ async def cancel_session(conn: asyncpg.Connection, session_id: UUID) -> list[tup
         session_id,
     )
     return [(d["assignment_id"], d["volunteer_id"]) for d in duties]
+
+
+async def move_person(conn: asyncpg.Connection, duplicate_id: UUID, into_id: UUID) -> None:
+    """The duplicate's latest service consent (if later than the kept person's), carer links
+    (not one between the two), open peer matches (not one the kept person has with the same
+    peer) and volunteer record (when the kept person has none; otherwise both records stay,
+    each with its own history) become the kept person's."""
+    row = await conn.fetchrow(
+        "DELETE FROM service_consent WHERE person_id = $1 RETURNING given, recorded_at",
+        duplicate_id,
+    )
+    if row is not None:
+        await remember_consent(conn, into_id, row["given"], row["recorded_at"])
+    for mine, theirs in (("carer_id", "cared_for_id"), ("cared_for_id", "carer_id")):
+        await conn.execute(
+            f"""INSERT INTO carer_links ({mine}, {theirs})
+                SELECT $2, {theirs} FROM carer_links WHERE {mine} = $1 AND {theirs} <> $2
+                ON CONFLICT DO NOTHING""",
+            duplicate_id,
+            into_id,
+        )
+    await conn.execute(
+        "DELETE FROM carer_links WHERE carer_id = $1 OR cared_for_id = $1", duplicate_id
+    )
+    await conn.execute(
+        """UPDATE peer_matches d SET person_id = $2
+           WHERE d.person_id = $1 AND NOT (d.status = 'open' AND EXISTS (
+               SELECT 1 FROM peer_matches k
+               WHERE k.person_id = $2 AND k.peer_volunteer_id = d.peer_volunteer_id
+                 AND k.status = 'open'))""",
+        duplicate_id,
+        into_id,
+    )
+    await conn.execute(
+        """UPDATE volunteers SET person_id = $2
+           WHERE person_id = $1 AND NOT EXISTS (SELECT 1 FROM volunteers WHERE person_id = $2)""",
+        duplicate_id,
+        into_id,
+    )

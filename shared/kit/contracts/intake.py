@@ -88,6 +88,18 @@ class RegisterPerson(BusinessCommand):
         return list(dict.fromkeys(roles))
 
 
+@command("intake", "merge_people", access=CASEWORK)
+class MergePeople(BusinessCommand):
+    """Merge a person registered twice into the record that is kept: the duplicate's cases,
+    consents, referrals, assessments and carer links become the kept person's, the duplicate
+    keeps only a pointer, and every service then counts one person. The reason stays in
+    intake."""
+
+    duplicate_id: UUID
+    into_id: UUID
+    reason: str = Text
+
+
 @command("intake", "link_carer", access=CASEWORK)
 class LinkCarer(BusinessCommand):
     carer_id: UUID
@@ -407,6 +419,18 @@ class PersonRegistered(EventData):
     age_band: AgeBand
     sex: Sex | None = None
     registered_on: date
+
+
+@event("intake.person.merged")
+class PersonMerged(EventData):
+    """A duplicate registration was merged into the person it duplicates: from now on
+    ``duplicate_id`` means ``into_id`` everywhere, including in events about it that arrive
+    later. ``roles`` are the kept person's roles after the merge (theirs and the duplicate's)."""
+
+    duplicate_id: UUID
+    into_id: UUID
+    roles: list[Role]
+    merged_on: date
 
 
 @event("intake.carer.linked")
