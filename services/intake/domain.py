@@ -188,6 +188,15 @@ class Referral:
         self.decided_on = on
         return previous
 
+    def may_screen(self, on: date) -> None:
+        """A referral is screened (again, if need be) on or after the day it was received."""
+        if on < self.received_on:
+            raise CommandError(
+                "validation_error",
+                "a referral cannot be screened before it was received",
+                on=f"before {self.received_on.isoformat()}",
+            )
+
 
 PERSONAL_FIELDS: tuple[str, ...] = (
     "preferred_name",
