@@ -6,12 +6,13 @@ passes ``CARENET_INSTRUMENTS``) adds instruments or overrides keys of shipped on
 
 from __future__ import annotations
 
-import tomllib
 from decimal import ROUND_HALF_UP, Decimal
 from pathlib import Path
-from typing import Any, Literal
+from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+from shared.agency.tables import load_tables
 
 SHIPPED_INSTRUMENTS = Path(__file__).with_name("instruments.toml")
 
@@ -213,38 +214,5 @@ def load_instruments(extra: Path | None = None) -> dict[str, Instrument]:
     A table in ``extra`` for a new code defines a whole instrument; for a shipped code it
     replaces only the keys it names. Raises ``ValueError`` with a one-line reason.
     """
-    tables = _read(SHIPPED_INSTRUMENTS)
-    sources = dict.fromkeys(tables, SHIPPED_INSTRUMENTS)
-    if extra is not None:
-        for code, table in _read(extra).items():
-            tables[code] = {**tables.get(code, {}), **table}
-            sources[code] = extra
-    return {code: _instrument(code, table, sources[code]) for code, table in tables.items()}
-
-
-def _read(path: Path) -> dict[str, dict[str, Any]]:
-    try:
-        # Decimal keeps bounds such as 2.99 exact instead of binary floats.
-        raw = tomllib.loads(path.read_text(encoding="utf-8"), parse_float=Decimal)
-    except FileNotFoundError as exc:
-        raise ValueError(f"{path} does not exist") from exc
-    except tomllib.TOMLDecodeError as exc:
-        raise ValueError(f"{path} is not valid TOML: {exc}") from exc
-    for code, table in raw.items():
-        if not isinstance(table, dict):
-            raise ValueError(f"{path}: {code} is not a table of an instrument")
-        if "code" in table:
-            raise ValueError(f"{path}: instrument {code}: the code comes from the table name")
-    return raw
-
-
-def _instrument(code: str, table: dict[str, Any], source: Path) -> Instrument:
-    try:
-        return Instrument.model_validate({**table, "code": code})
-    except ValidationError as exc:
-        reasons = []
-        for error in exc.errors(include_url=False):
-            message = error["msg"].removeprefix("Value error, ")
-            where = ".".join(str(part) for part in error["loc"])
-            reasons.append(f"{where}: {message}" if where else message)
-        raise ValueError(f"{source}: instrument {code}: {'; '.join(reasons)}") from exc
+    # Decimal keeps bounds such as 2.99 exact instead of binary floats.
+    return load_tables(Instrument, "instrument", SHIPPED_INSTRUMENTS, extra, parse_float=Decimal)

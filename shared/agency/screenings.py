@@ -6,11 +6,11 @@ service passes ``CARENET_SCREENINGS``) adds screenings or replaces keys of shipp
 
 from __future__ import annotations
 
-import tomllib
 from pathlib import Path
-from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+from shared.agency.tables import load_tables
 
 SHIPPED_SCREENINGS = Path(__file__).with_name("screenings.toml")
 
@@ -135,37 +135,4 @@ class Screening(BaseModel):
 def load_screenings(extra: Path | None = None) -> dict[str, Screening]:
     """The shipped screenings, with an agency file's tables added or replacing shipped keys.
     Raises ``ValueError`` with a one-line reason."""
-    tables = _read(SHIPPED_SCREENINGS)
-    sources = dict.fromkeys(tables, SHIPPED_SCREENINGS)
-    if extra is not None:
-        for code, table in _read(extra).items():
-            tables[code] = {**tables.get(code, {}), **table}
-            sources[code] = extra
-    return {code: _screening(code, table, sources[code]) for code, table in tables.items()}
-
-
-def _read(path: Path) -> dict[str, dict[str, Any]]:
-    try:
-        raw = tomllib.loads(path.read_text(encoding="utf-8"))
-    except FileNotFoundError as exc:
-        raise ValueError(f"{path} does not exist") from exc
-    except tomllib.TOMLDecodeError as exc:
-        raise ValueError(f"{path} is not valid TOML: {exc}") from exc
-    for code, table in raw.items():
-        if not isinstance(table, dict):
-            raise ValueError(f"{path}: {code} is not a table of a screening")
-        if "code" in table:
-            raise ValueError(f"{path}: screening {code}: the code comes from the table name")
-    return raw
-
-
-def _screening(code: str, table: dict[str, Any], source: Path) -> Screening:
-    try:
-        return Screening.model_validate({**table, "code": code})
-    except ValidationError as exc:
-        reasons = []
-        for error in exc.errors(include_url=False):
-            message = error["msg"].removeprefix("Value error, ")
-            where = ".".join(str(part) for part in error["loc"])
-            reasons.append(f"{where}: {message}" if where else message)
-        raise ValueError(f"{source}: screening {code}: {'; '.join(reasons)}") from exc
+    return load_tables(Screening, "screening", SHIPPED_SCREENINGS, extra)
