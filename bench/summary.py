@@ -80,9 +80,13 @@ SELECT
      WHERE session_on BETWEEN first AND last AND held AND NOT cancelled)::int
      AS unique_participants,
   (SELECT coalesce(sum(minutes), 0) / 60.0 FROM reporting.volunteer_hours, period
-     WHERE worked_on BETWEEN first AND last AND NOT voided)::float AS volunteer_hours,
+     WHERE worked_on BETWEEN first AND last
+       AND NOT EXISTS (SELECT 1 FROM reporting.voids WHERE fact_id = hours_id))::float
+     AS volunteer_hours,
   (SELECT count(*) FROM reporting.peer_contacts, period
-     WHERE contact_on BETWEEN first AND last AND NOT voided)::int AS peer_contacts
+     WHERE contact_on BETWEEN first AND last
+       AND NOT EXISTS (SELECT 1 FROM reporting.voids WHERE fact_id = contact_id))::int
+     AS peer_contacts
 """
 
 

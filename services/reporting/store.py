@@ -476,20 +476,7 @@ def hours_logged(event: EventEnvelope, data: HoursLogged) -> Row:
 
 
 def hours_voided(event: EventEnvelope, data: HoursVoided) -> Row:
-    # The void carries the entry's facts: applied before its hours.logged, the row is there
-    # already voided and the later insert does nothing.
-    return _row(
-        """INSERT INTO volunteer_hours
-               (hours_id, site, volunteer_id, team, minutes, worked_on, voided)
-           VALUES ($1, $2, $3, $4, $5, $6, true)
-           ON CONFLICT (hours_id) DO UPDATE SET voided = true""",
-        data.hours_id,
-        event.site,
-        data.volunteer_id,
-        data.team,
-        data.minutes,
-        data.date,
-    )
+    return _void(data.hours_id, "volunteer_hours", event.time.date())
 
 
 def assignment_made(event: EventEnvelope, data: AssignmentMade) -> Row:
@@ -538,18 +525,7 @@ def peer_contact_logged(event: EventEnvelope, data: PeerContactLogged) -> Row:
 
 
 def peer_contact_voided(event: EventEnvelope, data: PeerContactVoided) -> Row:
-    return _row(
-        """INSERT INTO peer_contacts
-               (contact_id, site, match_id, mode, minutes, contact_on, voided)
-           VALUES ($1, $2, $3, $4, $5, $6, true)
-           ON CONFLICT (contact_id) DO UPDATE SET voided = true""",
-        data.contact_id,
-        event.site,
-        data.match_id,
-        data.mode,
-        data.minutes,
-        data.date,
-    )
+    return _void(data.contact_id, "peer_contact", event.time.date())
 
 
 # Per source service: the event types reporting reads and how each is applied.

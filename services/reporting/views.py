@@ -70,7 +70,7 @@ class Reads:
         """Contacts dated in the period and not voided, and their minutes, per mode."""
         rows = await self._fetch(
             f"""SELECT mode AS k, count(*)::int AS n, sum(minutes)::int AS minutes FROM {table}
-                WHERE {day} BETWEEN $1 AND $2 AND NOT voided AND {self._where()}
+                WHERE {day} BETWEEN $1 AND $2 AND {self._where()}
                   AND {NOT_VOIDED.format(fact=f"{table}.contact_id")}
                 GROUP BY 1"""
         )
@@ -169,7 +169,8 @@ class Reads:
             f"""SELECT DISTINCT coalesce(person_of(v.person_id), h.volunteer_id) AS volunteer_id,
                        h.team
                 FROM volunteer_hours h LEFT JOIN volunteers v USING (volunteer_id)
-                WHERE h.worked_on BETWEEN $1 AND $2 AND NOT h.voided AND {self._where("h.site")}"""
+                WHERE h.worked_on BETWEEN $1 AND $2 AND {self._where("h.site")}
+                  AND {NOT_VOIDED.format(fact="h.hours_id")}"""
         )
         return [(r["volunteer_id"], r["team"]) for r in rows]
 
@@ -177,7 +178,8 @@ class Reads:
         """Minutes volunteers worked in the period, per team."""
         rows = await self._fetch(
             f"""SELECT team AS k, sum(minutes)::int AS n FROM volunteer_hours
-                WHERE worked_on BETWEEN $1 AND $2 AND NOT voided AND {self._where()}
+                WHERE worked_on BETWEEN $1 AND $2 AND {self._where()}
+                  AND {NOT_VOIDED.format(fact="volunteer_hours.hours_id")}
                 GROUP BY 1"""
         )
         return _grouped(rows)
