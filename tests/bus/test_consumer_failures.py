@@ -64,12 +64,20 @@ async def test_a_handler_caught_in_a_real_deadlock_is_applied_not_dead_lettered(
         await publish(nc, locking)
 
         async def handler_waits_for_b() -> bool:
-            return bool(
-                await rival.fetchval(
-                    """SELECT count(*) FROM pg_stat_activity
-                       WHERE wait_event_type = 'Lock' AND pid <> pg_backend_pid()"""
+            # Asked outside the rival's transaction: PostgreSQL reads pg_stat_activity once
+            # per transaction, so inside it the first answer would be the only one.
+            observer = await asyncpg.connect(database_url)
+            try:
+                return bool(
+                    await observer.fetchval(
+                        """SELECT count(*) FROM pg_stat_activity
+                           WHERE wait_event_type = 'Lock' AND datname = current_database()
+                             AND pid <> $1""",
+                        rival.get_server_pid(),
+                    )
                 )
-            )
+            finally:
+                await observer.close()
 
         await eventually(handler_waits_for_b)
         await rival.execute("UPDATE hot SET n = n + 1 WHERE k = 'a'")  # the deadlock
