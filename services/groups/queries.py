@@ -1,10 +1,12 @@
-"""Groups' read side: programmes, rosters (names from intake at read time), completion.
+"""Groups' read side: programmes, waitlists, rosters (names from intake at read time),
+completion, calendars.
 
 Its SQL is in views.py (and store.py for finding a programme)."""
 
 from __future__ import annotations
 
 import asyncio
+from datetime import datetime
 from typing import Any
 
 from services.groups import store, views
@@ -16,7 +18,9 @@ from shared.kit.contracts.groups import (
     CompletionQuery,
     PersonEnrolmentsQuery,
     ProgrammeQuery,
+    ProgrammesQuery,
     RosterQuery,
+    WaitlistQuery,
 )
 from shared.kit.contracts.replies import CommandError
 
@@ -28,6 +32,28 @@ async def programme(q: ProgrammeQuery, ctx: QueryContext) -> dict[str, Any]:
         "programme_id",
         site=ctx.sites,
     )
+
+
+async def programmes(q: ProgrammesQuery, ctx: QueryContext) -> dict[str, Any]:
+    return {
+        "programmes": await views.programmes_view(
+            ctx.conn, sorted(ctx.sites), datetime.now(ctx.zone).date(), q.include_ended
+        )
+    }
+
+
+async def waitlist(q: WaitlistQuery, ctx: QueryContext) -> dict[str, Any]:
+    """Ids and dates only: names are intake's to give."""
+    found(
+        await store.load_programme(ctx.conn, q.programme_id),
+        "programme",
+        "programme_id",
+        site=ctx.sites,
+    )
+    return {
+        "programme_id": str(q.programme_id),
+        "waitlist": await views.waitlist_view(ctx.conn, q.programme_id),
+    }
 
 
 async def _display_name(ctx: QueryContext, person_id: str) -> str | None:

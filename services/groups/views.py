@@ -208,3 +208,69 @@ async def person_enrolments_view(
             for r in marked
         ],
     }
+
+
+def _day(moment: datetime | None) -> str | None:
+    return moment.date().isoformat() if moment else None
+
+
+async def programmes_view(
+    conn: asyncpg.Connection, sites: list[str], today: date, include_ended: bool
+) -> list[dict[str, Any]]:
+    """Programmes at ``sites`` by title, with their enrolments counted and their sessions'
+    first, last and next (today or later) dates, cancelled sessions left out; without
+    ``include_ended``, only those with a session today or later."""
+    found = await conn.fetch(
+        """SELECT p.*, s.first_at, s.last_at, s.next_at,
+                  (SELECT count(*) FROM enrolments e WHERE e.programme_id = p.programme_id
+                     AND e.status = 'enrolled') AS enrolled,
+                  (SELECT count(*) FROM enrolments e WHERE e.programme_id = p.programme_id
+                     AND e.status = 'waitlisted') AS waitlisted
+           FROM programmes p
+           LEFT JOIN LATERAL (
+               SELECT min(starts_at) AS first_at, max(starts_at) AS last_at,
+                      min(starts_at) FILTER (WHERE starts_at >= $2) AS next_at
+               FROM sessions WHERE programme_id = p.programme_id AND status <> 'cancelled'
+           ) s ON true
+           WHERE p.site = ANY($1::text[]) AND ($3 OR s.next_at IS NOT NULL)
+           ORDER BY p.title, p.created_at, p.programme_id""",
+        sites,
+        datetime.combine(today, time()),
+        include_ended,
+    )
+    return [
+        {
+            "programme_id": str(r["programme_id"]),
+            "site": r["site"],
+            "title": r["title"],
+            "type": r["type"],
+            "target_roles": list(r["target_roles"]),
+            "capacity": r["capacity"],
+            "requires_case": r["requires_case"],
+            "venue": r["venue"],
+            "facilitators": list(r["facilitators"]),
+            "enrolled": r["enrolled"],
+            "waitlisted": r["waitlisted"],
+            "first_session": _day(r["first_at"]),
+            "last_session": _day(r["last_at"]),
+            "next_session": _day(r["next_at"]),
+        }
+        for r in found
+    ]
+
+
+async def waitlist_view(conn: asyncpg.Connection, programme_id: UUID) -> list[dict[str, Any]]:
+    """The programme's waitlisted enrolments in the order they are promoted."""
+    found = await conn.fetch(
+        """SELECT enrollment_id, person_id, enrolled_on FROM enrolments
+           WHERE programme_id = $1 AND status = 'waitlisted' ORDER BY seq""",
+        programme_id,
+    )
+    return [
+        {
+            "enrollment_id": str(r["enrollment_id"]),
+            "person_id": str(r["person_id"]),
+            "since": r["enrolled_on"].isoformat(),
+        }
+        for r in found
+    ]

@@ -177,6 +177,22 @@ class ProgrammeQuery(Query):
     programme_id: UUID
 
 
+@query("groups", "programmes", access=PROGRAMMES)
+class ProgrammesQuery(Query):
+    """The programmes at the site (and its child sites), by title: their places, enrolled and
+    waitlisted counts, and their first, last and next session dates (sessions not cancelled).
+    A programme has ended when none of its sessions is today or later."""
+
+    include_ended: bool = False
+
+
+@query("groups", "waitlist", access=CASEWORK)
+class WaitlistQuery(Query):
+    """A programme's waitlisted enrolments in the order they would be promoted (ids only)."""
+
+    programme_id: UUID
+
+
 @query("groups", "roster", access=CASEWORK)
 class RosterQuery(Query):
     """A session's enrolled people and their attendance, with names from intake (read with the
