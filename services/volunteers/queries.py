@@ -1,4 +1,5 @@
-"""Volunteers' read side: a volunteer's record, hours, recognition, a session's duties."""
+"""Volunteers' read side: a volunteer's record, the site's volunteers, hours, recognition, a
+session's duties, peer matches."""
 
 from __future__ import annotations
 
@@ -13,10 +14,12 @@ from shared.kit.contracts.replies import CommandError
 from shared.kit.contracts.volunteers import (
     AssignmentsQuery,
     HoursQuery,
+    PeerMatchesQuery,
     RecognitionQuery,
     UnfilledDutiesQuery,
     VolunteerDutiesQuery,
     VolunteerQuery,
+    VolunteersQuery,
 )
 from shared.kit.identity.access import Grant, only_as
 
@@ -193,3 +196,83 @@ async def unfilled_duties(q: UnfilledDutiesQuery, ctx: QueryContext) -> dict[str
             for d in duties
         ],
     }
+
+
+async def volunteers(q: VolunteersQuery, ctx: QueryContext) -> dict[str, Any]:
+    """Ids, teams and skills only: names are intake's to give."""
+    return {
+        "volunteers": [
+            {
+                "volunteer_id": str(v.volunteer_id),
+                "person_id": str(v.person_id),
+                "site": v.site,
+                "teams": v.teams,
+                "skills": v.skills,
+                "languages": v.languages,
+                "active": v.active,
+                "total_hours": in_hours(v.minutes),
+            }
+            for v in await views.volunteers(ctx.conn, ctx.sites, q.team, q.include_inactive)
+        ]
+    }
+
+
+MATCH_STATUSES = {"active": ("open",), "ended": ("ended",), "all": ("open", "ended")}
+
+
+def _match(m: views.MatchSummary) -> dict[str, Any]:
+    return {
+        "match_id": str(m.match_id),
+        "peer_volunteer_id": str(m.peer_volunteer_id),
+        "person_id": str(m.person_id),
+        "site": m.site,
+        "status": m.status,
+        "started_on": m.started_on.isoformat(),
+        "ended_on": m.ended_on.isoformat() if m.ended_on else None,
+        "end_reason": m.end_reason,
+        "contact_count": m.contacts,
+        "contact_minutes": m.minutes,
+        "last_contact_on": m.last_contact.isoformat() if m.last_contact else None,
+    }
+
+
+async def peer_matches(q: PeerMatchesQuery, ctx: QueryContext) -> dict[str, Any]:
+    """The site's matches, or one with its contacts; a peer supporter's own only (their
+    token's sub is their ``volunteer_id``): another's is ``forbidden`` when named, and left
+    out of the list."""
+    grant = Grant(ctx.identity, ctx.sites, ctx.granted, ctx.sees)
+    if q.volunteer_id is not None:
+        must_own(grant, "peer_supporter", q.volunteer_id, "matches", "volunteer_id")
+    if q.match_id is not None:
+        one = await views.peer_matches(
+            ctx.conn, ctx.sites, statuses=MATCH_STATUSES["all"], match_id=q.match_id
+        )
+        if not one:
+            raise CommandError.not_found("peer match", "match_id")
+        match = one[0]
+        must_own(grant, "peer_supporter", match.peer_volunteer_id, "matches", "match_id")
+        contacts = await views.peer_contacts(ctx.conn, match.match_id)
+        return {
+            "matches": [
+                {
+                    **_match(match),
+                    "contacts": [
+                        {
+                            "contact_id": str(c.contact_id),
+                            "date": c.day.isoformat(),
+                            "minutes": c.minutes,
+                            "mode": c.mode,
+                        }
+                        for c in contacts
+                    ],
+                }
+            ]
+        }
+    own_only = ctx.identity is not None and only_as(ctx.granted, "peer_supporter")
+    peer = ctx.identity.sub if own_only and ctx.identity else None
+    if peer is None and q.volunteer_id is not None:
+        peer = str(q.volunteer_id)
+    matches = await views.peer_matches(
+        ctx.conn, ctx.sites, statuses=MATCH_STATUSES[q.status], peer=peer
+    )
+    return {"status": q.status, "matches": [_match(m) for m in matches]}

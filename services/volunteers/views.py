@@ -210,3 +210,114 @@ async def session_site(conn: asyncpg.Connection, session_id: UUID) -> str | None
         "SELECT site FROM known_sessions WHERE session_id = $1", session_id
     )
     return site
+
+
+@dataclass(frozen=True)
+class Listed:
+    volunteer_id: UUID
+    person_id: UUID
+    site: str
+    teams: list[str]
+    skills: list[str]
+    languages: list[str]
+    active: bool
+    minutes: int
+
+
+async def volunteers(
+    conn: asyncpg.Connection, sites: Collection[str], team: str | None, include_inactive: bool
+) -> list[Listed]:
+    """The volunteers of ``sites`` in the order they registered, optionally only a team's
+    members and the inactive too, with all the minutes they logged (voided left out)."""
+    found = await conn.fetch(
+        """SELECT v.volunteer_id, v.person_id, v.site, v.skills, v.languages, v.active,
+                  (SELECT array_agg(t.team ORDER BY t.position) FROM volunteer_teams t
+                   WHERE t.volunteer_id = v.volunteer_id) AS teams,
+                  (SELECT coalesce(sum(h.minutes), 0) FROM hours h
+                   WHERE h.volunteer_id = v.volunteer_id AND h.void_reason IS NULL) AS minutes
+           FROM volunteers v
+           WHERE v.site = ANY($1::text[]) AND ($3 OR v.active)
+             AND ($2::text IS NULL OR EXISTS (
+                 SELECT 1 FROM volunteer_teams t
+                 WHERE t.volunteer_id = v.volunteer_id AND t.team = $2))
+           ORDER BY v.registered_on, v.volunteer_id""",
+        sorted(sites),
+        team,
+        include_inactive,
+    )
+    return [
+        Listed(
+            volunteer_id=r["volunteer_id"],
+            person_id=r["person_id"],
+            site=r["site"],
+            teams=list(r["teams"] or []),
+            skills=list(r["skills"]),
+            languages=list(r["languages"]),
+            active=r["active"],
+            minutes=int(r["minutes"]),
+        )
+        for r in found
+    ]
+
+
+@dataclass(frozen=True)
+class MatchSummary:
+    match_id: UUID
+    peer_volunteer_id: UUID
+    person_id: UUID
+    site: str
+    status: str
+    started_on: date
+    ended_on: date | None
+    end_reason: str | None
+    contacts: int
+    minutes: int
+    last_contact: date | None
+
+
+@dataclass(frozen=True)
+class PeerContact:
+    contact_id: UUID
+    day: date
+    minutes: int
+    mode: str
+
+
+async def peer_matches(
+    conn: asyncpg.Connection,
+    sites: Collection[str],
+    *,
+    statuses: Collection[str],
+    peer: str | None = None,
+    match_id: UUID | None = None,
+) -> list[MatchSummary]:
+    """Matches at ``sites`` in ``statuses`` (open, ended), newest first, optionally only one
+    peer's (by ``volunteer_id`` as text: a token's sub) or one match, with their contacts
+    counted (voided left out)."""
+    found = await conn.fetch(
+        """SELECT m.match_id, m.peer_volunteer_id, m.person_id, m.site, m.status, m.started_on,
+                  m.ended_on, m.end_reason, count(c.contact_id)::int AS contacts,
+                  coalesce(sum(c.minutes), 0)::int AS minutes, max(c.day) AS last_contact
+           FROM peer_matches m
+           LEFT JOIN peer_contacts c ON c.match_id = m.match_id AND c.void_reason IS NULL
+           WHERE m.site = ANY($1::text[]) AND m.status = ANY($2::text[])
+             AND ($3::text IS NULL OR m.peer_volunteer_id::text = $3)
+             AND ($4::uuid IS NULL OR m.match_id = $4)
+           GROUP BY m.match_id
+           ORDER BY m.started_on DESC, m.match_id""",
+        sorted(sites),
+        sorted(statuses),
+        peer,
+        match_id,
+    )
+    return [MatchSummary(**dict(r)) for r in found]
+
+
+async def peer_contacts(conn: asyncpg.Connection, match_id: UUID) -> list[PeerContact]:
+    """A match's contacts, newest first (voided left out)."""
+    found = await conn.fetch(
+        """SELECT contact_id, day, minutes, mode FROM peer_contacts
+           WHERE match_id = $1 AND void_reason IS NULL ORDER BY day DESC, contact_id""",
+        match_id,
+    )
+    return [PeerContact(**dict(r)) for r in found]

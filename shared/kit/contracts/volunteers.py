@@ -253,6 +253,30 @@ class UnfilledDutiesQuery(Query):
     model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
 
 
+@query("volunteers", "volunteers", access=VOLUNTEERING)
+class VolunteersQuery(Query):
+    """The volunteers of the site (and its child sites): ids, teams, skills, languages and all
+    the minutes they logged (names are intake's to give)."""
+
+    team: str | None = Field(default=None, min_length=1, max_length=64)
+    include_inactive: bool = False
+
+
+PeerMatchStatus = Literal["active", "ended", "all"]
+
+
+@query("volunteers", "peer_matches", access=DUTIES)
+class PeerMatchesQuery(Query):
+    """Peer matches at the site (and its child sites), newest first (``active``: those still
+    open), optionally one peer supporter's, each with its contacts' count, minutes and last
+    date (voided contacts left out). With ``match_id``: that match, whatever its status, with
+    its contacts newest first. A peer supporter sees their own matches only."""
+
+    status: PeerMatchStatus = "active"
+    volunteer_id: UUID | None = None
+    match_id: UUID | None = None
+
+
 # --- events ---------------------------------------------------------------------------------
 
 
