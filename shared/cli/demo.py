@@ -108,7 +108,6 @@ class Loaded:
     """How many of each command the demo sent and the services accepted."""
 
     counts: Counter[str] = field(default_factory=Counter)
-    skipped_after: date | None = None
 
     def report(self, month: str) -> str:
         c = self.counts
@@ -128,8 +127,6 @@ class Loaded:
             f"{c['log_hours']} hours entries",
             f"  {c['start_peer_match']} peer matches, {c['log_peer_contact']} peer contacts",
         ]
-        if self.skipped_after is not None:
-            lines.append(f"  (nothing dated after {self.skipped_after}: it has not happened yet)")
         lines.append(
             "Running it again changes nothing. Open the console address in .carenet/up.json "
             "to see it."
@@ -165,7 +162,6 @@ class Demo:
         send: Send,
         tokens: Callable[[Staff], str],
         month: str,
-        today: date,
         families: int,
         progress: Callable[[], None] | None = None,
     ) -> None:
@@ -173,7 +169,6 @@ class Demo:
         self.tokens = tokens
         self.month = month
         self.first, self.last = month_days(month)
-        self.today = today
         self.families = families
         self.progress = progress
         self.loaded = Loaded()
@@ -181,12 +176,6 @@ class Demo:
     def day(self, n: int) -> date:
         """The month's ``n``th day (1-based), kept within the month."""
         return self.first + timedelta(days=min(n, self.last.day) - 1)
-
-    def happened(self, when: date) -> bool:
-        if when <= self.today:
-            return True
-        self.loaded.skipped_after = self.today
-        return False
 
     async def cmd(
         self, who: Staff, site: str, service: str, name: str, key: str, **body: Any
@@ -298,6 +287,11 @@ class Demo:
         family = {"i": i, "site": site, "carer": carer, "cared_for": cared_for, "case": None}
         await self.consents(worker, site, f"{key}/carer", carer, self.day(start + 1))
         await self.assessment(worker, site, f"{key}/carer/brs", carer, "brs", i, start + 2)
+        if i % 3 == 0:  # a carer under strain has a case of her own
+            await self.cmd(
+                worker, site, "intake", "open_case", f"{key}/carer/case",
+                person_id=carer, worker_id=worker.sub, on=self.day(start + 1),
+            )  # fmt: skip
         if decision != "accepted":
             return family
         await self.consents(worker, site, f"{key}/cared_for", cared_for, self.day(start + 1))
@@ -310,30 +304,27 @@ class Demo:
         family["case"] = case_id
         for n, note in enumerate(NOTES[: 1 + i % len(NOTES)]):
             when = self.day(start + 2 + 7 * n)
-            if self.happened(when):
-                await self.cmd(
-                    worker, site, "intake", "add_case_note", f"{key}/note/{n}",
-                    case_id=case_id, text=note, on=when,
-                )  # fmt: skip
+            await self.cmd(
+                worker, site, "intake", "add_case_note", f"{key}/note/{n}",
+                case_id=case_id, text=note, on=when,
+            )  # fmt: skip
         goal = await self.cmd(
             worker, site, "intake", "set_goal", f"{key}/goal",
             case_id=case_id, text=GOALS[i % len(GOALS)], on=self.day(start + 2),
         )  # fmt: skip
         for week, mode, minutes in ((0, "home_visit", 60), (1, "phone", 20), (2, "phone", 15)):
             when = self.day(start + 3 + 7 * week)
-            if self.happened(when):
-                await self.cmd(
-                    worker, site, "intake", "log_contact", f"{key}/contact/{week}",
-                    case_id=case_id, mode=mode, minutes=minutes, on=when,
-                )  # fmt: skip
-        review = self.day(start + 16)
-        if self.happened(review):
             await self.cmd(
-                worker, site, "intake", "review_goal", f"{key}/goal/review",
-                goal_id=str(goal["goal_id"]),
-                progress=["on_track", "some_progress", "setback"][i % 3],
-                note="Talked it through at the home visit", on=review,
+                worker, site, "intake", "log_contact", f"{key}/contact/{week}",
+                case_id=case_id, mode=mode, minutes=minutes, on=when,
             )  # fmt: skip
+        review = self.day(start + 16)
+        await self.cmd(
+            worker, site, "intake", "review_goal", f"{key}/goal/review",
+            goal_id=str(goal["goal_id"]),
+            progress=["on_track", "some_progress", "setback"][i % 3],
+            note="Talked it through at the home visit", on=review,
+        )  # fmt: skip
         await self.assessment(worker, site, f"{key}/cared_for/k6", cared_for, "k6", i, start + 2)
         return family
 
@@ -352,12 +343,11 @@ class Demo:
             ("baseline", before, self.day(start)),
             ("post", after, self.day(27)),
         ):
-            if self.happened(when):
-                await self.cmd(
-                    who, site, "intake", "record_assessment", f"{key}/{timepoint}",
-                    person_id=person, instrument=instrument, timepoint=timepoint,
-                    answers=answers, on=when,
-                )  # fmt: skip
+            await self.cmd(
+                who, site, "intake", "record_assessment", f"{key}/{timepoint}",
+                person_id=person, instrument=instrument, timepoint=timepoint,
+                answers=answers, on=when,
+            )  # fmt: skip
 
     async def clubhouse(self) -> list[str]:
         """Clubhouse members (persons in recovery) with cases, for the house meeting."""
@@ -463,9 +453,7 @@ class Demo:
             )  # fmt: skip
             if result.get("status") == "enrolled":
                 enrolled.append(family)
-        for week, (session, when) in enumerate(group["sessions"]):
-            if not self.happened(when):
-                continue
+        for week, (session, _) in enumerate(group["sessions"]):
             present = [f["carer"] for f in enrolled if (f["i"] + week) % 4]
             absent = [f["carer"] for f in enrolled if not (f["i"] + week) % 4]
             await self.cmd(
@@ -491,15 +479,12 @@ class Demo:
                 schedule={"first_date": when, "start_time": "19:00", "duration_min": 90,
                           "repeat": "once", "count": 1},
             )  # fmt: skip
-            session, on = talk["sessions"][0]
-            if self.happened(on):
-                dropped = [
-                    f["cared_for"] for f in families if f["site"] == site or f["i"] % 3 == 0
-                ][:6]
-                await self.cmd(
-                    who, site, "groups", "record_attendance", f"{key}/attendance",
-                    session_id=session, dropped_in=dropped, walk_ins=walk_ins,
-                )  # fmt: skip
+            session, _ = talk["sessions"][0]
+            dropped = [f["cared_for"] for f in families if f["site"] == site or f["i"] % 3 == 0][:6]
+            await self.cmd(
+                who, site, "groups", "record_attendance", f"{key}/attendance",
+                session_id=session, dropped_in=dropped, walk_ins=walk_ins,
+            )  # fmt: skip
         first = next(d for d in (self.first + timedelta(n) for n in range(7)) if d.weekday() < 5)
         weekdays = sum(1 for n in range(self.last.day) if (self.first + timedelta(n)).weekday() < 5)
         meeting = await self.programme(
@@ -514,9 +499,7 @@ class Demo:
                 SW_HO, "clubhouse", "groups", "enrol", f"house_meeting/enrol/{m}",
                 programme_id=meeting["programme_id"], person_id=member, on=self.first,
             )  # fmt: skip
-        for n, (session, when) in enumerate(meeting["sessions"]):
-            if not self.happened(when):
-                continue
+        for n, (session, _) in enumerate(meeting["sessions"]):
             present = [p for m, p in enumerate(clubhouse) if (m + n) % 5]
             absent = [p for m, p in enumerate(clubhouse) if not (m + n) % 5]
             await self.cmd(
@@ -569,21 +552,19 @@ class Demo:
                     f"family_support_group/duty/{week}/{a}/confirm",
                     assignment_id=standing["assignment_id"],
                 )  # fmt: skip
-                if self.happened(when):
-                    await self.cmd(
-                        COORDINATOR, "likang", "volunteers", "log_hours",
-                        f"family_support_group/duty/{week}/{a}/hours",
-                        volunteer_id=standing["volunteer_id"],
-                        assignment_id=standing["assignment_id"], date=when,
-                    )  # fmt: skip
+                await self.cmd(
+                    COORDINATOR, "likang", "volunteers", "log_hours",
+                    f"family_support_group/duty/{week}/{a}/hours",
+                    volunteer_id=standing["volunteer_id"],
+                    assignment_id=standing["assignment_id"], date=when,
+                )  # fmt: skip
         for n, helper in enumerate(helpers):
             when = self.day(12 + n)
-            if self.happened(when):
-                await self.cmd(
-                    COORDINATOR, "likang", "volunteers", "log_hours", f"volunteer/{n}/calls",
-                    volunteer_id=helper, minutes=60 + 30 * (n % 2), date=when,
-                    activity="phone calls to new carers", team=team,
-                )  # fmt: skip
+            await self.cmd(
+                COORDINATOR, "likang", "volunteers", "log_hours", f"volunteer/{n}/calls",
+                volunteer_id=helper, minutes=60 + 30 * (n % 2), date=when,
+                activity="phone calls to new carers", team=team,
+            )  # fmt: skip
         with_case = [f for f in families if f["case"] is not None]
         supporters, supported = with_case[:2], with_case[2:]
         for s, f in enumerate(supporters):
@@ -606,7 +587,7 @@ class Demo:
                 )  # fmt: skip
                 for week in range(4):
                     when = started + timedelta(days=1 + 7 * week)
-                    if when > self.last or not self.happened(when):
+                    if when > self.last:
                         continue
                     await self.cmd(
                         peer(volunteer_id), "likang", "volunteers", "log_peer_contact",
@@ -615,12 +596,11 @@ class Demo:
                         minutes=[20, 60, 30, 15][week], date=when,
                     )  # fmt: skip
             when = self.day(20)
-            if self.happened(when):
-                await self.cmd(
-                    peer(volunteer_id), "likang", "volunteers", "log_hours", f"{key}/hours",
-                    volunteer_id=volunteer_id, minutes=120, date=when, team=peers,
-                    activity="peer support",
-                )  # fmt: skip
+            await self.cmd(
+                peer(volunteer_id), "likang", "volunteers", "log_hours", f"{key}/hours",
+                volunteer_id=volunteer_id, minutes=120, date=when, team=peers,
+                activity="peer support",
+            )  # fmt: skip
 
 
 async def _made_up(
@@ -651,14 +631,13 @@ async def load(
     send: Send,
     tokens: Callable[[Staff], str],
     month: str,
-    today: date,
     size: str = "full",
     progress: Progress | None = None,
 ) -> Loaded:
     """Load ``month`` through ``send``; the steps are counted first (nothing sent) so the
     progress bar knows its total."""
     families = SIZES[size]
-    counted = await Demo(_made_up, tokens, month, today, families).run()
+    counted = await Demo(_made_up, tokens, month, families).run()
     total, done, started = sum(counted.counts.values()), 0, time.monotonic()
 
     def tick() -> None:
@@ -667,7 +646,7 @@ async def load(
         if progress is not None:
             progress(done, total, time.monotonic() - started)
 
-    return await Demo(send, tokens, month, today, families, progress=tick).run()
+    return await Demo(send, tokens, month, families, progress=tick).run()
 
 
 def _signer(key_path: Path) -> Callable[[Staff], str]:
@@ -699,12 +678,13 @@ async def _run(args: argparse.Namespace) -> int:
     today = _today(config)
     month = args.month or last_month(today)
     try:
-        first, _ = month_days(month)
+        _, last = month_days(month)
     except ValueError:
         print(f"carenet demo: --month {month!r} is not YYYY-MM", file=sys.stderr)
         return 2
-    if first > today:
-        print(f"carenet demo: {month} has not begun", file=sys.stderr)
+    if last >= today:
+        # Services refuse business dates in the future: only a month that is over is loaded.
+        print(f"carenet demo: {month} is not over yet; give a past month", file=sys.stderr)
         return 2
     data = Path(args.data or os.environ.get("CARENET_DATA") or ".carenet")
     url = nats_url(str(data))
@@ -743,7 +723,7 @@ async def _run(args: argparse.Namespace) -> int:
         progress_bar(done, total, seconds, unit="commands")
 
     try:
-        loaded = await load(send, tokens, month, today, args.size, progress=shown)
+        loaded = await load(send, tokens, month, args.size, progress=shown)
     except DemoError as exc:
         print(
             f"\ncarenet demo: stopped: {exc}\nRunning it again is safe (nothing is applied twice).",

@@ -106,19 +106,22 @@ async def test_a_demo_month_is_reported_and_loading_it_again_changes_nothing(
     assert (await summary(nc, "likang", "2026-10", exact=True))["figures"] == figures
 
 
-async def test_without_carenet_up_the_demo_says_so(tmp_path):
+async def test_without_carenet_up_or_with_a_month_not_over_the_demo_says_so(tmp_path):
     env = {k: v for k, v in os.environ.items() if k not in ("NATS_URL", "CARENET_DATA")}
-    proc = await asyncio.create_subprocess_exec(
-        sys.executable,
-        "-m",
-        "shared.cli",
-        "demo",
-        "--data",
-        str(tmp_path),
-        cwd=REPO,
-        env={**env, "PYTHONPATH": str(REPO)},
-        stderr=asyncio.subprocess.PIPE,
-    )
-    _, err = await asyncio.wait_for(proc.communicate(), timeout=60)
-    assert proc.returncode == 2
-    assert "start `carenet up`" in err.decode()
+    for options, said in (
+        (["--data", str(tmp_path)], "start `carenet up`"),
+        (["--month", "2999-01"], "2999-01 is not over yet"),
+    ):
+        proc = await asyncio.create_subprocess_exec(
+            sys.executable,
+            "-m",
+            "shared.cli",
+            "demo",
+            *options,
+            cwd=REPO,
+            env={**env, "PYTHONPATH": str(REPO)},
+            stderr=asyncio.subprocess.PIPE,
+        )
+        _, err = await asyncio.wait_for(proc.communicate(), timeout=60)
+        assert proc.returncode == 2
+        assert said in err.decode()
