@@ -226,17 +226,30 @@ class Demo:
         # Generated people are known to be distinct: a shared surname and birth year is not
         # the same person here.
         result = await self.cmd(
-            who, site, "intake", "register_person", f"{key}/register", on=on,
-            register_anyway=True, **fields,
-        )  # fmt: skip
+            who,
+            site,
+            "intake",
+            "register_person",
+            f"{key}/register",
+            on=on,
+            register_anyway=True,
+            **fields,
+        )
         return str(result["person_id"])
 
     async def consents(self, who: Staff, site: str, key: str, person: str, on: date) -> None:
         for purpose in ("service", "outcome_data"):
             await self.cmd(
-                who, site, "intake", "record_consent", f"{key}/consent/{purpose}",
-                person_id=person, purpose=purpose, given=True, on=on,
-            )  # fmt: skip
+                who,
+                site,
+                "intake",
+                "record_consent",
+                f"{key}/consent/{purpose}",
+                person_id=person,
+                purpose=purpose,
+                given=True,
+                on=on,
+            )
 
     async def family(self, i: int) -> dict[str, Any]:
         """A carer and the person in recovery she cares for, referred to the centre (every
@@ -248,83 +261,153 @@ class Demo:
         given, nickname = YOUNG_NAMES[i % len(YOUNG_NAMES)]
         start = 1 + i % 6
         carer = await self.person(
-            worker, site, f"{key}/carer", self.day(start),
-            preferred_name=f"{zh}太", legal_name=f"{zh}{CARER_NAMES[i % len(CARER_NAMES)]}",
-            roles=["family_carer"], sex="female", birth_year=1954 + (i * 3) % 20,
-            phone=f"+852 9{(1000000 + i * 7919) % 10000000:07d}", language="yue",
-        )  # fmt: skip
+            worker,
+            site,
+            f"{key}/carer",
+            self.day(start),
+            preferred_name=f"{zh}太",
+            legal_name=f"{zh}{CARER_NAMES[i % len(CARER_NAMES)]}",
+            roles=["family_carer"],
+            sex="female",
+            birth_year=1954 + (i * 3) % 20,
+            phone=f"+852 9{(1000000 + i * 7919) % 10000000:07d}",
+            language="yue",
+        )
         cared_for = await self.person(
-            worker, site, f"{key}/cared_for", self.day(start),
-            preferred_name=nickname, legal_name=f"{zh}{given}",
-            roles=["person_in_recovery"], sex="male" if i % 2 == 0 else "female",
-            birth_year=1984 + (i * 5) % 18, language="yue",
-        )  # fmt: skip
+            worker,
+            site,
+            f"{key}/cared_for",
+            self.day(start),
+            preferred_name=nickname,
+            legal_name=f"{zh}{given}",
+            roles=["person_in_recovery"],
+            sex="male" if i % 2 == 0 else "female",
+            birth_year=1984 + (i * 5) % 18,
+            language="yue",
+        )
         await self.cmd(
-            worker, site, "intake", "link_carer", f"{key}/link",
-            carer_id=carer, cared_for_id=cared_for,
-            relationship=RELATIONSHIPS[i % len(RELATIONSHIPS)], on=self.day(start),
-        )  # fmt: skip
+            worker,
+            site,
+            "intake",
+            "link_carer",
+            f"{key}/link",
+            carer_id=carer,
+            cared_for_id=cared_for,
+            relationship=RELATIONSHIPS[i % len(RELATIONSHIPS)],
+            on=self.day(start),
+        )
         referral = await self.cmd(
-            worker, site, "intake", "receive_referral", f"{key}/referral",
+            worker,
+            site,
+            "intake",
+            "receive_referral",
+            f"{key}/referral",
             source="street_office" if site == "nanyuan" else SOURCES[i % len(SOURCES)],
             reason=f"{en} family: son or daughter home after hospital, carer under strain",
-            urgency="urgent" if i % 5 == 2 else "routine", person_id=cared_for,
+            urgency="urgent" if i % 5 == 2 else "routine",
+            person_id=cared_for,
             on=self.day(start),
-        )  # fmt: skip
+        )
         referral_id = str(referral["referral_id"])
         await self.cmd(
-            worker, site, "intake", "screen_referral", f"{key}/screening",
-            referral_id=referral_id, answers=[0, 1 + i % 2, i % 3, i % 2, 2, 1, i % 2],
+            worker,
+            site,
+            "intake",
+            "screen_referral",
+            f"{key}/screening",
+            referral_id=referral_id,
+            answers=[0, 1 + i % 2, i % 3, i % 2, 2, 1, i % 2],
             on=self.day(start),
-        )  # fmt: skip
+        )
         decision = "waitlisted" if i % 7 == 6 else "accepted"
         await self.cmd(
-            MANAGER, site, "intake", "decide_referral", f"{key}/decision",
-            referral_id=referral_id, decision=decision,
+            MANAGER,
+            site,
+            "intake",
+            "decide_referral",
+            f"{key}/decision",
+            referral_id=referral_id,
+            decision=decision,
             reason="needs ongoing support" if decision == "accepted" else "no worker free yet",
             on=self.day(start + 1),
-        )  # fmt: skip
+        )
         family = {"i": i, "site": site, "carer": carer, "cared_for": cared_for, "case": None}
         await self.consents(worker, site, f"{key}/carer", carer, self.day(start + 1))
         await self.assessment(worker, site, f"{key}/carer/brs", carer, "brs", i, start + 2)
         if i % 3 == 0:  # a carer under strain has a case of her own
             await self.cmd(
-                worker, site, "intake", "open_case", f"{key}/carer/case",
-                person_id=carer, worker_id=worker.sub, on=self.day(start + 1),
-            )  # fmt: skip
+                worker,
+                site,
+                "intake",
+                "open_case",
+                f"{key}/carer/case",
+                person_id=carer,
+                worker_id=worker.sub,
+                on=self.day(start + 1),
+            )
         if decision != "accepted":
             return family
         await self.consents(worker, site, f"{key}/cared_for", cared_for, self.day(start + 1))
         case = await self.cmd(
-            worker, site, "intake", "open_case", f"{key}/case",
-            person_id=cared_for, worker_id=worker.sub, referral_id=referral_id,
+            worker,
+            site,
+            "intake",
+            "open_case",
+            f"{key}/case",
+            person_id=cared_for,
+            worker_id=worker.sub,
+            referral_id=referral_id,
             on=self.day(start + 1),
-        )  # fmt: skip
+        )
         case_id = str(case["case_id"])
         family["case"] = case_id
         for n, note in enumerate(NOTES[: 1 + i % len(NOTES)]):
             when = self.day(start + 2 + 7 * n)
             await self.cmd(
-                worker, site, "intake", "add_case_note", f"{key}/note/{n}",
-                case_id=case_id, text=note, on=when,
-            )  # fmt: skip
+                worker,
+                site,
+                "intake",
+                "add_case_note",
+                f"{key}/note/{n}",
+                case_id=case_id,
+                text=note,
+                on=when,
+            )
         goal = await self.cmd(
-            worker, site, "intake", "set_goal", f"{key}/goal",
-            case_id=case_id, text=GOALS[i % len(GOALS)], on=self.day(start + 2),
-        )  # fmt: skip
+            worker,
+            site,
+            "intake",
+            "set_goal",
+            f"{key}/goal",
+            case_id=case_id,
+            text=GOALS[i % len(GOALS)],
+            on=self.day(start + 2),
+        )
         for week, mode, minutes in ((0, "home_visit", 60), (1, "phone", 20), (2, "phone", 15)):
             when = self.day(start + 3 + 7 * week)
             await self.cmd(
-                worker, site, "intake", "log_contact", f"{key}/contact/{week}",
-                case_id=case_id, mode=mode, minutes=minutes, on=when,
-            )  # fmt: skip
+                worker,
+                site,
+                "intake",
+                "log_contact",
+                f"{key}/contact/{week}",
+                case_id=case_id,
+                mode=mode,
+                minutes=minutes,
+                on=when,
+            )
         review = self.day(start + 16)
         await self.cmd(
-            worker, site, "intake", "review_goal", f"{key}/goal/review",
+            worker,
+            site,
+            "intake",
+            "review_goal",
+            f"{key}/goal/review",
             goal_id=str(goal["goal_id"]),
             progress=["on_track", "some_progress", "setback"][i % 3],
-            note="Talked it through at the home visit", on=review,
-        )  # fmt: skip
+            note="Talked it through at the home visit",
+            on=review,
+        )
         await self.assessment(worker, site, f"{key}/cared_for/k6", cared_for, "k6", i, start + 2)
         return family
 
@@ -344,10 +427,17 @@ class Demo:
             ("post", after, self.day(27)),
         ):
             await self.cmd(
-                who, site, "intake", "record_assessment", f"{key}/{timepoint}",
-                person_id=person, instrument=instrument, timepoint=timepoint,
-                answers=answers, on=when,
-            )  # fmt: skip
+                who,
+                site,
+                "intake",
+                "record_assessment",
+                f"{key}/{timepoint}",
+                person_id=person,
+                instrument=instrument,
+                timepoint=timepoint,
+                answers=answers,
+                on=when,
+            )
 
     async def clubhouse(self) -> list[str]:
         """Clubhouse members (persons in recovery) with cases, for the house meeting."""
@@ -357,16 +447,27 @@ class Demo:
             zh, en = SURNAMES[(m + 5) % len(SURNAMES)]
             given, nickname = YOUNG_NAMES[(m + 3) % len(YOUNG_NAMES)]
             person = await self.person(
-                SW_HO, "clubhouse", key, self.day(1),
-                preferred_name=f"{nickname} {en}", legal_name=f"{zh}{given}",
-                roles=["person_in_recovery"], sex="male" if m % 3 else "female",
+                SW_HO,
+                "clubhouse",
+                key,
+                self.day(1),
+                preferred_name=f"{nickname} {en}",
+                legal_name=f"{zh}{given}",
+                roles=["person_in_recovery"],
+                sex="male" if m % 3 else "female",
                 birth_year=1970 + (m * 7) % 25,
-            )  # fmt: skip
+            )
             await self.consents(SW_HO, "clubhouse", key, person, self.day(1))
             await self.cmd(
-                SW_HO, "clubhouse", "intake", "open_case", f"{key}/case",
-                person_id=person, worker_id=SW_HO.sub, on=self.day(1),
-            )  # fmt: skip
+                SW_HO,
+                "clubhouse",
+                "intake",
+                "open_case",
+                f"{key}/case",
+                person_id=person,
+                worker_id=SW_HO.sub,
+                on=self.day(1),
+            )
             members.append(person)
         return members
 
@@ -377,35 +478,72 @@ class Demo:
             zh, en = SURNAMES[(n + 9) % len(SURNAMES)]
             when = self.day(3 + 4 * n)
             person = await self.person(
-                SW_NG, "icmhc", key, when,
-                preferred_name=f"{en} {zh}生", roles=["person_in_recovery"], sex="male",
+                SW_NG,
+                "icmhc",
+                key,
+                when,
+                preferred_name=f"{en} {zh}生",
+                roles=["person_in_recovery"],
+                sex="male",
                 birth_year=1965 + n * 4,
-            )  # fmt: skip
+            )
             referral = await self.cmd(
-                SW_NG, "icmhc", "intake", "receive_referral", f"{key}/referral",
-                source="hospital", reason="discharged, needs community follow-up",
-                urgency="urgent" if n == 0 else "routine", person_id=person, on=when,
-            )  # fmt: skip
+                SW_NG,
+                "icmhc",
+                "intake",
+                "receive_referral",
+                f"{key}/referral",
+                source="hospital",
+                reason="discharged, needs community follow-up",
+                urgency="urgent" if n == 0 else "routine",
+                person_id=person,
+                on=when,
+            )
             await self.cmd(
-                SW_NG, "icmhc", "intake", "decide_referral", f"{key}/decision",
-                referral_id=str(referral["referral_id"]), decision="accepted",
-                reason="within the catchment", on=when,
-            )  # fmt: skip
+                SW_NG,
+                "icmhc",
+                "intake",
+                "decide_referral",
+                f"{key}/decision",
+                referral_id=str(referral["referral_id"]),
+                decision="accepted",
+                reason="within the catchment",
+                on=when,
+            )
             await self.consents(SW_NG, "icmhc", key, person, when)
             case = await self.cmd(
-                SW_NG, "icmhc", "intake", "open_case", f"{key}/case",
-                person_id=person, worker_id=SW_NG.sub,
-                referral_id=str(referral["referral_id"]), on=when,
-            )  # fmt: skip
+                SW_NG,
+                "icmhc",
+                "intake",
+                "open_case",
+                f"{key}/case",
+                person_id=person,
+                worker_id=SW_NG.sub,
+                referral_id=str(referral["referral_id"]),
+                on=when,
+            )
             await self.cmd(
-                SW_NG, "icmhc", "intake", "record_assessment", f"{key}/k10",
-                person_id=person, instrument="k10", timepoint="baseline",
-                answers=[2, 3, 2, 2, 3, 2, 2, 2, 1, 2], on=when,
-            )  # fmt: skip
+                SW_NG,
+                "icmhc",
+                "intake",
+                "record_assessment",
+                f"{key}/k10",
+                person_id=person,
+                instrument="k10",
+                timepoint="baseline",
+                answers=[2, 3, 2, 2, 3, 2, 2, 2, 1, 2],
+                on=when,
+            )
             await self.cmd(
-                SW_NG, "icmhc", "intake", "add_case_note", f"{key}/note",
-                case_id=str(case["case_id"]), text="Met on the ward before discharge", on=when,
-            )  # fmt: skip
+                SW_NG,
+                "icmhc",
+                "intake",
+                "add_case_note",
+                f"{key}/note",
+                case_id=str(case["case_id"]),
+                text="Met on the ward before discharge",
+                on=when,
+            )
 
     # --- groups -------------------------------------------------------------------------
 
@@ -416,9 +554,14 @@ class Demo:
         schedule = fields.pop("schedule")
         schedule["first_date"] = schedule["first_date"].isoformat()
         result = await self.cmd(
-            who, site, "groups", "create_programme", f"{key}/programme",
-            schedule=schedule, **fields,
-        )  # fmt: skip
+            who,
+            site,
+            "groups",
+            "create_programme",
+            f"{key}/programme",
+            schedule=schedule,
+            **fields,
+        )
         first = date.fromisoformat(schedule["first_date"])
         sessions = [str(s) for s in result["session_ids"]]
         if schedule["repeat"] == "weekdays":
@@ -437,30 +580,52 @@ class Demo:
         first = self.weekday_on_or_after(1)
         count = len(range(first.day, self.last.day + 1, 7))
         group = await self.programme(
-            SW_CHAN, "likang", "family_support_group",
-            title="家屬支援小組 Family support group", type="support_group",
-            target_roles=["family_carer"], capacity=10, tags=["carer_support", "trauma_informed"],
-            facilitators=[SW_CHAN.sub], venue="Activity room 1",
-            schedule={"first_date": first, "start_time": "14:30", "duration_min": 90,
-                      "repeat": "weekly", "count": count},
-        )  # fmt: skip
+            SW_CHAN,
+            "likang",
+            "family_support_group",
+            title="家屬支援小組 Family support group",
+            type="support_group",
+            target_roles=["family_carer"],
+            capacity=10,
+            tags=["carer_support", "trauma_informed"],
+            facilitators=[SW_CHAN.sub],
+            venue="Activity room 1",
+            schedule={
+                "first_date": first,
+                "start_time": "14:30",
+                "duration_min": 90,
+                "repeat": "weekly",
+                "count": count,
+            },
+        )
         enrolled = []
         for family in families:
             result = await self.cmd(
-                SW_CHAN, "likang", "groups", "enrol", f"family_support_group/enrol/{family['i']}",
-                programme_id=group["programme_id"], person_id=family["carer"],
+                SW_CHAN,
+                "likang",
+                "groups",
+                "enrol",
+                f"family_support_group/enrol/{family['i']}",
+                programme_id=group["programme_id"],
+                person_id=family["carer"],
                 on=self.first,
-            )  # fmt: skip
+            )
             if result.get("status") == "enrolled":
                 enrolled.append(family)
         for week, (session, _) in enumerate(group["sessions"]):
             present = [f["carer"] for f in enrolled if (f["i"] + week) % 4]
             absent = [f["carer"] for f in enrolled if not (f["i"] + week) % 4]
             await self.cmd(
-                SW_CHAN, "likang", "groups", "record_attendance",
+                SW_CHAN,
+                "likang",
+                "groups",
+                "record_attendance",
                 f"family_support_group/attendance/{week}",
-                session_id=session, present=present, absent=absent, walk_ins=week % 2,
-            )  # fmt: skip
+                session_id=session,
+                present=present,
+                absent=absent,
+                walk_ins=week % 2,
+            )
         return group
 
     async def talks(self, families: list[dict[str, Any]], clubhouse: list[str]) -> None:
@@ -468,44 +633,93 @@ class Demo:
         weekday house meeting."""
         talks = [
             ("likang", "talk/recovery", "認識復元 Understanding recovery", 3, "Hall", 23, SW_LEE),
-            ("nanyuan", "talk/sleep", "壓力與睡眠 Stress and sleep", 10, "Street office", 9,
-             SW_CHAN),
-        ]  # fmt: skip
+            (
+                "nanyuan",
+                "talk/sleep",
+                "壓力與睡眠 Stress and sleep",
+                10,
+                "Street office",
+                9,
+                SW_CHAN,
+            ),
+        ]
         for site, key, title, weekday, venue, walk_ins, who in talks:
             when = self.weekday_on_or_after(weekday) + timedelta(days=7)
             talk = await self.programme(
-                who, site, key, title=title, type="psychoeducation_talk", capacity=0,
-                tags=["psychoeducation"], facilitators=[who.sub], venue=venue,
-                schedule={"first_date": when, "start_time": "19:00", "duration_min": 90,
-                          "repeat": "once", "count": 1},
-            )  # fmt: skip
+                who,
+                site,
+                key,
+                title=title,
+                type="psychoeducation_talk",
+                capacity=0,
+                tags=["psychoeducation"],
+                facilitators=[who.sub],
+                venue=venue,
+                schedule={
+                    "first_date": when,
+                    "start_time": "19:00",
+                    "duration_min": 90,
+                    "repeat": "once",
+                    "count": 1,
+                },
+            )
             session, _ = talk["sessions"][0]
             dropped = [f["cared_for"] for f in families if f["site"] == site or f["i"] % 3 == 0][:6]
             await self.cmd(
-                who, site, "groups", "record_attendance", f"{key}/attendance",
-                session_id=session, dropped_in=dropped, walk_ins=walk_ins,
-            )  # fmt: skip
+                who,
+                site,
+                "groups",
+                "record_attendance",
+                f"{key}/attendance",
+                session_id=session,
+                dropped_in=dropped,
+                walk_ins=walk_ins,
+            )
         first = next(d for d in (self.first + timedelta(n) for n in range(7)) if d.weekday() < 5)
         weekdays = sum(1 for n in range(self.last.day) if (self.first + timedelta(n)).weekday() < 5)
         meeting = await self.programme(
-            SW_HO, "clubhouse", "house_meeting", title="會所大會 House meeting",
-            type="house_meeting", target_roles=["person_in_recovery"], capacity=30,
-            facilitators=[SW_HO.sub], venue="Clubroom",
-            schedule={"first_date": first, "start_time": "09:30", "duration_min": 30,
-                      "repeat": "weekdays", "count": weekdays},
-        )  # fmt: skip
+            SW_HO,
+            "clubhouse",
+            "house_meeting",
+            title="會所大會 House meeting",
+            type="house_meeting",
+            target_roles=["person_in_recovery"],
+            capacity=30,
+            facilitators=[SW_HO.sub],
+            venue="Clubroom",
+            schedule={
+                "first_date": first,
+                "start_time": "09:30",
+                "duration_min": 30,
+                "repeat": "weekdays",
+                "count": weekdays,
+            },
+        )
         for m, member in enumerate(clubhouse):
             await self.cmd(
-                SW_HO, "clubhouse", "groups", "enrol", f"house_meeting/enrol/{m}",
-                programme_id=meeting["programme_id"], person_id=member, on=self.first,
-            )  # fmt: skip
+                SW_HO,
+                "clubhouse",
+                "groups",
+                "enrol",
+                f"house_meeting/enrol/{m}",
+                programme_id=meeting["programme_id"],
+                person_id=member,
+                on=self.first,
+            )
         for n, (session, _) in enumerate(meeting["sessions"]):
             present = [p for m, p in enumerate(clubhouse) if (m + n) % 5]
             absent = [p for m, p in enumerate(clubhouse) if not (m + n) % 5]
             await self.cmd(
-                SW_HO, "clubhouse", "groups", "record_attendance", f"house_meeting/attendance/{n}",
-                session_id=session, present=present, absent=absent, walk_ins=n % 3 // 2,
-            )  # fmt: skip
+                SW_HO,
+                "clubhouse",
+                "groups",
+                "record_attendance",
+                f"house_meeting/attendance/{n}",
+                session_id=session,
+                present=present,
+                absent=absent,
+                walk_ins=n % 3 // 2,
+            )
 
     # --- volunteers ---------------------------------------------------------------------
 
@@ -518,28 +732,51 @@ class Demo:
         for f in carers:
             key = f"volunteer/{f['i']}"
             volunteer = await self.cmd(
-                COORDINATOR, "likang", "volunteers", "register_volunteer", key,
-                person_id=f["carer"], teams=[team], skills=["cantonese", "cooking"],
-                languages=["yue"], on=self.first,
-            )  # fmt: skip
+                COORDINATOR,
+                "likang",
+                "volunteers",
+                "register_volunteer",
+                key,
+                person_id=f["carer"],
+                teams=[team],
+                skills=["cantonese", "cooking"],
+                languages=["yue"],
+                on=self.first,
+            )
             volunteer_id = str(volunteer["volunteer_id"])
             await self.cmd(
-                COORDINATOR, "likang", "volunteers", "record_training", f"{key}/training",
-                volunteer_id=volunteer_id, course="volunteer_induction", hours=6,
+                COORDINATOR,
+                "likang",
+                "volunteers",
+                "record_training",
+                f"{key}/training",
+                volunteer_id=volunteer_id,
+                course="volunteer_induction",
+                hours=6,
                 completed_on=self.first,
-            )  # fmt: skip
+            )
             await self.cmd(
-                COORDINATOR, "likang", "volunteers", "set_availability", f"{key}/availability",
+                COORDINATOR,
+                "likang",
+                "volunteers",
+                "set_availability",
+                f"{key}/availability",
                 volunteer_id=volunteer_id,
                 slots=[{"weekday": 1, "start": "13:00", "end": "18:00"}],
-            )  # fmt: skip
+            )
             helpers.append(volunteer_id)
         for week, (session, when) in enumerate(group["sessions"]):
             duty = await self.cmd(
-                COORDINATOR, "likang", "volunteers", "request_volunteers",
+                COORDINATOR,
+                "likang",
+                "volunteers",
+                "request_volunteers",
                 f"family_support_group/duty/{week}",
-                session_id=session, role="co_facilitator", count=1, teams=[team],
-            )  # fmt: skip
+                session_id=session,
+                role="co_facilitator",
+                count=1,
+                teams=[team],
+            )
             if not duty.get("assignments"):
                 continue
             found = await self.ask(
@@ -548,59 +785,104 @@ class Demo:
             for a, standing in enumerate(found.get("assignments", [])):
                 # Sent on every run: a repeat answers the first confirmation.
                 await self.cmd(
-                    COORDINATOR, "likang", "volunteers", "confirm_assignment",
+                    COORDINATOR,
+                    "likang",
+                    "volunteers",
+                    "confirm_assignment",
                     f"family_support_group/duty/{week}/{a}/confirm",
                     assignment_id=standing["assignment_id"],
-                )  # fmt: skip
+                )
                 await self.cmd(
-                    COORDINATOR, "likang", "volunteers", "log_hours",
+                    COORDINATOR,
+                    "likang",
+                    "volunteers",
+                    "log_hours",
                     f"family_support_group/duty/{week}/{a}/hours",
                     volunteer_id=standing["volunteer_id"],
-                    assignment_id=standing["assignment_id"], date=when,
-                )  # fmt: skip
+                    assignment_id=standing["assignment_id"],
+                    date=when,
+                )
         for n, helper in enumerate(helpers):
             when = self.day(12 + n)
             await self.cmd(
-                COORDINATOR, "likang", "volunteers", "log_hours", f"volunteer/{n}/calls",
-                volunteer_id=helper, minutes=60 + 30 * (n % 2), date=when,
-                activity="phone calls to new carers", team=team,
-            )  # fmt: skip
+                COORDINATOR,
+                "likang",
+                "volunteers",
+                "log_hours",
+                f"volunteer/{n}/calls",
+                volunteer_id=helper,
+                minutes=60 + 30 * (n % 2),
+                date=when,
+                activity="phone calls to new carers",
+                team=team,
+            )
         with_case = [f for f in families if f["case"] is not None]
         supporters, supported = with_case[:2], with_case[2:]
         for s, f in enumerate(supporters):
             key = f"peer/{f['i']}"
             volunteer = await self.cmd(
-                COORDINATOR, "likang", "volunteers", "register_volunteer", key,
-                person_id=f["cared_for"], teams=[peers], languages=["yue"], on=self.first,
-            )  # fmt: skip
+                COORDINATOR,
+                "likang",
+                "volunteers",
+                "register_volunteer",
+                key,
+                person_id=f["cared_for"],
+                teams=[peers],
+                languages=["yue"],
+                on=self.first,
+            )
             volunteer_id = str(volunteer["volunteer_id"])
             await self.cmd(
-                COORDINATOR, "likang", "volunteers", "record_training", f"{key}/training",
-                volunteer_id=volunteer_id, course="peer_support_foundation", hours=12,
+                COORDINATOR,
+                "likang",
+                "volunteers",
+                "record_training",
+                f"{key}/training",
+                volunteer_id=volunteer_id,
+                course="peer_support_foundation",
+                hours=12,
                 completed_on=self.first,
-            )  # fmt: skip
+            )
             for m, other in enumerate(supported[s::2][:2]):
                 started = self.day(3 + m)
                 match = await self.cmd(
-                    COORDINATOR, "likang", "volunteers", "start_peer_match", f"{key}/match/{m}",
-                    peer_volunteer_id=volunteer_id, person_id=other["cared_for"], on=started,
-                )  # fmt: skip
+                    COORDINATOR,
+                    "likang",
+                    "volunteers",
+                    "start_peer_match",
+                    f"{key}/match/{m}",
+                    peer_volunteer_id=volunteer_id,
+                    person_id=other["cared_for"],
+                    on=started,
+                )
                 for week in range(4):
                     when = started + timedelta(days=1 + 7 * week)
                     if when > self.last:
                         continue
                     await self.cmd(
-                        peer(volunteer_id), "likang", "volunteers", "log_peer_contact",
-                        f"{key}/match/{m}/contact/{week}", match_id=str(match["match_id"]),
+                        peer(volunteer_id),
+                        "likang",
+                        "volunteers",
+                        "log_peer_contact",
+                        f"{key}/match/{m}/contact/{week}",
+                        match_id=str(match["match_id"]),
                         mode=["phone", "visit", "online", "phone"][week],
-                        minutes=[20, 60, 30, 15][week], date=when,
-                    )  # fmt: skip
+                        minutes=[20, 60, 30, 15][week],
+                        date=when,
+                    )
             when = self.day(20)
             await self.cmd(
-                peer(volunteer_id), "likang", "volunteers", "log_hours", f"{key}/hours",
-                volunteer_id=volunteer_id, minutes=120, date=when, team=peers,
+                peer(volunteer_id),
+                "likang",
+                "volunteers",
+                "log_hours",
+                f"{key}/hours",
+                volunteer_id=volunteer_id,
+                minutes=120,
+                date=when,
+                team=peers,
                 activity="peer support",
-            )  # fmt: skip
+            )
 
 
 async def _made_up(
