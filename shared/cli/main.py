@@ -247,6 +247,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     reconcile.add_argument("--data", default=None, help="where `carenet up` keeps up.json")
     reconcile.set_defaults(handler=_reconcile)
+    from shared.cli.demo import add_parser as add_demo
     from shared.cli.importing import add_parser as add_import
     from shared.cli.links import add_parser as add_links
     from shared.cli.status import add_parser as add_status
@@ -254,6 +255,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_status(sub)
     add_links(sub)
     add_import(sub)
+    add_demo(sub)
     # `carenet report ...` and `carenet rebuild-reporting` (also `carenet reporting rebuild`).
     from services.reporting.cli import add_parsers
 
