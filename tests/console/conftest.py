@@ -4,7 +4,7 @@ PostgreSQL, and the real services started by the tests that need them."""
 from __future__ import annotations
 
 import re
-from collections.abc import AsyncIterator, Callable, Awaitable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import replace
 
 import httpx
@@ -52,10 +52,10 @@ def add_user(console: Console) -> Callable[..., Awaitable[str]]:
     codes = load_organisation(DEMO_ORGANISATION).codes()
 
     async def add(
-        username: str, roles: list[str], sites: list[str] = ["likang"], language: str = "en"
+        username: str, roles: list[str], sites: tuple[str, ...] = ("likang",), language: str = "en"
     ) -> str:
         account = new_account(
-            username, PASSWORD, roles=roles, sites=sites, site_codes=codes, language=language
+            username, PASSWORD, roles=roles, sites=list(sites), site_codes=codes, language=language
         )
         assert await store.add_account(console.pool, account)
         return username

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 
 import jwt
@@ -70,9 +71,7 @@ async def test_five_wrong_passwords_lock_the_account_for_15_minutes(browser, add
     # When the 15 minutes are over, the right password works again.
     await store.save_attempts(
         console.pool,
-        type(account)(
-            **{**account.__dict__, "locked_until": datetime.now(UTC) - timedelta(seconds=1)}
-        ),
+        replace(account, locked_until=datetime.now(UTC) - timedelta(seconds=1)),
     )
     assert (await sign_in(browser, "sw-lee")).status_code == 303
 
