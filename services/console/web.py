@@ -141,7 +141,7 @@ async def signed_in(request: Request) -> SignedIn:
 async def csrf_protect(request: Request) -> None:
     """Applied to every route: a POST (PUT, PATCH, DELETE) carries the CSRF token of the
     session (or, before sign-in, of the sign-in form) as form field ``csrf`` or header
-    ``X-CSRF-Token`` (htmx sends it from ``hx-headers`` on the body)."""
+    ``X-CSRF-Token`` (htmx 4 sends it from ``hx-headers:inherited`` on the body)."""
     if request.method not in UNSAFE_METHODS:
         return
     staff = await current_staff(request)
