@@ -107,12 +107,15 @@ def new_account(
 @dataclass(frozen=True)
 class SignedIn:
     """Who is using the console for this request: their account, the carenet token the
-    console holds for them, their session's CSRF token and the site they work for."""
+    console holds for them, their session's CSRF token and the site they work for (chosen
+    in the header)."""
 
     account: StaffAccount
     token: str
     csrf: str
     site: str
+    session: str
+    """The hash of the session's id (what the sessions table is keyed by)."""
 
     @property
     def roles(self) -> tuple[str, ...]:

@@ -26,6 +26,8 @@ class Session:
     token: str
     token_expires_at: datetime
     expires_at: datetime
+    site: str | None = None
+    """The site the user chose to work for (None: their first)."""
 
 
 def _account(row: asyncpg.Record) -> StaffAccount:
@@ -97,7 +99,8 @@ async def open_session(conn: asyncpg.Connection | asyncpg.Pool, session: Session
 async def session(conn: asyncpg.Connection | asyncpg.Pool, session_id: str) -> Session | None:
     """The session with this id, if it has not expired."""
     row = await conn.fetchrow(
-        """SELECT id_hash, username, csrf, token, token_expires_at, expires_at FROM sessions
+        """SELECT id_hash, username, csrf, token, token_expires_at, expires_at, site
+           FROM sessions
            WHERE id_hash = $1 AND expires_at > now()""",
         id_hash(session_id),
     )
@@ -113,6 +116,10 @@ async def renew_token(
         token,
         expires_at,
     )
+
+
+async def choose_site(conn: asyncpg.Connection | asyncpg.Pool, hashed: str, site: str) -> None:
+    await conn.execute("UPDATE sessions SET site = $2 WHERE id_hash = $1", hashed, site)
 
 
 async def close_session(conn: asyncpg.Connection | asyncpg.Pool, hashed: str) -> None:

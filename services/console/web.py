@@ -96,12 +96,25 @@ def console_of(request: Request) -> Console:
     return console
 
 
-def working_site(console: Console, account: StaffAccount) -> str:
-    """The site the user works for: their first, or the top site for head office (``*``)."""
+def sites_of(console: Console, account: StaffAccount) -> list[str]:
+    """The sites the user may choose to work for: each of theirs and every site below it
+    (``*``: every site), in the sites file's order."""
+    organisation = console.settings.organisation
+    if "*" in account.sites:
+        return organisation.codes()
+    reached = {code for mine in account.sites for code in organisation.with_descendants(mine)}
+    return [code for code in organisation.codes() if code in reached]
+
+
+def working_site(console: Console, account: StaffAccount, chosen: str | None = None) -> str:
+    """The site the user works for: the one chosen in the header, else their first (the top
+    site for head office, ``*``)."""
+    choices = sites_of(console, account)
+    if chosen in choices:
+        assert chosen is not None
+        return chosen
     first = account.sites[0]
-    if first != "*":
-        return first
-    return next(s.code for s in console.settings.organisation.sites if s.parent is None)
+    return first if first != "*" else choices[0]
 
 
 async def current_staff(request: Request) -> SignedIn | None:
@@ -126,7 +139,8 @@ async def current_staff(request: Request) -> SignedIn | None:
     if session.token_expires_at - datetime.now(UTC) < timedelta(seconds=ttl / 3):
         token, expires = console.issue_token(account)
         await store.renew_token(console.pool, session.id_hash, token, expires)
-    request.state.staff = SignedIn(account, token, session.csrf, working_site(console, account))
+    site = working_site(console, account, session.site)
+    request.state.staff = SignedIn(account, token, session.csrf, site, session.id_hash)
     return request.state.staff
 
 
@@ -204,6 +218,7 @@ def render(
             staff=staff,
             csrf=csrf if csrf is not None else (staff.csrf if staff else ""),
             nav=NAV.for_staff(staff),
+            sites=sites_of(console, staff.account) if staff is not None else [],
             language=language,
             languages=i18n.LANGUAGE_NAMES,
             day=lambda value, form="medium": i18n.format_day(value, zone, form),

@@ -122,3 +122,25 @@ async def test_sign_out_ends_the_session(browser, add_user, console):
     assert await store.session(console.pool, session_id) is None
     browser.cookies.set(SESSION_COOKIE, session_id)  # a copied cookie signs nobody in
     assert (await browser.get("/")).status_code == 303
+
+
+async def test_the_site_worked_for_is_chosen_among_the_accounts_sites_and_below(browser, add_user):
+    await add_user("mgr-wong", ["centre_manager"], sites=("likang",))
+    await sign_in(browser, "mgr-wong")
+    home = await browser.get("/")
+    assert "mgr-wong · likang" in home.text
+    for code in ("likang", "nanyuan", "jinsha", "longjin"):
+        assert f'<option value="{code}"' in home.text
+    assert '<option value="clubhouse"' not in home.text
+    chosen = await browser.post(
+        "/site", data={"csrf": csrf_in(home.text), "site": "nanyuan", "back": "/"}
+    )
+    assert chosen.status_code == 303
+    assert "mgr-wong · nanyuan" in (await browser.get("/")).text
+    await browser.post("/site", data={"csrf": csrf_in(home.text), "site": "clubhouse"})
+    assert "mgr-wong · nanyuan" in (await browser.get("/")).text
+
+
+async def test_an_htmx_request_without_a_session_is_sent_to_sign_in(browser):
+    refused = await browser.get("/people", headers={"HX-Request": "true"})
+    assert refused.headers["HX-Redirect"] == "/signin?next=/people"

@@ -15,6 +15,7 @@ CREATE TABLE sessions (
     id_hash text PRIMARY KEY,
     username text NOT NULL REFERENCES staff_accounts (username) ON DELETE CASCADE,
     csrf text NOT NULL,
+    site text,
     token text NOT NULL,
     token_expires_at timestamptz NOT NULL,
     created_at timestamptz NOT NULL DEFAULT now(),

@@ -7,11 +7,11 @@ from datetime import UTC, datetime, timedelta
 from typing import Annotated
 from urllib.parse import urlsplit
 
-from fastapi import APIRouter, Form, Request
+from fastapi import APIRouter, Depends, Form, Request
 from fastapi.responses import RedirectResponse, Response
 
 from services.console import store
-from services.console.accounts import LANGUAGES, password_matches
+from services.console.accounts import LANGUAGES, SignedIn, password_matches
 from services.console.i18n import _
 from services.console.web import (
     LANGUAGE_COOKIE,
@@ -21,6 +21,8 @@ from services.console.web import (
     current_staff,
     new_secret,
     render,
+    signed_in,
+    sites_of,
 )
 
 router = APIRouter()
@@ -129,6 +131,20 @@ async def signout(request: Request) -> Response:
     response = RedirectResponse("/signin", status_code=303)
     response.delete_cookie(SESSION_COOKIE)
     return response
+
+
+@router.post("/site")
+async def choose_site(
+    request: Request,
+    staff: Annotated[SignedIn, Depends(signed_in)],
+    site: Annotated[str, Form()],
+    back: Annotated[str, Form()] = "/",
+) -> Response:
+    """The site the user works for in this session (one of theirs or below them)."""
+    console = console_of(request)
+    if site in sites_of(console, staff.account):
+        await store.choose_site(console.pool, staff.session, site)
+    return RedirectResponse(_local(back), status_code=303)
 
 
 @router.post("/language")
