@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -30,6 +30,15 @@ from shared.kit.db.pool import connect, create_pool
 from shared.kit.identity.issuing import SigningKey
 
 HERE = Path(__file__).parent
+PROTECTIVE_HEADERS = {
+    # Scripts and styles only from the console itself (htmx is vendored), never in a frame.
+    "Content-Security-Policy": "default-src 'self'; frame-ancestors 'none'; form-action 'self'; "
+    "base-uri 'self'",
+    "X-Content-Type-Options": "nosniff",
+    "Referrer-Policy": "same-origin",
+    "Cache-Control": "no-store",
+}
+"""On every answer; ``no-store`` keeps personal data out of the browser's cache."""
 log = logging.getLogger("carenet.console")
 
 
@@ -89,6 +98,17 @@ def build_app(console: Console | None = None) -> FastAPI:
         dependencies=[Depends(csrf_protect)], docs_url=None, redoc_url=None, openapi_url=None
     )
     app.state.console = console
+
+    @app.middleware("http")
+    async def protective_headers(
+        request: Request, call_next: Callable[[Request], Awaitable[Response]]
+    ) -> Response:
+        response = await call_next(request)
+        response.headers.update(PROTECTIVE_HEADERS)
+        if request.url.path.startswith("/static/"):
+            response.headers["Cache-Control"] = "public, max-age=3600"
+        return response
+
     app.mount("/static", StaticFiles(directory=HERE / "static"), name="static")
     for router in ROUTERS:
         app.include_router(router)

@@ -21,6 +21,10 @@ async def test_a_right_password_signs_in_and_the_session_cookie_is_http_only(bro
     assert f"{SESSION_COOKIE}=" in cookie and "HttpOnly" in cookie and "SameSite=lax" in cookie
     home = await browser.get("/")
     assert home.status_code == 200 and "sw-lee" in home.text
+    assert home.headers["cache-control"] == "no-store"
+    assert "frame-ancestors 'none'" in home.headers["content-security-policy"]
+    htmx = await browser.get("/static/vendor/htmx.min.js")
+    assert htmx.status_code == 200 and "max-age" in htmx.headers["cache-control"]
 
 
 async def test_the_token_names_the_account_as_sub_with_its_roles_and_sites(
