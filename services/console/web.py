@@ -61,6 +61,8 @@ class Page:
     """An ``N_("...")`` string, translated where it is shown."""
     requests: tuple[ServiceRequest, ...]
     nav: bool = True
+    order: int = 100
+    """Where it stands in the nav: lower first (then by path)."""
 
     def allows(self, staff: SignedIn) -> bool:
         return may_use(staff.roles, self.requests)
@@ -78,13 +80,16 @@ class Navigation:
     pages: list[Page] = field(default_factory=list)
 
     def add(self, page: Page) -> Page:
+        if any(known.path == page.path for known in self.pages):
+            raise ValueError(f"two pages at {page.path}")
         self.pages.append(page)
         return page
 
     def for_staff(self, staff: SignedIn | None) -> list[Page]:
         if staff is None:
             return []
-        return [page for page in self.pages if page.nav and page.allows(staff)]
+        shown = [page for page in self.pages if page.nav and page.allows(staff)]
+        return sorted(shown, key=lambda page: (page.order, page.path))
 
 
 NAV = Navigation()

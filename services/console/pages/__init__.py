@@ -1,5 +1,5 @@
-"""Every page's router, in nav order: a new area is a module here, added to ``ROUTERS``
-(its ``Page`` registers itself in the nav when the module is imported)."""
+"""Every page's router: a new area is a module here, added to ``ROUTERS`` (its ``Page``
+registers itself in the nav when the module is imported; ``Page.order`` places it)."""
 
 from fastapi import APIRouter
 

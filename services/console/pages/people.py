@@ -16,7 +16,9 @@ from services.console.web import NAV, Page, console_of, render
 
 FIND = ("intake", "find_people")
 REGISTER = ("intake", "register_person")
-PAGE = NAV.add(Page("/people", N_("Find or register a person"), requests=(FIND, REGISTER)))
+PAGE = NAV.add(
+    Page("/people", N_("Find or register a person"), requests=(FIND, REGISTER), order=10)
+)
 
 ROLES: dict[str, str] = {
     "person_in_recovery": N_("Person in recovery"),
