@@ -16,6 +16,7 @@ from urllib.parse import urlsplit
 from uuid import uuid4
 
 import asyncpg
+import httpx
 import nats
 import pytest
 
@@ -169,6 +170,7 @@ async def test_carenet_up_runs_everything_from_nothing_and_stops_cleanly(tmp_pat
 
         await eventually(tallied, timeout=30)
         made_before_restart = await _walk_through_with_made_tokens(data, summary)
+        await _console_finds_who_was_registered(data, summary)
     finally:
         output = _stop(proc)
     assert proc.returncode == 0, output
@@ -205,6 +207,39 @@ async def test_carenet_up_runs_everything_from_nothing_and_stops_cleanly(tmp_pat
     finally:
         _stop(proc)
     assert proc.returncode == 0
+
+
+async def _console_finds_who_was_registered(data: Path, summary: dict) -> None:
+    """The console is served, written to up.json, and reaches intake with its user's token."""
+    assert (await asyncio.to_thread(_readiness, summary["console"]))["ready"] is True
+    env = {k: v for k, v in os.environ.items() if k not in {"DATABASE_URL", "CARENET_DATA"}}
+    env["PYTHONPATH"] = str(REPO)
+    added = await asyncio.to_thread(
+        subprocess.run,
+        [
+            *(sys.executable, "-m", "shared.cli", "console", "add-user", "sw-lee"),
+            *("--data", str(data), "--roles", "social_worker", "--sites", "likang"),
+            "--password-stdin",
+        ],
+        input="a long secret\n",
+        cwd=REPO,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert added.returncode == 0, added.stdout + added.stderr
+    async with httpx.AsyncClient(base_url=summary["console"]) as browser:
+        form = await browser.get("/signin")
+        csrf = re.search(r'name="csrf" value="([^"]+)"', form.text)
+        assert csrf is not None
+        signed = await browser.post(
+            "/signin", data={"username": "sw-lee", "password": "a long secret", "csrf": csrf[1]}
+        )
+        assert signed.status_code == 303
+        found = await browser.get("/people", params={"text": "陳"})
+        assert found.status_code == 200 and "陳美玲" in found.text
 
 
 def _cli(data: Path, *args: str, token: str | None = None) -> subprocess.CompletedProcess[str]:

@@ -260,6 +260,10 @@ def build_parser() -> argparse.ArgumentParser:
     from services.reporting.cli import add_parsers
 
     add_parsers(sub)
+    # `carenet console add-user ...`: the staff console's accounts.
+    from services.console.cli import add_parsers as add_console
+
+    add_console(sub)
     # `carenet intake register_person --site likang ...`: one parser per catalogue request.
     build_client_parsers(sub, load_public_contracts())
     return parser

@@ -139,6 +139,8 @@ class Up:
     """Service or role -> its NATS user, when this run started NATS itself."""
     postgres: PostgresServer | None = field(default=None, init=False)
     children: list[Child] = field(default_factory=list, init=False)
+    console: Child | None = field(default=None, init=False)
+    """The staff web console (``services.console``), when this checkout has it."""
     organisation: Organisation | None = field(default=None, init=False)
     leaf_users: list[NatsUser] = field(default_factory=list, init=False)
     leaf_port: int | None = field(default=None, init=False)
@@ -234,6 +236,7 @@ class Up:
             )
             child.start()
             self.children.append(child)
+        self._start_console(base_env, ports, taken, issuer)
         self._remember(ports)
         await self._wait_ready()
         await self._provision_site()
@@ -246,10 +249,14 @@ class Up:
             summary["admin_nats"] = self._url(ADMIN)
         summary |= {
             "database": self.database_url,
-            "services": {c.launch.name: {"http": c.url} for c in self.children},
+            "services": {
+                c.launch.name: {"http": c.url} for c in self.children if c is not self.console
+            },
             **issuer.summary(),
             "config": str(self.config),
         }
+        if self.console is not None:
+            summary["console"] = self.console.url
         if self.leaf_port is not None:
             base = f"nats-leaf://{LOOPBACK}:{self.leaf_port}"
             summary["leafnodes"] = base
@@ -258,6 +265,33 @@ class Up:
             }
         _write_private(self.data_dir / "up.json", json.dumps(summary, indent=2) + "\n")
         return summary
+
+    def _start_console(
+        self,
+        base_env: dict[str, str],
+        ports: dict[str, int],
+        taken: set[int],
+        issuer: identity.LocalIssuer,
+    ) -> None:
+        """The console, as the ``client`` NATS user (it sends requests with each signed-in
+        user's token, which it issues with this run's signing key), in schema ``console``."""
+        if not (self.root / "services" / "console" / "__main__.py").exists():
+            return
+        port = self._port(ports, "http_console", taken)
+        env = {
+            **base_env,
+            "CARENET_HTTP_PORT": str(port),
+            "NATS_URL": self._url(CLIENT),
+            "CARENET_SIGNING_KEY": str(issuer.key_file),
+        }
+        self.console = Child(
+            Launch("console", ["-m", "services.console"]),
+            port,
+            self.data_dir / "logs" / "console.log",
+            env,
+        )
+        self.console.start()
+        self.children.append(self.console)
 
     def _lock(self) -> None:
         """One ``carenet up`` per data directory: a second would rewrite the first's files."""
@@ -434,6 +468,11 @@ def print_summary(summary: dict[str, Any], data_dir: Path) -> None:
         print("  (no services in this checkout yet)")
     for name, where in summary["services"].items():
         print(f"  {name:<11} {where['http']}  (/readyz, /metrics)")
+    if "console" in summary:
+        print(
+            f"  console     {summary['console']}  (staff sign in here; accounts: carenet "
+            "console add-user)"
+        )
     if "leafnodes" in summary:
         print(f"  leaf nodes  {summary['leafnodes']}  (each site's URL: leaf_urls in up.json)")
         print("  a site joins with: carenet up --role site --site SITE --hub LEAF_URL")
