@@ -82,7 +82,7 @@ async def test_the_page_shows_what_intake_and_groups_hold(
     assert 'data-instrument="k6"' in html and "<polyline" in html
     assert " Baseline</text>" in html and " End of service</text>" in html
     assert "Family support group (家属小组)" in html and "Present" in html
-    assert 'action="/people/%s/cases"' % mum not in html  # a case is open already
+    assert f'action="/people/{mum}/cases"' not in html  # a case is open already
     son_page = await browser.get(f"/people/{son}")
     assert f'href="/people/{mum}">陳太</a> (Parent)' in son_page.text
     assert f'action="/people/{son}/cases"' in son_page.text
