@@ -166,13 +166,13 @@ async def test_a_refusal_is_shown_beside_its_field_and_what_was_typed_is_kept(
     half = {"instrument": "k6", "timepoint": "baseline", "item_1": "2", "item_2": "3"}
     refused = await post_form(browser, page, f"{page}/assessments", half)
     for item in (3, 4, 5, 6):
-        assert f'id="item_{item}-error">Answer this question.<' in refused.text
-    assert "item_1-error" not in refused.text
+        assert f'id="k6-item_{item}-error">Answer this question.<' in refused.text
+    assert "k6-item_1-error" not in refused.text
     assert re.search(r'name="item_2" value="3" checked', refused.text)
     assert (await worker.ok("qry:assessments", person_id=son))["assessments"] == []
 
     blank = await post_form(browser, page, f"{page}/cases/{case}/notes", {"text": ""})
-    assert re.search(r'id="text-error">This is required\.<', blank.text)
+    assert f'id="note-{case}-text-error">This is required.<' in blank.text
 
 
 async def test_an_analyst_cannot_open_a_persons_page(browser, add_user, worker):

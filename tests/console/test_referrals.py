@@ -140,14 +140,14 @@ async def test_a_refusal_is_shown_beside_its_field_and_what_was_typed_is_kept(
         {"decision": "declined", "reason": ""},
     )
     assert refused.status_code == 200
-    assert re.search(r'id="reason-error">This is required\.<', refused.text)
+    assert f'id="decide-{referral}-reason-error">This is required.<' in refused.text
     card = refused.text.split(f'data-referral="{referral}"')[1]
     assert '<option value="declined" selected>' in card
     assert len((await worker.ok("qry:referrals_undecided"))["referrals"]) == 1
 
     half = {k: v for k, v in ANSWERS.items() if k != "item_reminders"}
     refused = await post_form(browser, "/referrals", f"/referrals/{referral}/screen", half)
-    assert 'id="item_reminders-error">Answer this question.<' in refused.text
+    assert f'id="screen-{referral}-item_reminders-error">Answer this question.<' in refused.text
     assert re.search(r'name="item_distressing_events" value="2" checked', refused.text)
 
     typed = {"person_id": ming, "source": "school", "reason": "", "urgency": "urgent"}
