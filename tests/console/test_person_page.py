@@ -80,7 +80,9 @@ async def test_the_page_shows_what_intake_and_groups_hold(
     assert f'data-case="{case}"' in html and "Home visit: worried about sleep." in html
     assert "Sleep through the night" in html and "On track, Better" in html
     assert 'data-instrument="k6"' in html and "<polyline" in html
-    assert " Baseline</text>" in html and " End of service</text>" in html
+    assert ">15 Baseline</text>" in html and ">4 End of service</text>" in html
+    assert f'action="/people/{mum}/goals/{goal["goal_id"]}/review"' in html
+    assert f'action="/people/{mum}/goals/{goal["goal_id"]}/end"' in html
     assert "Family support group (家属小组)" in html and "Present" in html
     assert f'action="/people/{mum}/cases"' not in html  # a case is open already
     son_page = await browser.get(f"/people/{son}")

@@ -191,6 +191,7 @@ async def _page(
                 records[case["case_id"]] = record
     assessed, assessed_asked = await ask(request, staff, ASSESSMENTS, {"person_id": pid})
     assessments = (assessed or {}).get("assessments", [])
+    counted = [a["assessed_on"] for a in assessments if not a.get("voided")]
     followed, followed_asked = await ask(request, staff, FOLLOWUPS, {})
     followups = [f for f in (followed or {}).get("followups", []) if f["person_id"] == pid]
     enrolled, enrolled_asked = await ask(request, staff, ENROLMENTS, {"person_id": pid})
@@ -214,6 +215,8 @@ async def _page(
             "assessments": assessments,
             "assessed_asked": assessed_asked,
             "lines": chart_lines(assessments),
+            "first_day": min(counted, default=""),
+            "last_day": max(counted, default=""),
             "chart": {"width": CHART_WIDTH, "height": CHART_HEIGHT, "margin": MARGIN},
             "followups": followups,
             "followed_asked": followed_asked,
