@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from uuid import uuid4
 
 import pytest
 
@@ -96,6 +97,8 @@ async def test_each_form_changes_what_intake_holds(browser, add_user, worker):
     await add_user("sw-lee", ["social_worker"])
     await sign_in(browser, "sw-lee")
     page = f"/people/{son}"
+    unknown = await browser.get(f"/people/{uuid4()}")
+    assert unknown.status_code == 404 and "could not be found" in unknown.text
 
     async def send(path: str, data: dict) -> None:
         done = await post_form(browser, page, f"{page}{path}", data)

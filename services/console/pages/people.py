@@ -12,9 +12,9 @@ from fastapi.responses import RedirectResponse, Response
 from services.console.accounts import SignedIn
 from services.console.forms import Form
 from services.console.i18n import N_, _
+from services.console.reads import FIND, find_people
 from services.console.web import NAV, Page, console_of, render
 
-FIND = ("intake", "find_people")
 REGISTER = ("intake", "register_person")
 PAGE = NAV.add(
     Page("/people", N_("Find or register a person"), requests=(FIND, REGISTER), order=10)
@@ -49,13 +49,6 @@ FIELDS = (
 router = APIRouter()
 
 
-async def _find(request: Request, staff: SignedIn, text: str) -> tuple[list[dict[str, Any]], Form]:
-    """The people ``text`` finds; the search's own form carries any refusal."""
-    search = Form.blank(text=text)
-    reply = await search.send(console_of(request).gateway, staff, FIND, {"text": text})
-    return (reply.result or {}).get("people", []) if reply.ok else [], search
-
-
 def _page(request: Request, staff: SignedIn, **context: Any) -> Response:
     return render(
         request,
@@ -76,7 +69,7 @@ async def find(
     people: list[dict[str, Any]] = []
     search = Form.blank(text=text)
     if text:
-        people, search = await _find(request, staff, text)
+        people, search = await find_people(request, staff, text)
     typed_name = "" if any(ch.isdigit() for ch in text) else text
     form = Form.blank(preferred_name=typed_name, roles=[])
     return _page(
@@ -109,7 +102,7 @@ async def register(request: Request, staff: Annotated[SignedIn, Depends(PAGE.gua
         )
         form.others = []
         for text in {form.value("preferred_name"), form.value("phone")} - {""}:
-            found, _search = await _find(request, staff, text)
+            found, _search = await find_people(request, staff, text)
             duplicates += [p for p in found if p["person_id"] in possible and p not in duplicates]
     return _page(
         request,
