@@ -184,3 +184,14 @@ async def test_an_analyst_gets_neither_page_nor_their_nav_entries(browser, add_u
     )
     assert refused.status_code == 403
     assert (await worker.ok("qry:referrals_undecided"))["referrals"] == []
+
+
+async def test_the_inbox_and_a_persons_page_in_traditional_chinese(browser, add_user, worker):
+    ming = await _person(worker, "Ah Ming")
+    await _referral(worker, ming, "urgent", day(-1))
+    await add_user("sw-chan", ["social_worker"], language="zh_Hant")
+    await sign_in(browser, "sw-chan")
+    inbox = await browser.get("/referrals")
+    assert "待決定" in inbox.text and "緊急" in inbox.text and "已等候日數：1" in inbox.text
+    page = await browser.get(f"/people/{ming}")
+    assert "照顧者及被照顧者" in page.text and "接受服務" in page.text
