@@ -3,6 +3,13 @@ registers itself in the nav when the module is imported; ``Page.order`` places i
 
 from fastapi import APIRouter
 
-from services.console.pages import home, people, signin
+from services.console.pages import calendar_week, home, people, programmes, roster, signin
 
-ROUTERS: list[APIRouter] = [signin.router, home.router, people.router]
+ROUTERS: list[APIRouter] = [
+    signin.router,
+    home.router,
+    people.router,
+    calendar_week.router,
+    programmes.router,
+    roster.router,
+]
