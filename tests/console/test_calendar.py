@@ -188,3 +188,14 @@ async def test_a_coordinator_sees_the_calendar_but_does_not_plan(browser, add_us
     assert week.status_code == 200 and 'href="/calendar"' in week.text
     assert "Create a programme" not in week.text
     assert (await browser.get(NEW)).status_code == 403
+
+
+async def test_a_clash_is_explained_in_the_users_language(browser, add_user, start_service):
+    await _services(start_service)
+    await add_user("sw-lee", ["social_worker"], language="zh_Hant")
+    await sign_in(browser, "sw-lee")
+    assert (await post_form(browser, NEW, NEW, _group())).status_code == 303
+    refused = await post_form(browser, NEW, NEW, _group(title="家屬講座", repeat="once", count="1"))
+    assert "與另一節活動時間衝突" in refused.text
+    assert re.search(r'id="venue-error">Activity room 1 已於 [^<]+ 14:30 預訂給「', refused.text)
+    assert 'value="家屬講座"' in refused.text
