@@ -180,13 +180,23 @@ async def test_an_analyst_neither_sees_nor_opens_the_calendar(browser, add_user)
     assert (await post_form(browser, "/", NEW, _group())).status_code == 403
 
 
-async def test_a_coordinator_sees_the_calendar_but_does_not_plan(browser, add_user, start_service):
+async def test_a_coordinator_sees_the_calendar_but_does_not_plan(
+    browser, add_user, nc, start_service
+):
     await _services(start_service)
+    await ServiceClient(nc, "groups", "likang").ok(
+        "create_programme",
+        **programme(
+            schedule={"first_date": str(today()), "start_time": "09:00", "duration_min": 60}
+        ),
+    )
     await add_user("vc-ho", ["volunteer_coordinator"])
     await sign_in(browser, "vc-ho")
     week = await browser.get("/calendar")
     assert week.status_code == 200 and 'href="/calendar"' in week.text
-    assert "Create a programme" not in week.text
+    assert week.text.count("data-session=") == 1
+    assert "Create a programme" not in week.text and "Move or cancel" not in week.text
+    assert 'href="/sessions/' not in week.text  # taking attendance is casework's
     assert (await browser.get(NEW)).status_code == 403
 
 

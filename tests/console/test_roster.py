@@ -196,3 +196,23 @@ async def test_a_coordinator_may_not_take_attendance(browser, add_user, nc, star
     )
     assert refused.status_code == 403
     assert _marked(await _roster(setup["staff"], setup["session"]), setup["fong"]) is None
+
+
+async def test_a_refused_tap_says_why_and_changes_nothing(browser, add_user, nc, start_service):
+    setup = await _a_session_today(nc, start_service)
+    staff, fong = setup["staff"], setup["fong"]
+    later = await staff.ok(
+        "schedule_session",
+        programme_id=(await staff.ok("qry:calendar", **{"from": day(0), "to": day(0)}))["sessions"][
+            0
+        ]["programme_id"],
+        date=day(7),
+        start_time="10:00",
+    )
+    await add_user("sw-lee", ["social_worker"])
+    await sign_in(browser, "sw-lee")
+    refused = await _tap(browser, later["session_id"], "mark", person_id=fong, mark="present")
+    assert refused.status_code == 200
+    assert 'class="problem"' in refused.text
+    assert "Attendance is taken on or after the session&#39;s day" in refused.text
+    assert _marked(await _roster(staff, later["session_id"]), fong) is None

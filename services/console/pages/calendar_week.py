@@ -199,6 +199,10 @@ async def week_calendar(
             "previous": (monday - timedelta(days=7)).isoformat(),
             "next": (monday + timedelta(days=7)).isoformat(),
             "may_plan": PLANNING.allows(staff),
+            # The roster's page is declared by its own module, which builds on this one.
+            "may_take_attendance": any(
+                page.path == "/sessions" and page.allows(staff) for page in NAV.pages
+            ),
             "done": done,
         },
         staff=staff,

@@ -15,7 +15,7 @@ from fastapi.responses import RedirectResponse, Response
 from services.console.accounts import SignedIn
 from services.console.forms import Form
 from services.console.i18n import N_
-from services.console.pages.calendar_week import PROGRAMME_TYPES, today
+from services.console.pages.calendar_week import PLANNING, PROGRAMME_TYPES, today
 from services.console.pages.roster import PAGE as ROSTER_PAGE
 from services.console.web import NAV, Page, console_of, render
 
@@ -157,6 +157,7 @@ async def _programme_page(
             "shown": shown,
             "managing": managing,
             "may_take_attendance": ROSTER_PAGE.allows(staff),
+            "may_plan": PLANNING.allows(staff),
             "waitlist": waitlist,
             "enrolled": enrolled,
             "names": names,
