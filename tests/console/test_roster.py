@@ -3,6 +3,7 @@ corrections, through the real intake and groups services."""
 
 from __future__ import annotations
 
+import asyncio
 import re
 from typing import Any
 
@@ -216,3 +217,29 @@ async def test_a_refused_tap_says_why_and_changes_nothing(browser, add_user, nc,
     assert 'class="problem"' in refused.text
     assert "Attendance is taken on or after the session&#39;s day" in refused.text
     assert _marked(await _roster(staff, later["session_id"]), fong) is None
+
+
+async def test_quick_taps_on_two_people_both_count(browser, add_user, nc, start_service):
+    setup = await _a_session_today(nc, start_service)
+    staff, fong, session = setup["staff"], setup["fong"], setup["session"]
+    kit = await registered(setup["intake_staff"], setup["groups"], "Ah Kit", ["family_carer"])
+    programme_id = (await staff.ok("qry:calendar", **{"from": day(0), "to": day(0)}))["sessions"][
+        0
+    ]["programme_id"]
+    await staff.ok("enrol", programme_id=programme_id, person_id=kit)
+    await add_user("sw-lee", ["social_worker"])
+    await sign_in(browser, "sw-lee")
+    page = await browser.get(f"/sessions/{session}")
+    headers = {"HX-Request": "true", "X-CSRF-Token": csrf_in(page.text)}
+    await asyncio.gather(
+        *(
+            browser.post(
+                f"/sessions/{session}/mark",
+                data={"person_id": person, "mark": "present"},
+                headers=headers,
+            )
+            for person in (fong, kit)
+        )
+    )
+    roster = await _roster(staff, session)
+    assert (_marked(roster, fong), _marked(roster, kit)) == ("present", "present")

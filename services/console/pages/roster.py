@@ -8,9 +8,12 @@ posts and the page comes back."""
 
 from __future__ import annotations
 
+import asyncio
+from collections.abc import Callable
 from datetime import date
 from typing import Annotated, Any
 from uuid import UUID
+from weakref import WeakValueDictionary
 
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import RedirectResponse, Response
@@ -20,7 +23,6 @@ from services.console.forms import Form
 from services.console.i18n import N_
 from services.console.pages.calendar_week import CALENDAR, sessions_between
 from services.console.web import NAV, Page, console_of, render
-from shared.kit.contracts.replies import Reply
 
 ROSTER = ("groups", "roster")
 RECORD = ("groups", "record_attendance")
@@ -52,13 +54,6 @@ def _record(roster: dict[str, Any]) -> dict[str, Any]:
         "absent": [p["person_id"] for p in people if p["attendance"] == "absent"],
         "dropped_in": [p["person_id"] for p in people if p["dropped_in"]],
         "walk_ins": roster.get("walk_ins", 0),
-    }
-
-
-def _without(record: dict[str, Any], person_id: str) -> dict[str, Any]:
-    return {
-        key: [p for p in value if p != person_id] if isinstance(value, list) else value
-        for key, value in record.items()
     }
 
 
@@ -103,21 +98,43 @@ async def _page(
     return render(request, "roster/roster.html", context, staff=staff)
 
 
-async def _send(
-    request: Request, staff: SignedIn, form: Form, record: dict[str, Any], session_id: UUID
-) -> Reply:
-    # Each tap is a new record: a fresh command id, or groups would take it for the last one.
-    form.fresh_command()
-    return await form.send(
-        console_of(request).gateway,
-        staff,
-        RECORD,
-        {**record, "session_id": str(session_id), "command_id": form.value("command_id")},
-    )
+_RECORDING: WeakValueDictionary[UUID, asyncio.Lock] = WeakValueDictionary()
+"""One tap at a time per session in this console: two quick taps on different people must not
+each read the roster before the other is recorded, or the second would undo the first."""
 
 
-def _answer(request: Request, session_id: UUID) -> Response:
-    return RedirectResponse(f"/sessions/{session_id}", status_code=303)
+async def _retake(
+    request: Request,
+    staff: SignedIn,
+    session_id: UUID,
+    form: Form,
+    change: Callable[[dict[str, Any], dict[str, Any]], None],
+) -> Form:
+    """Read the roster, ``change`` the record it shows (given the roster), send it whole; the
+    form that carries any refusal."""
+    lock = _RECORDING.get(session_id)
+    if lock is None:
+        lock = _RECORDING[session_id] = asyncio.Lock()
+    async with lock:
+        current, shown = await _roster(request, staff, session_id)
+        if not shown.ok:
+            return shown
+        record = _record(current)
+        change(current, record)
+        # Each tap is a new record: a fresh command id, or groups would take it for the last.
+        form.fresh_command()
+        await form.send(
+            console_of(request).gateway,
+            staff,
+            RECORD,
+            {**record, "session_id": str(session_id), "command_id": form.value("command_id")},
+        )
+        return form
+
+
+def _recorded(request: Request, form: Form) -> bool:
+    """Whether the answer is a redirect (a plain form post that was recorded)."""
+    return form.ok and not request.headers.get("HX-Request")
 
 
 @router.get("/sessions/{session_id}")
@@ -138,18 +155,19 @@ async def mark(
     already were; a person who dropped in is taken off."""
     form = await Form.read(request)
     person_id, wanted = form.value("person_id"), form.value("mark")
-    current, shown = await _roster(request, staff, session_id)
-    if not shown.ok:
-        return await _page(request, staff, session_id, marked=shown)
-    was = next((p for p in current.get("people", []) if p["person_id"] == person_id), None)
-    record = _without(_record(current), person_id)
-    if was is not None and not was["dropped_in"] and was["attendance"] != wanted:
-        if wanted in ("present", "absent"):
-            record[wanted].append(person_id)
-    await _send(request, staff, form, record, session_id)
-    if form.ok and not request.headers.get("HX-Request"):
-        return _answer(request, session_id)
-    return await _page(request, staff, session_id, marked=form)
+
+    def tap(current: dict[str, Any], record: dict[str, Any]) -> None:
+        was = next((p for p in current.get("people", []) if p["person_id"] == person_id), None)
+        for marked in ("present", "absent", "dropped_in"):
+            record[marked] = [p for p in record[marked] if p != person_id]
+        if was is not None and not was["dropped_in"] and was["attendance"] != wanted:
+            if wanted in ("present", "absent"):
+                record[wanted].append(person_id)
+
+    done = await _retake(request, staff, session_id, form, tap)
+    if _recorded(request, done):
+        return RedirectResponse(f"/sessions/{session_id}", status_code=303)
+    return await _page(request, staff, session_id, marked=done)
 
 
 @router.post("/sessions/{session_id}/walk-ins")
@@ -158,16 +176,15 @@ async def walk_ins(
 ) -> Response:
     """``change`` (+1 or -1) to the walk-ins counted."""
     form = await Form.read(request)
-    current, shown = await _roster(request, staff, session_id)
-    if not shown.ok:
-        return await _page(request, staff, session_id, marked=shown)
-    record = _record(current)
     step = 1 if form.value("change") == "1" else -1
-    record["walk_ins"] = max(0, int(record["walk_ins"] or 0) + step)
-    await _send(request, staff, form, record, session_id)
-    if form.ok and not request.headers.get("HX-Request"):
-        return _answer(request, session_id)
-    return await _page(request, staff, session_id, marked=form)
+
+    def count(_current: dict[str, Any], record: dict[str, Any]) -> None:
+        record["walk_ins"] = max(0, int(record["walk_ins"] or 0) + step)
+
+    done = await _retake(request, staff, session_id, form, count)
+    if _recorded(request, done):
+        return RedirectResponse(f"/sessions/{session_id}", status_code=303)
+    return await _page(request, staff, session_id, marked=done)
 
 
 @router.post("/sessions/{session_id}/drop-in")
@@ -177,12 +194,15 @@ async def drop_in(
     """A registered person found by name is marked present as having dropped in; a refusal
     (a programme that needs a case) is shown beside the search."""
     form = await Form.read(request)
-    current, shown = await _roster(request, staff, session_id)
-    if not shown.ok:
-        return await _page(request, staff, session_id, marked=shown)
-    record = _record(current)
-    record["dropped_in"].append(form.value("dropped_in"))
-    await _send(request, staff, form, record, session_id)
-    if form.ok and not request.headers.get("HX-Request"):
-        return _answer(request, session_id)
+    person_id = form.value("dropped_in")
+
+    def add(_current: dict[str, Any], record: dict[str, Any]) -> None:
+        if person_id not in record["dropped_in"]:
+            record["dropped_in"].append(person_id)
+
+    done = await _retake(request, staff, session_id, form, add)
+    if _recorded(request, done):
+        return RedirectResponse(f"/sessions/{session_id}", status_code=303)
+    if done is not form:
+        return await _page(request, staff, session_id, marked=done)
     return await _page(request, staff, session_id, dropped=form, text=form.value("text"))
