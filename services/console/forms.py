@@ -91,6 +91,10 @@ FIELD_MESSAGES: list[tuple[re.Pattern[str], str]] = [
     (re.compile(r"^cancelled$"), N_("The session was cancelled.")),
     (re.compile(r"^meets once$"), N_("This programme meets once: add a session instead.")),
     (re.compile(r"^at most (?P<n>\d+) more$"), N_("At most %(n)s more.")),
+    (
+        re.compile(r"^Value error, tag '(?P<tag>.*)' must be a snake_case code"),
+        N_("Tag %(tag)s: use small letters, digits and _ only (e.g. carer_support)."),
+    ),
 ]
 """The common pydantic refusals, recognised by their text; anything else is shown as sent."""
 

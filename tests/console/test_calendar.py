@@ -163,13 +163,17 @@ async def test_a_refusal_is_shown_beside_the_schedule_fields(browser, add_user, 
     await add_user("sw-lee", ["social_worker"])
     await sign_in(browser, "sw-lee")
     refused = await post_form(
-        browser, NEW, NEW, _group(first_date="next tuesday", duration_min="2", capacity="")
+        browser,
+        NEW,
+        NEW,
+        _group(first_date="next tuesday", duration_min="2", capacity="", tags="Carer support"),
     )
     assert refused.status_code == 200
     assert re.search(r'id="first_date-error">Enter a date', refused.text)
     assert re.search(r'id="duration_min-error">At least 5', refused.text)
     assert re.search(r'id="capacity-error">This is required', refused.text)
-    assert 'value="next tuesday"' in refused.text
+    assert re.search(r'id="tags-error">Tag Carer support: use small letters', refused.text)
+    assert 'value="next tuesday"' in refused.text and 'value="Carer support"' in refused.text
 
 
 async def test_an_analyst_neither_sees_nor_opens_the_calendar(browser, add_user):
