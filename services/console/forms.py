@@ -60,6 +60,41 @@ FIELD_MESSAGES: list[tuple[re.Pattern[str], str]] = [
     (re.compile(r"^Input should be less than or equal to (?P<n>\S+)"), N_("At most %(n)s.")),
     (re.compile(r"^Input should be "), N_("Choose one of the options.")),
     (re.compile(r"^Extra inputs are not permitted"), N_("This field is not expected here.")),
+    # groups' refusals about programmes, sessions and attendance
+    (
+        re.compile(r"^(?P<venue>.+) is booked (?P<when>\d{4}-\d\d-\d\d \d\d:\d\d) \(session"),
+        N_("%(venue)s is already booked at %(when)s."),
+    ),
+    (
+        re.compile(r"^(?P<person>.+) facilitates (?P<when>\d{4}-\d\d-\d\d \d\d:\d\d) \(session"),
+        N_("%(person)s is already facilitating another session at %(when)s."),
+    ),
+    (
+        re.compile(r"^programme requires a case$"),
+        N_("This programme needs an open case and an enrolment, so nobody can drop in."),
+    ),
+    (
+        re.compile(r"^unknown person"),
+        N_("This person is not known to groups yet: try again in a moment."),
+    ),
+    (re.compile(r"^no open case here$"), N_("This person has no open case at this site.")),
+    (re.compile(r"^already enrolled$"), N_("This person is already enrolled or waiting.")),
+    (re.compile(r"^walk-ins only$"), N_("This programme takes walk-ins only, no enrolment.")),
+    (
+        re.compile(r"^(?P<n>\d+) enrolled, (?P<w>\d+) waiting$"),
+        N_("%(n)s enrolled and %(w)s waiting: withdraw them first to take walk-ins only."),
+    ),
+    (
+        re.compile(r"^on (?P<day>\d{4}-\d\d-\d\d)$"),
+        N_("Attendance is taken on or after the session's day (%(day)s)."),
+    ),
+    (re.compile(r"^cancelled$"), N_("The session was cancelled.")),
+    (re.compile(r"^meets once$"), N_("This programme meets once: add a session instead.")),
+    (re.compile(r"^at most (?P<n>\d+) more$"), N_("At most %(n)s more.")),
+    (
+        re.compile(r"^Value error, tag '(?P<tag>.*)' must be a snake_case code"),
+        N_("Tag %(tag)s: use small letters, digits and _ only (e.g. carer_support)."),
+    ),
 ]
 """The common pydantic refusals, recognised by their text; anything else is shown as sent."""
 

@@ -75,6 +75,12 @@ def speaking(language: Language) -> Iterator[None]:
         _current.reset(token)
 
 
+def use_language(language: Language) -> None:
+    """``language`` for the rest of this request (its own context): a form's refusal is put
+    into words before the page renders."""
+    _current.set(language)
+
+
 def current_language() -> Language:
     return _current.get()
 

@@ -145,6 +145,7 @@ async def current_staff(request: Request) -> SignedIn | None:
         token, expires = console.issue_token(account)
         await store.renew_token(console.pool, session.id_hash, token, expires)
     site = working_site(console, account, session.site)
+    i18n.use_language(account.language)
     request.state.staff = SignedIn(account, token, session.csrf, site, session.id_hash)
     return request.state.staff
 

@@ -4,6 +4,7 @@ registers itself in the nav when the module is imported; ``Page.order`` places i
 from fastapi import APIRouter
 
 from services.console.pages import caseload, home, people, person, referrals, signin
+from services.console.pages import calendar_week, home, people, programmes, roster, signin
 
 ROUTERS: list[APIRouter] = [
     signin.router,
@@ -12,4 +13,7 @@ ROUTERS: list[APIRouter] = [
     person.router,
     referrals.router,
     caseload.router,
+    calendar_week.router,
+    programmes.router,
+    roster.router,
 ]
