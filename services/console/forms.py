@@ -60,6 +60,13 @@ FIELD_MESSAGES: list[tuple[re.Pattern[str], str]] = [
     (re.compile(r"^Input should be less than or equal to (?P<n>\S+)"), N_("At most %(n)s.")),
     (re.compile(r"^Input should be "), N_("Choose one of the options.")),
     (re.compile(r"^Extra inputs are not permitted"), N_("This field is not expected here.")),
+    # Why volunteers refuses a volunteer named for a duty (the check that failed).
+    (re.compile(r"^inactive$"), N_("This volunteer is marked inactive.")),
+    (re.compile(r"^not_in_team$"), N_("This volunteer is in none of the teams asked for.")),
+    (re.compile(r"^not_trained$"), N_("This volunteer has not completed the team's training.")),
+    (re.compile(r"^missing_skills$"), N_("This volunteer lacks a skill the duty needs.")),
+    (re.compile(r"^not_available$"), N_("This volunteer is not available at that time.")),
+    (re.compile(r"^already_booked$"), N_("This volunteer is already on a duty at that time.")),
 ]
 """The common pydantic refusals, recognised by their text; anything else is shown as sent."""
 
