@@ -8,8 +8,11 @@ from datetime import timedelta
 
 from tests.console.conftest import post_form, sign_in
 from tests.groups.conftest import today
-from tests.volunteers.conftest import clients, services, session_on, volunteer  # noqa: F401
+from tests.volunteers import conftest as volunteering
+from tests.volunteers.conftest import session_on, volunteer
 
+services = volunteering.services
+clients = volunteering.clients
 FAMILY = ["family_volunteer_team"]
 INDUCTION = ["volunteer_induction"]
 
@@ -20,11 +23,11 @@ def _value(html: str, name: str) -> str:
     return found[1]
 
 
-async def _duties(clients, session_id: str) -> list[dict]:  # noqa: F811
+async def _duties(clients, session_id: str) -> list[dict]:
     return (await clients["volunteers"].ok("qry:assignments", session_id=session_id))["assignments"]
 
 
-async def test_ask_for_volunteers_name_one_and_confirm(browser, add_user, clients, services):  # noqa: F811
+async def test_ask_for_volunteers_name_one_and_confirm(browser, add_user, clients, services):
     who = await volunteer(clients, services, "Mrs Lau", teams=FAMILY, courses=INDUCTION)
     session_id = await session_on(clients, services, today() + timedelta(days=3))
     await add_user("vc-lau", ["volunteer_coordinator"])
@@ -71,7 +74,7 @@ async def test_a_volunteer_named_who_lacks_a_skill_is_refused_beside_the_field(
     browser,
     add_user,
     clients,
-    services,  # noqa: F811
+    services,
 ):
     who = await volunteer(clients, services, "Mr Ho", teams=FAMILY, courses=INDUCTION)
     session_id = await session_on(clients, services, today() + timedelta(days=2))
@@ -95,7 +98,7 @@ async def test_a_volunteer_named_who_lacks_a_skill_is_refused_beside_the_field(
     assert await _duties(clients, session_id) == []
 
 
-async def test_volunteers_list_hours_and_deactivation(browser, add_user, clients, services):  # noqa: F811
+async def test_volunteers_list_hours_and_deactivation(browser, add_user, clients, services):
     who = await volunteer(clients, services, "Auntie Chu", teams=FAMILY, courses=INDUCTION)
     await add_user("vc-lau", ["volunteer_coordinator"])
     await sign_in(browser, "vc-lau")
@@ -130,7 +133,7 @@ async def test_volunteers_list_hours_and_deactivation(browser, add_user, clients
     assert _value(refused.text, "minutes") == "lots"
 
 
-async def test_a_centre_manager_sees_volunteers_names(browser, add_user, clients, services):  # noqa: F811
+async def test_a_centre_manager_sees_volunteers_names(browser, add_user, clients, services):
     await volunteer(clients, services, "Auntie Chu", teams=FAMILY, courses=INDUCTION)
     await add_user("mgr-wong", ["centre_manager"])
     await sign_in(browser, "mgr-wong")
