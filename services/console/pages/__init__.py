@@ -3,6 +3,13 @@ registers itself in the nav when the module is imported; ``Page.order`` places i
 
 from fastapi import APIRouter
 
-from services.console.pages import home, peer, people, rota, signin
+from services.console.pages import home, operations, peer, people, rota, signin
 
-ROUTERS: list[APIRouter] = [signin.router, home.router, people.router, rota.router, peer.router]
+ROUTERS: list[APIRouter] = [
+    signin.router,
+    home.router,
+    people.router,
+    rota.router,
+    peer.router,
+    operations.router,
+]
