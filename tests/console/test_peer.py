@@ -99,6 +99,24 @@ async def test_a_peer_supporter_sees_only_their_own_matches_and_cannot_start_one
     assert (await _match(clients, own))["contact_count"] == 0
 
 
+async def test_a_match_refused_is_shown_beside_its_field_with_what_was_chosen(
+    browser, add_user, clients, services
+):
+    peer = await _peer(clients, services, "Peer Kwok")
+    own_person = (await clients["volunteers"].ok("qry:volunteer", volunteer_id=peer))["person_id"]
+    await add_user("vc-lau", ["volunteer_coordinator"])
+    await sign_in(browser, "vc-lau")
+    typed = {"peer_volunteer_id": peer, "person_id": own_person}
+    refused = await post_form(browser, "/peer", "/peer/match/start", typed)
+    assert refused.status_code == 200
+    assert re.search(
+        r'id="person_id-error">A peer supporter is never matched with themselves\.<', refused.text
+    )
+    assert f'name="person_id" type="text" value="{own_person}"' in refused.text
+    assert f'<option value="{peer}" selected>' in refused.text
+    assert (await clients["volunteers"].ok("qry:peer_matches"))["matches"] == []
+
+
 async def test_a_social_worker_has_no_peer_page(browser, add_user):
     await add_user("sw-lee", ["social_worker"])
     await sign_in(browser, "sw-lee")

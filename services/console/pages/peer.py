@@ -12,7 +12,7 @@ from fastapi.responses import RedirectResponse, Response
 from services.console.accounts import SignedIn
 from services.console.forms import Form
 from services.console.i18n import N_
-from services.console.pages.rota import names_of
+from services.console.pages.rota import VOLUNTEERS, names_of
 from services.console.web import NAV, Page, console_of, render
 
 MATCHES = ("volunteers", "peer_matches")
@@ -22,7 +22,12 @@ END = ("volunteers", "end_peer_match")
 
 PAGE = NAV.add(Page("/peer", N_("Peer matches"), requests=(MATCHES, LOG_CONTACT), order=42))
 COORDINATING = NAV.add(
-    Page("/peer/match", N_("Start or end a peer match"), requests=(START, END), nav=False)
+    Page(
+        "/peer/match",
+        N_("Start or end a peer match"),
+        requests=(START, END, VOLUNTEERS),
+        nav=False,
+    )
 )
 """The routes that start and end a match: for coordinators only."""
 
@@ -60,7 +65,15 @@ async def _page(
         found = (one.result or {}).get("matches", []) if one.ok else []
         chosen = found[0] if found else None
     shown = [*matches, *([chosen] if chosen else [])]
-    names = await names_of(request, staff, {m["person_id"] for m in shown})
+    coordinator = COORDINATING.allows(staff)
+    team: list[dict[str, Any]] = []
+    if coordinator:
+        listed = await gateway.send(staff.token, staff.site, VOLUNTEERS, {})
+        team = (listed.result or {}).get("volunteers", []) if listed.ok else []
+    people = {m["person_id"] for m in shown} | {v["person_id"] for v in team}
+    names = await names_of(request, staff, people)
+    # Peer supporters as the user may know them: their name, else their volunteer id.
+    peers = {v["volunteer_id"]: names.get(v["person_id"]) or v["volunteer_id"] for v in team}
     return render(
         request,
         "peer/matches.html",
@@ -74,7 +87,8 @@ async def _page(
             "shown_options": SHOWN,
             "modes": MODES,
             "end_reasons": END_REASONS,
-            "coordinator": COORDINATING.allows(staff),
+            "coordinator": coordinator,
+            "peers": peers,
             "contact_form": Form.blank(match_id=match_id),
             "start_form": Form.blank(),
             "end_form": Form.blank(match_id=match_id),

@@ -34,7 +34,7 @@ ROTA = NAV.add(
     Page(
         "/rota",
         N_("Volunteer rota"),
-        requests=(CALENDAR, UNFILLED, ASSIGNMENTS, REQUEST, ASSIGN, CONFIRM, DECLINE),
+        requests=(CALENDAR, UNFILLED, ASSIGNMENTS, VOLUNTEERS, REQUEST, ASSIGN, CONFIRM, DECLINE),
         order=40,
     )
 )
@@ -117,6 +117,11 @@ async def _rota(request: Request, staff: SignedIn, first: date, **forms: Form) -
             for s in sessions
         )
     )
+    team = await gateway.send(staff.token, staff.site, VOLUNTEERS, {})
+    active: list[dict[str, Any]] = (team.result or {}).get("volunteers", []) if team.ok else []
+    names = await names_of(request, staff, {v["person_id"] for v in active})
+    # Who each volunteer is, as the user may know them: their name, else their id.
+    known = {v["volunteer_id"]: names.get(v["person_id"]) or v["volunteer_id"] for v in active}
     for session, reply in zip(sessions, replies, strict=True):
         session["assignments"] = (reply.result or {}).get("assignments", []) if reply.ok else []
         session["unfilled"] = [d for d in duties if d["session_id"] == session["session_id"]]
@@ -137,6 +142,7 @@ async def _rota(request: Request, staff: SignedIn, first: date, **forms: Form) -
             "duties": duties,
             "looked": looked if not looked.ok else wanted,
             "statuses": STATUSES,
+            "known": known,
             **blank,
             **forms,
         },
