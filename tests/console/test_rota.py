@@ -89,7 +89,8 @@ async def test_a_volunteer_named_who_lacks_a_skill_is_refused_beside_the_field(
     refused = await post_form(browser, "/rota", "/rota/assign", typed)
     assert refused.status_code == 200
     assert re.search(
-        r'id="volunteer_id-error">This volunteer lacks a skill the duty needs\.<', refused.text
+        r'id="assign-volunteer_id-error">This volunteer lacks a skill the duty needs\.<',
+        refused.text,
     )
     assign = refused.text[refused.text.index('id="assign"') :]
     assert f'<option value="{who}" selected>{who}</option>' in assign
