@@ -210,15 +210,35 @@ async def test_carenet_up_runs_everything_from_nothing_and_stops_cleanly(tmp_pat
 
 
 async def _console_finds_who_was_registered(data: Path, summary: dict) -> None:
-    """The console is served, written to up.json, and reaches intake with its user's token."""
+    """The console is served, written to up.json, and reaches intake with its user's token;
+    its operations page reads every service's status and JetStream."""
     assert (await asyncio.to_thread(_readiness, summary["console"]))["ready"] is True
+    async with httpx.AsyncClient(base_url=summary["console"]) as browser:
+        await _console_user(browser, data, "sw-lee", "social_worker", "likang")
+        found = await browser.get("/people", params={"text": "陳"})
+        assert found.status_code == 200 and "陳美玲" in found.text
+    async with httpx.AsyncClient(base_url=summary["console"]) as browser:
+        await _console_user(browser, data, "ops", "operator", "*")
+        status = await browser.get("/operations")
+        assert status.status_code == 200 and "Every service is ready." in status.text
+        for service in summary["services"]:
+            assert f'<tr data-service="{service}">' in status.text
+        # JetStream was read (as the admin user): dead letters are counted, not "?".
+        assert re.search(r'class="dead-letters">\d+<', status.text)
+        assert "Queue lag is as the services last reported it" not in status.text
+
+
+async def _console_user(
+    browser: httpx.AsyncClient, data: Path, username: str, role: str, site: str
+) -> None:
+    """``carenet console add-user`` as the operator types it, then signed in."""
     env = {k: v for k, v in os.environ.items() if k not in {"DATABASE_URL", "CARENET_DATA"}}
     env["PYTHONPATH"] = str(REPO)
     added = await asyncio.to_thread(
         subprocess.run,
         [
-            *(sys.executable, "-m", "shared.cli", "console", "add-user", "sw-lee"),
-            *("--data", str(data), "--roles", "social_worker", "--sites", "likang"),
+            *(sys.executable, "-m", "shared.cli", "console", "add-user", username),
+            *("--data", str(data), "--roles", role, "--sites", site),
             "--password-stdin",
         ],
         input="a long secret\n",
@@ -230,16 +250,13 @@ async def _console_finds_who_was_registered(data: Path, summary: dict) -> None:
         check=False,
     )
     assert added.returncode == 0, added.stdout + added.stderr
-    async with httpx.AsyncClient(base_url=summary["console"]) as browser:
-        form = await browser.get("/signin")
-        csrf = re.search(r'name="csrf" value="([^"]+)"', form.text)
-        assert csrf is not None
-        signed = await browser.post(
-            "/signin", data={"username": "sw-lee", "password": "a long secret", "csrf": csrf[1]}
-        )
-        assert signed.status_code == 303
-        found = await browser.get("/people", params={"text": "陳"})
-        assert found.status_code == 200 and "陳美玲" in found.text
+    form = await browser.get("/signin")
+    csrf = re.search(r'name="csrf" value="([^"]+)"', form.text)
+    assert csrf is not None
+    signed = await browser.post(
+        "/signin", data={"username": username, "password": "a long secret", "csrf": csrf[1]}
+    )
+    assert signed.status_code == 303
 
 
 def _cli(data: Path, *args: str, token: str | None = None) -> subprocess.CompletedProcess[str]:

@@ -25,7 +25,11 @@ def spec(request: Request) -> RequestSpec:
     return found
 
 
-def may_use(roles: Iterable[str], requests: Iterable[Request]) -> bool:
-    """Whether ``roles`` may send every one of ``requests`` for some site."""
+def may_use(roles: Iterable[str], requests: Iterable[Request], only: Iterable[str] = ()) -> bool:
+    """Whether ``roles`` may send every one of ``requests`` for some site, and, when ``only``
+    names roles (a page no request guards, such as the operator's), hold one of them."""
     held = set(roles)
+    wanted = set(only)
+    if wanted and not held & wanted:
+        return False
     return all(held & set(spec(request).access) for request in requests)

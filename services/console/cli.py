@@ -72,6 +72,12 @@ def _add_user(args: argparse.Namespace) -> int:
 
 
 async def _save(database: str, account: StaffAccount) -> bool:
+    return (await save_accounts(database, [account]))[0]
+
+
+async def save_accounts(database: str, accounts: list[StaffAccount]) -> list[bool]:
+    """Add each account not there yet (the console's schema migrated first); per account,
+    whether it was added (False: one by that username exists and is kept as it is)."""
     from services.console import store
     from services.console.app import migrate_schema
     from services.console.settings import schema_from
@@ -81,6 +87,6 @@ async def _save(database: str, account: StaffAccount) -> bool:
     await migrate_schema(database, schema)
     conn = await connect(database, schema, application="carenet-console-add-user")
     try:
-        return await store.add_account(conn, account)
+        return [await store.add_account(conn, account) for account in accounts]
     finally:
         await conn.close()

@@ -95,6 +95,17 @@ FIELD_MESSAGES: list[tuple[re.Pattern[str], str]] = [
         re.compile(r"^Value error, tag '(?P<tag>.*)' must be a snake_case code"),
         N_("Tag %(tag)s: use small letters, digits and _ only (e.g. carer_support)."),
     ),
+    # Why volunteers refuses a volunteer named for a duty (the check that failed).
+    (re.compile(r"^inactive$"), N_("This volunteer is marked inactive.")),
+    (re.compile(r"^not_in_team$"), N_("This volunteer is in none of the teams asked for.")),
+    (re.compile(r"^not_trained$"), N_("This volunteer has not completed the team's training.")),
+    (re.compile(r"^missing_skills$"), N_("This volunteer lacks a skill the duty needs.")),
+    (re.compile(r"^not_available$"), N_("This volunteer is not available at that time.")),
+    (re.compile(r"^already_booked$"), N_("This volunteer is already on a duty at that time.")),
+    # Why volunteers refuses a peer match.
+    (re.compile(r"^not an active peer supporter$"), N_("Not an active, trained peer supporter.")),
+    (re.compile(r"^self$"), N_("A peer supporter is never matched with themselves.")),
+    (re.compile(r"^family link$"), N_("A peer supporter is never matched with their family.")),
 ]
 """The common pydantic refusals, recognised by their text; anything else is shown as sent."""
 

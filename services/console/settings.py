@@ -29,6 +29,11 @@ class ConsoleSettings:
     secure_cookies: bool = False
     """Mark cookies ``Secure``: on wherever the console is served over HTTPS."""
     no_responders_patience: float = 2.0
+    status_urls: tuple[str, ...] = ()
+    """The services' status addresses (``name=http://host:port``) the operations page reads."""
+    admin_nats_url: str | None = None
+    """A NATS URL allowed to read JetStream (consumer lag, dead letters): the operations page's;
+    None: lag as the services last reported it, dead letters not known."""
 
 
 def schema_from(env: Mapping[str, str]) -> str:
@@ -41,7 +46,9 @@ def schema_from(env: Mapping[str, str]) -> str:
 def load_console_settings(env: Mapping[str, str] | None = None) -> ConsoleSettings:
     """DATABASE_URL, NATS_URL (the ``client`` user's), CARENET_SIGNING_KEY (the deployment's
     token signing key), CARENET_CONFIG (the sites file), CARENET_HTTP_HOST/PORT,
-    CARENET_CONSOLE_SCHEMA, CARENET_CONSOLE_SECURE_COOKIES."""
+    CARENET_CONSOLE_SCHEMA, CARENET_CONSOLE_SECURE_COOKIES, and for the operations page
+    CARENET_CONSOLE_STATUS_URLS (``name=url`` separated by commas) and
+    CARENET_CONSOLE_ADMIN_NATS_URL."""
     env = os.environ if env is None else env
     missing = [
         name for name in ("DATABASE_URL", "NATS_URL", "CARENET_SIGNING_KEY") if not env.get(name)
@@ -66,4 +73,10 @@ def load_console_settings(env: Mapping[str, str] | None = None) -> ConsoleSettin
         http_port=port,
         secure_cookies=(env.get("CARENET_CONSOLE_SECURE_COOKIES") or "").lower()
         in ("1", "true", "yes"),
+        status_urls=tuple(
+            url.strip()
+            for url in (env.get("CARENET_CONSOLE_STATUS_URLS") or "").split(",")
+            if url.strip()
+        ),
+        admin_nats_url=env.get("CARENET_CONSOLE_ADMIN_NATS_URL") or None,
     )

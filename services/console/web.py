@@ -63,9 +63,12 @@ class Page:
     nav: bool = True
     order: int = 100
     """Where it stands in the nav: lower first (then by path)."""
+    roles: tuple[str, ...] = ()
+    """Only for these roles, besides ``requests``: for a page that sends no request the
+    access table could guard (the operator's page reads the services' status)."""
 
     def allows(self, staff: SignedIn) -> bool:
-        return may_use(staff.roles, self.requests)
+        return may_use(staff.roles, self.requests, self.roles)
 
     async def guard(self, request: Request) -> SignedIn:
         """The route dependency: the signed-in user, if this page is for them."""

@@ -198,6 +198,11 @@ def operator_nats_url(data: str | None = None) -> str | None:
     return _from_up_json("NATS_URL", "admin_nats", data) or nats_url(data)
 
 
+def console_url(data: str | None = None) -> str | None:
+    """``CARENET_CONSOLE_URL``, else the ``console`` address of ``up.json``."""
+    return _from_up_json("CARENET_CONSOLE_URL", "console", data)
+
+
 def database_url(data: str | None = None) -> str | None:
     """``DATABASE_URL``, else the ``database`` of ``up.json`` (for operators' tools)."""
     return _from_up_json("DATABASE_URL", "database", data)

@@ -11,6 +11,10 @@ supporters keep in touch with the people matched to them.
 Each command's ``command_id`` is derived from the month and a stable key of what it does
 (uuid5), so running the demo again sends the same commands: every service answers each with
 its first reply (the same ids) and applies nothing twice.
+
+It then makes console accounts for the demo's staff (sw.chan, sw.lee, mgr.wong, vc.lau, sw.ho,
+sw.ng), an analyst (an.li, every site) and the operator (ops), those not there yet, with the
+password given on stdin (``--password-stdin``) or else one it makes and prints once.
 """
 
 from __future__ import annotations
@@ -20,6 +24,7 @@ import asyncio
 import calendar
 import contextlib
 import os
+import secrets
 import sys
 import time
 from collections import Counter
@@ -60,6 +65,12 @@ MANAGER = Staff("mgr.wong", ("centre_manager",), ("likang",), "黃主任 Ms Wong
 SW_HO = Staff("sw.ho", ("social_worker",), ("clubhouse",), "何姑娘 Miss Ho")
 SW_NG = Staff("sw.ng", ("social_worker",), ("icmhc",), "吳先生 Mr Ng")
 COORDINATOR = Staff("vc.lau", ("volunteer_coordinator",), ("likang",), "劉姑娘 Miss Lau")
+
+
+ANALYST = Staff("an.li", ("analyst",), ("*",), "李小姐 Ms Li")
+OPERATOR = Staff("ops", ("operator",), ("*",), "Operator")
+CONSOLE_STAFF = (SW_CHAN, SW_LEE, MANAGER, COORDINATOR, SW_HO, SW_NG, ANALYST, OPERATOR)
+"""Who gets a console account (the demo's staff, an analyst and the operator)."""
 
 
 def peer(volunteer_id: str) -> Staff:
@@ -931,6 +942,51 @@ async def load(
     return await Demo(send, tokens, month, families, progress=tick).run()
 
 
+async def console_accounts(
+    database: str, password: str, site_codes: list[str]
+) -> tuple[list[str], list[str]]:
+    """The console accounts of ``CONSOLE_STAFF`` not there yet, all with ``password``,
+    made with the console's own account code; (added, kept as they were)."""
+    from services.console.accounts import new_account
+    from services.console.cli import save_accounts
+
+    accounts = [
+        new_account(
+            who.sub,
+            password,
+            roles=list(who.roles),
+            sites=list(who.sites),
+            site_codes=site_codes,
+            display_name=who.name,
+        )
+        for who in CONSOLE_STAFF
+    ]
+    added = await save_accounts(database, accounts)
+    names = [who.sub for who in CONSOLE_STAFF]
+    return (
+        [name for name, new in zip(names, added, strict=True) if new],
+        [name for name, new in zip(names, added, strict=True) if not new],
+    )
+
+
+def accounts_report(
+    added: list[str], kept: list[str], password: str | None, console: str | None
+) -> str:
+    """What the demo says of the console accounts; a generated ``password`` is shown here
+    only, once."""
+    where = console or "the console (its address is `console` in up.json)"
+    lines = []
+    if kept:
+        lines.append(f"Console accounts already there, kept as they were: {', '.join(kept)}.")
+    if added:
+        lines.append(f"Console accounts added: {', '.join(added)}.")
+        said = f"with password {password}" if password else "with the password you gave"
+        lines.append(f"Sign in at {where} as {added[0]} {said}.")
+    elif kept:
+        lines.append(f"Sign in at {where} as {kept[0]} with the password you chose before.")
+    return "\n".join(lines)
+
+
 def _signer(key_path: Path) -> Callable[[Staff], str]:
     from shared.kit.identity.issuing import SigningKey
 
@@ -950,8 +1006,8 @@ def _signer(key_path: Path) -> Callable[[Staff], str]:
 async def _run(args: argparse.Namespace) -> int:
     from nats.errors import Error as NatsError
 
-    from shared.agency.sites import DEMO_ORGANISATION
-    from shared.cli.client import connect, nats_url
+    from shared.agency.sites import DEMO_ORGANISATION, load_organisation
+    from shared.cli.client import connect, console_url, database_url, nats_url
     from shared.cli.progress import progress_bar
     from shared.kit.bus.requests import request
     from shared.local.identity import key_file
@@ -969,6 +1025,10 @@ async def _run(args: argparse.Namespace) -> int:
         print(f"carenet demo: {month} is not over yet; give a past month", file=sys.stderr)
         return 2
     data = Path(args.data or os.environ.get("CARENET_DATA") or ".carenet")
+    given = sys.stdin.readline().rstrip("\r\n") if args.password_stdin else None
+    if given is not None and len(given) < 8:
+        print("carenet demo: the password has at least 8 characters", file=sys.stderr)
+        return 2
     url = nats_url(str(data))
     if url is None:
         print(
@@ -1017,6 +1077,18 @@ async def _run(args: argparse.Namespace) -> int:
         with contextlib.suppress(Exception):
             await nc.close()
     print(loaded.report(month))
+    database = database_url(str(data))
+    if database is None:
+        print(
+            "carenet demo: no DATABASE_URL (nor up.json): no console accounts made",
+            file=sys.stderr,
+        )
+        return 0
+    password = given or secrets.token_urlsafe(12)
+    codes = load_organisation(config).codes()
+    added, kept = await console_accounts(database, password, codes)
+    console = console_url(str(data))
+    print(accounts_report(added, kept, None if given else password, console))
     return 0
 
 
@@ -1040,5 +1112,10 @@ def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
         default=None,
         help="the signing key (default: env CARENET_SIGNING_KEY, else the one `carenet up` "
         "made under --data)",
+    )
+    parser.add_argument(
+        "--password-stdin",
+        action="store_true",
+        help="the console accounts' password, from stdin (default: one is made and printed)",
     )
     parser.set_defaults(handler=lambda args: asyncio.run(_run(args)))

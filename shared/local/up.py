@@ -283,7 +283,13 @@ class Up:
             "CARENET_HTTP_PORT": str(port),
             "NATS_URL": self._url(CLIENT),
             "CARENET_SIGNING_KEY": str(issuer.key_file),
+            # The operations page: each service's /readyz, and JetStream as the admin user.
+            "CARENET_CONSOLE_STATUS_URLS": ",".join(
+                f"{c.launch.name}={c.url}" for c in self.children
+            ),
         }
+        if ADMIN in self.nats_users:
+            env["CARENET_CONSOLE_ADMIN_NATS_URL"] = self._url(ADMIN)
         self.console = Child(
             Launch("console", ["-m", "services.console"]),
             port,

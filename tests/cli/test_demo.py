@@ -28,9 +28,12 @@ TABLES = {
 }
 
 
-async def carenet_demo(nats_url: str, *options: str) -> tuple[int, str, str]:
+async def carenet_demo(
+    nats_url: str, *options: str, database_url: str | None = None
+) -> tuple[int, str, str]:
     env = {
         **os.environ,
+        **({"DATABASE_URL": database_url} if database_url else {}),
         "NATS_URL": nats_url,
         "CARENET_SIGNING_KEY": str(JWKS.parent / "signing-key.pem"),
         "PYTHONPATH": str(REPO),
@@ -75,13 +78,17 @@ async def rows(running: dict[str, ServiceRuntime]) -> dict[str, int]:
 async def test_a_demo_month_is_reported_and_loading_it_again_changes_nothing(
     nc,
     nats_url,
+    database_url,
     system,  # noqa: F811 - the reporting tests' fixture
 ):
-    code, out, err = await carenet_demo(nats_url, "--month", "2026-10", "--size", "small")
+    month = ("--month", "2026-10", "--size", "small")
+    code, out, err = await carenet_demo(nats_url, *month, database_url=database_url)
     assert code == 0, err
     bar = re.findall(r"\] (\d+)/(\d+) commands", err)
     assert err.startswith("\r[") and bar and bar[-1][0] == bar[-1][1]  # the progress bar, full
     assert "carenet demo: 2026-10 loaded" in out and "open the console address" in out.lower()
+    assert "Console accounts added: sw.chan, sw.lee, mgr.wong, vc.lau" in out
+    assert re.search(r"Sign in at .* as sw\.chan with password \S{12,}\.", out)
     await settled(nc, system)
     first = await rows(system)
     for service, tables in TABLES.items():
@@ -97,9 +104,12 @@ async def test_a_demo_month_is_reported_and_loading_it_again_changes_nothing(
     clubhouse = (await summary(nc, "clubhouse", "2026-10", exact=True))["figures"]
     assert clubhouse["attendances"]["by"]["type"]["house_meeting"] > 0
 
-    code, again, err = await carenet_demo(nats_url, "--month", "2026-10", "--size", "small")
+    code, again, err = await carenet_demo(nats_url, *month, database_url=database_url)
     assert code == 0, err
-    assert again == out  # the same counts: every repeat answered with its first reply
+    loaded = out.split("Console accounts")[0]
+    assert again.startswith(loaded)  # the same counts: every repeat answered with its first reply
+    assert "Console accounts already there, kept as they were: sw.chan" in again
+    assert "with password" not in again
     await settled(nc, system)
     assert await rows(system) == first
     assert (await caseload(nc).ok("qry:caseload", worker_id="sw.chan"))["cases"] == cases

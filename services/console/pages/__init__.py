@@ -5,6 +5,7 @@ from fastapi import APIRouter
 
 from services.console.pages import caseload, home, people, person, referrals, signin
 from services.console.pages import calendar_week, home, people, programmes, roster, signin
+from services.console.pages import home, operations, peer, people, rota, signin
 
 ROUTERS: list[APIRouter] = [
     signin.router,
@@ -16,4 +17,7 @@ ROUTERS: list[APIRouter] = [
     calendar_week.router,
     programmes.router,
     roster.router,
+    rota.router,
+    peer.router,
+    operations.router,
 ]
