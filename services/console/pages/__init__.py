@@ -3,6 +3,6 @@ registers itself in the nav when the module is imported; ``Page.order`` places i
 
 from fastapi import APIRouter
 
-from services.console.pages import home, people, signin
+from services.console.pages import home, people, report, signin
 
-ROUTERS: list[APIRouter] = [signin.router, home.router, people.router]
+ROUTERS: list[APIRouter] = [signin.router, home.router, people.router, report.router]
