@@ -80,8 +80,9 @@ class Chart:
     (no script: the page's CSP allows none inline)."""
 
     bars: list[Bar]
-    series: tuple[str, ...]
-    """The legend, in series order (``N_`` strings)."""
+    series: tuple[str, ...] = ()
+    """The legend, in series order (``N_`` strings): a category's bars, one per series.
+    Without one, every bar is a category of its own, named by its label."""
     label_width: int = 220
     bar_width: int = 360
     bar_height: int = 22
@@ -96,8 +97,9 @@ class Chart:
 
     def y(self, index: int) -> int:
         """Bars of one category sit together; categories are a gap apart."""
-        per = len(self.series)
-        return index * self.bar_height + (index // per) * self.gap + 24
+        per = len(self.series) or 1
+        legend = 24 if self.series else 4
+        return index * self.bar_height + (index // per) * self.gap + legend
 
     @property
     def height(self) -> int:
@@ -156,7 +158,7 @@ def outcome_charts(figures: dict[str, Any]) -> dict[str, Chart]:
             Bar(N_("Baseline"), stats.get("mean_baseline"), 0),
             Bar(N_("Latest"), stats.get("mean_latest"), 1),
         ]
-        charts[code] = Chart(bars, (N_("Baseline"), N_("Latest")), gap=0)
+        charts[code] = Chart(bars, label_width=90, bar_width=200, gap=4)
     return charts
 
 
