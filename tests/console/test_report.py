@@ -117,3 +117,18 @@ def test_a_chart_is_laid_out_to_its_largest_value_and_a_suppressed_bar_has_no_le
     assert chart.y(2) - chart.y(1) == chart.bar_height + chart.gap
     assert months_around("2026-01") == ("2025-12", "2026-02")
     assert months_around("2026-12") == ("2026-11", "2027-01")
+
+
+async def test_switching_language_comes_back_to_the_same_month_and_never_elsewhere(
+    browser, add_user
+):
+    await add_user("mgr-wong", ["centre_manager"])
+    await sign_in(browser, "mgr-wong")
+    page = await browser.get("/report", params={"month": "2026-10"})
+    assert 'name="back" value="/report?month=2026-10"' in page.text
+    back = "/report?month=2026-10&site=likang"
+    switched = await post_form(browser, "/", "/language", {"language": "zh_Hant", "back": back})
+    assert switched.headers["location"] == back
+    for away in ("//evil.example/", "/\\evil.example/", "https://evil.example/"):
+        refused = await post_form(browser, "/", "/language", {"language": "en", "back": away})
+        assert refused.headers["location"] == "/"

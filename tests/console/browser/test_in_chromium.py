@@ -12,7 +12,9 @@ from services.console import i18n
 from services.console.pages import ROUTERS
 from shared.kit.contracts.summary_export import LABELS
 from shared.kit.identity.access import ROLES
+from tests.cli.test_demo import carenet_demo
 from tests.console.browser.conftest import nav_paths, reload_until, screenshot
+from tests.reporting.conftest import settled
 
 CARER = {
     "preferred_name": "Mrs Chan Mei",
@@ -40,6 +42,15 @@ async def register_carer(page: Page) -> str:
     person_id = await page.get_attribute("tr.new[data-person]", "data-person")
     assert person_id
     return person_id
+
+
+async def switch_language(page: Page, language: str) -> None:
+    """With the header's language switch; the page is shown again in ``language``."""
+    await page.select_option("header form.language select", language)
+    await page.click("header form.language button")
+    await page.wait_for_function(
+        "lang => document.documentElement.lang === lang", arg=language.replace("_", "-")
+    )
 
 
 async def figure(page: Page, name: str) -> str:
@@ -110,6 +121,34 @@ async def test_an_analyst_finds_no_personal_data_anywhere(
     await screenshot(analyst, "en-report-analyst")
 
 
+async def test_a_demo_month_in_the_reports_charts_exact_and_deidentified(
+    signed_in_page, every_service, nats_url, nc
+):
+    code, _out, err = await carenet_demo(nats_url, "--month", "2026-10", "--size", "small")
+    assert code == 0, err
+    await settled(nc, every_service)
+    manager = await signed_in_page("mgr-wong", ["centre_manager"])
+    await manager.goto("/report?month=2026-10&site=likang")
+    by_type = manager.locator("figure.chart").first
+    assert "Support group" in await by_type.inner_text()
+    widths = await by_type.locator("rect.series-1").evaluate_all(
+        "bars => bars.map(bar => Number(bar.getAttribute('width')))"
+    )
+    assert widths and max(widths) > 0  # attendances drawn
+    outcomes = manager.locator("section[data-instrument]")
+    assert await outcomes.count() > 0
+    assert "Mean change, attended" in await outcomes.first.inner_text()  # reporting's outcomes
+    await screenshot(manager, "en-report-demo-month")
+    await switch_language(manager, "zh_Hant")  # the charts and tables too, in Chinese
+    assert untranslated(await visible_text(manager), _english_messages()) == []
+    await screenshot(manager, "zh_Hant-report-demo-month")
+    analyst = await signed_in_page("an-chan", ["analyst"], sites=("*",))
+    await analyst.goto("/report?month=2026-10&site=likang")
+    assert await analyst.get_attribute("p.mode", "data-mode") == "deidentified"
+    assert "<5" in await analyst.inner_text("main")
+    await screenshot(analyst, "en-report-demo-month-analyst")
+
+
 def _english_messages() -> list[str]:
     found = {message.id for message in i18n.catalogue("en") if message.id}
     return sorted({str(text) for text in found} | set(LABELS.values()))
@@ -152,9 +191,7 @@ async def test_every_page_in_chinese_has_no_english_label_left(signed_in_page, e
         untranslated(await visible_text(everyone), messages)
     )
     for language in ("zh_Hant", "zh_Hans"):
-        await everyone.select_option("header form.language select", language)
-        await everyone.click("header form.language button")
-        await everyone.wait_for_load_state()
+        await switch_language(everyone, language)
         for path in paths:
             await everyone.goto(path)
             assert await everyone.get_attribute("html", "lang") == language.replace("_", "-")
