@@ -10,7 +10,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from services.reporting import export
+from shared.kit.contracts import summary_export as export
 
 
 def add_parsers(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:

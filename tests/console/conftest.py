@@ -15,6 +15,7 @@ from services.console.accounts import new_account
 from services.console.app import Console, build_app
 from services.console.settings import load_console_settings
 from shared.agency.sites import DEMO_ORGANISATION, load_organisation
+from shared.kit.service import ServiceRuntime
 from tests.identity import JWKS
 
 SIGNING_KEY = JWKS.parent / "signing-key.pem"
@@ -83,3 +84,21 @@ async def post_form(browser: httpx.AsyncClient, page: str, path: str, data: dict
     """Open ``page``, take its CSRF token, and send ``data`` to ``path`` as the form would."""
     opened = await browser.get(page)
     return await browser.post(path, data={"csrf": csrf_in(opened.text), **data})
+
+
+@pytest.fixture
+async def every_service(start_service) -> dict[str, ServiceRuntime]:
+    """Intake, groups, volunteers and reporting, as a page that shows figures needs them
+    (reporting waits for the others' streams); summaries are published only on command."""
+    from services.groups.app import build as build_groups
+    from services.intake.app import build as build_intake
+    from services.reporting.app import build as build_reporting
+    from services.volunteers.app import build as build_volunteers
+    from tests.intake.conftest import FAST_HANDOFFS
+
+    return {
+        "intake": await start_service(("intake", build_intake), **FAST_HANDOFFS),
+        "groups": await start_service(("groups", build_groups)),
+        "volunteers": await start_service(("volunteers", build_volunteers)),
+        "reporting": await start_service(("reporting", build_reporting), CARENET_PUBLISH_DAY="0"),
+    }

@@ -21,3 +21,6 @@ ROUTERS: list[APIRouter] = [
     peer.router,
     operations.router,
 ]
+from services.console.pages import home, people, report, signin
+
+ROUTERS: list[APIRouter] = [signin.router, home.router, people.router, report.router]

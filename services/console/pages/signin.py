@@ -29,10 +29,12 @@ router = APIRouter()
 
 
 def _local(target: str | None) -> str:
-    """Only a path on this site is followed after sign-in (no open redirect)."""
-    if not target or not target.startswith("/") or target.startswith("//"):
+    """Only a path on this site is followed (no open redirect; browsers read ``/\\`` as
+    ``//``), with its query: the language switch comes back to the same month's report."""
+    if not target or not target.startswith("/") or target.startswith(("//", "/\\")):
         return "/"
-    return urlsplit(target).path or "/"
+    parts = urlsplit(target)
+    return (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
 
 
 def _signin_page(

@@ -1,5 +1,6 @@
-"""``carenet report``: a month's (or any period's) figures for people, as a table, CSV, JSON
-or an Excel workbook a funder can open. Suppressed numbers show as ``<5``."""
+"""A ``reporting.summary`` reply for people: a table, CSV, JSON or an Excel workbook a funder
+can open. Suppressed numbers show as ``<5``. Used by ``carenet report`` and by the console's
+report page (its downloads are these very files), so it lives with the reply's contract."""
 
 from __future__ import annotations
 
@@ -8,7 +9,7 @@ import io
 import json
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
 SUPPRESSED = "<5"
 
@@ -118,7 +119,8 @@ def to_json(summary: dict[str, Any]) -> str:
     return json.dumps(summary, indent=2, ensure_ascii=False) + "\n"
 
 
-def to_xlsx(summary: dict[str, Any], path: Path) -> None:
+def to_xlsx(summary: dict[str, Any], path: Path | IO[bytes]) -> None:
+    """The workbook, written to a file or to a binary stream (a download)."""
     from openpyxl import Workbook
     from openpyxl.styles import Font
 
