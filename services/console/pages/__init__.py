@@ -3,9 +3,21 @@ registers itself in the nav when the module is imported; ``Page.order`` places i
 
 from fastapi import APIRouter
 
-from services.console.pages import caseload, home, people, person, referrals, signin
-from services.console.pages import calendar_week, home, people, programmes, roster, signin
-from services.console.pages import home, operations, peer, people, rota, signin
+from services.console.pages import (
+    calendar_week,
+    caseload,
+    home,
+    operations,
+    peer,
+    people,
+    person,
+    programmes,
+    referrals,
+    report,
+    roster,
+    rota,
+    signin,
+)
 
 ROUTERS: list[APIRouter] = [
     signin.router,
@@ -20,7 +32,5 @@ ROUTERS: list[APIRouter] = [
     rota.router,
     peer.router,
     operations.router,
+    report.router,
 ]
-from services.console.pages import home, people, report, signin
-
-ROUTERS: list[APIRouter] = [signin.router, home.router, people.router, report.router]
