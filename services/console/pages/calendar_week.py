@@ -16,6 +16,7 @@ from services.console import i18n
 from services.console.accounts import SignedIn
 from services.console.forms import Form
 from services.console.i18n import N_, _
+from services.console.labels import PROGRAMME_TYPES
 from services.console.web import NAV, Page, console_of, render
 from shared.kit.contracts.replies import ErrorDetail, Reply
 
@@ -35,21 +36,6 @@ PLANNING = NAV.add(
     )
 )
 
-PROGRAMME_TYPES: dict[str, str] = {
-    "support_group": N_("Support group"),
-    "parent_child_group": N_("Parent-child group"),
-    "psychoeducation_talk": N_("Psychoeducation talk"),
-    "outing": N_("Outing"),
-    "family_gathering": N_("Family gathering"),
-    "forum": N_("Forum"),
-    "training_programme": N_("Training programme"),
-    "house_meeting": N_("House meeting"),
-    "work_unit": N_("Work unit"),
-    "interest_class": N_("Interest class"),
-    "seminar": N_("Seminar"),
-    "conference": N_("Conference"),
-    "community_event": N_("Community event"),
-}
 REPEATS: dict[str, str] = {
     "once": N_("Once"),
     "daily": N_("Every day"),

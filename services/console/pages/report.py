@@ -21,6 +21,7 @@ from services.console.access import may_use
 from services.console.accounts import SignedIn
 from services.console.forms import Form
 from services.console.i18n import N_
+from services.console.labels import PROGRAMME_TYPES
 from services.console.web import NAV, Page, console_of, render, sites_of
 from shared.kit.contracts import summary_export as export
 
@@ -28,21 +29,6 @@ SUMMARY = ("reporting", "summary")
 OUTCOMES = ("reporting", "outcomes")
 PAGE = NAV.add(Page("/report", N_("Month's report"), requests=(SUMMARY,), order=80))
 
-PROGRAMME_TYPES: dict[str, str] = {
-    "support_group": N_("Support group"),
-    "parent_child_group": N_("Parent-child group"),
-    "psychoeducation_talk": N_("Psychoeducation talk"),
-    "outing": N_("Outing"),
-    "family_gathering": N_("Family gathering"),
-    "forum": N_("Forum"),
-    "training_programme": N_("Training programme"),
-    "house_meeting": N_("House meeting"),
-    "work_unit": N_("Work unit"),
-    "interest_class": N_("Interest class"),
-    "seminar": N_("Seminar"),
-    "conference": N_("Conference"),
-    "community_event": N_("Community event"),
-}
 INSTRUMENTS: dict[str, str] = {
     "brs": N_("Brief Resilience Scale (BRS)"),
     "k6": N_("Kessler distress scale, 6 items (K6)"),
