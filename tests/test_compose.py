@@ -31,8 +31,16 @@ ROOT = Path(__file__).resolve().parent.parent
 COMPOSE_FILE = ROOT / "docker-compose.yml"
 COMPOSE_BIN = Path(compose.__file__).parent / "docker-compose"
 
-# Every service that exists in the tree runs in compose (each is added with its issue).
-CARENET_SERVICES = tuple(sorted(p.parent.name for p in (ROOT / "services").glob("*/__main__.py")))
+# Every service that exists in the tree runs in compose (each is added with its issue), but
+# the staff console: only `carenet up` serves it so far (a known gap, docs/console.md).
+NOT_IN_COMPOSE_YET = frozenset({"console"})
+CARENET_SERVICES = tuple(
+    sorted(
+        p.parent.name
+        for p in (ROOT / "services").glob("*/__main__.py")
+        if p.parent.name not in NOT_IN_COMPOSE_YET
+    )
+)
 INFRASTRUCTURE = ("nats", "postgres", "prometheus", "grafana")
 PUBLISHED_PORTS = {"intake": "8081", "groups": "8082", "volunteers": "8083", "reporting": "8084"}
 NATS_USERS = (*CARENET_SERVICES, CLIENT, ADMIN)

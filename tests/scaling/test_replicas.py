@@ -28,9 +28,9 @@ from nats.aio.client import Client as NatsClient
 from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy
 from prometheus_client.parser import text_string_to_metric_families
 
-from shared.cli.status import collect, table
 from shared.kit.bus.requests import request
 from shared.kit.contracts.replies import Reply
+from shared.kit.observability.status import collect, table
 from shared.local.devservers import free_port
 from tests.conftest import ServiceProcess, eventually
 from tests.identity import token_for

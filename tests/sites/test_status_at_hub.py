@@ -14,9 +14,9 @@ import nats
 from nats.aio.client import Client as NatsClient
 
 from shared.agency.sites import DEMO_ORGANISATION, load_organisation
-from shared.cli.status import Link, collect, report, show, site_links
 from shared.kit.bus.hub import HubLinks
 from shared.kit.bus.streams import ensure_stream, stream_config
+from shared.kit.observability.status import Link, collect, report, show, site_links
 from tests.conftest import eventually
 from tests.sites.roles import RoleProcess
 from tests.sites.servers import LeafServers

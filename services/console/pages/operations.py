@@ -1,5 +1,5 @@
 """The operator's page: each service instance's readiness, consumer lag, outbox and dead
-letters, as ``carenet status`` reads them (``shared.cli.status``). No personal data."""
+letters, as `carenet status` reads them (shared.kit.observability.status). No personal data."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ from fastapi.responses import Response
 from services.console.accounts import SignedIn
 from services.console.i18n import N_
 from services.console.web import NAV, Page, console_of, render
-from shared.cli.status import collect
+from shared.kit.observability.status import collect
 
 PAGE = NAV.add(
     Page("/operations", N_("Service status"), requests=(), roles=("operator",), order=90)
