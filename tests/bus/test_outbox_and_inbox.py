@@ -67,7 +67,7 @@ async def test_relay_killed_after_publishing_and_before_marking_publishes_again_
     crashing = service_process("tests.example", "notes").start(
         CARENET_CRASH_AT="relay.after_publish"
     )
-    assert crashing.wait(timeout=30) == 70, crashing.output()
+    assert crashing.wait(timeout=90) == 70, crashing.output()
     async with pool.acquire() as conn:
         assert await conn.fetchval("SELECT count(*) FROM outbox WHERE published_at IS NULL") == 1
     assert len(await stream_messages(nc, "NOTES")) == 1  # published, but not marked
@@ -155,7 +155,9 @@ async def test_a_consumer_killed_after_commit_and_before_ack_applies_nothing_twi
     crashing = service_process("tests.example", "tally", "5").start(
         CARENET_CRASH_AT="consumer.after_commit"
     )
-    assert crashing.wait(timeout=30) == 70, crashing.output()
+    # Starting on a loaded two-core CI machine (imports, migrations, the lead) can take longer
+    # than the work; the bound is generous, what is asserted is the exit code.
+    assert crashing.wait(timeout=90) == 70, crashing.output()
     service_process("tests.example", "tally", "5").start()
 
     async def tally_count() -> int:
@@ -167,6 +169,6 @@ async def test_a_consumer_killed_after_commit_and_before_ack_applies_nothing_twi
         finally:
             await conn.close()
 
-    await eventually(lambda: _equals(tally_count(), 10), timeout=30)
+    await eventually(lambda: _equals(tally_count(), 10), timeout=90)
     await asyncio.sleep(1.0)
     assert await tally_count() == 10
