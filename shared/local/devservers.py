@@ -577,16 +577,19 @@ class NatsCluster:
         streams have caught up: poll ``stream_info().cluster.replicas`` for that."""
         deadline = time.monotonic() + (self.start_timeout if timeout is None else timeout)
         while True:
-            pending = [
-                node
+            answers = {
+                str(node.server_name): _http_answer(node, "/healthz")
                 for node in self.nodes
-                if node.is_running and _http_status(node, "/healthz") != 200
-            ]
+                if node.is_running
+            }
+            pending = {name: answer for name, answer in answers.items() if answer[0] != 200}
             if not pending:
                 return
             if time.monotonic() > deadline:
-                names = ", ".join(str(node.server_name) for node in pending)
-                raise DevServerError(f"nats cluster {self.name}: {names} not healthy in time")
+                said = "; ".join(
+                    f"{name} said {status}: {body}" for name, (status, body) in pending.items()
+                )
+                raise DevServerError(f"nats cluster {self.name}: not healthy in time ({said})")
             time.sleep(0.05)
 
     def stop(self) -> None:
@@ -605,13 +608,15 @@ class NatsCluster:
         self.stop()
 
 
-def _http_status(server: NatsServer, path: str) -> int | None:
+def _http_answer(server: NatsServer, path: str) -> tuple[int | None, str]:
+    """The status and (shortened) body of a monitoring endpoint, or ``(None, why)``."""
     conn = http.client.HTTPConnection(LOOPBACK, server.monitor_port, timeout=1)
     try:
         conn.request("GET", path)
-        return conn.getresponse().status
-    except (OSError, http.client.HTTPException):
-        return None
+        response = conn.getresponse()
+        return response.status, response.read(300).decode(errors="replace")
+    except (OSError, http.client.HTTPException) as exc:
+        return None, repr(exc)
     finally:
         conn.close()
 
