@@ -14,6 +14,7 @@ from shared.kit.contracts.summary_export import LABELS
 from shared.kit.identity.access import ROLES
 from tests.cli.test_demo import carenet_demo
 from tests.console.browser.conftest import nav_paths, reload_until, screenshot
+from tests.groups.conftest import day
 from tests.reporting.conftest import settled
 
 CARER = {
@@ -82,6 +83,62 @@ async def test_a_social_worker_registers_a_carer_and_the_managers_report_counts_
     await reload_until(manager, counted)
     assert await manager.get_attribute("p.mode", "data-mode") == "exact"
     await screenshot(manager, "en-report")
+
+
+async def test_a_carer_registered_enrolled_and_marked_present_is_in_the_managers_report(
+    signed_in_page, every_service
+):
+    """The whole of a worker's morning in the browser: register a carer, create the family
+    support group meeting today, enrol the carer, take attendance (the carer and one walk-in),
+    and the centre manager's report counts the session, both attendances and one participant."""
+    worker = await signed_in_page("sw-lee", ["social_worker"])
+    await register_carer(worker)
+
+    await worker.click("header nav a[href='/calendar']")
+    await worker.click("a[href^='/calendar/programmes/new']")
+    await worker.fill("#title", "Family support group")
+    await worker.select_option("#type", "support_group")
+    await worker.fill("#capacity", "12")
+    await worker.check("input[name=target_roles][value=family_carer]")
+    await worker.fill("#venue", "Activity room 1")
+    await worker.fill("#facilitators", "sw-lee")
+    await worker.fill("#first_date", day(0))
+    await worker.fill("#start_time", "10:00")
+    await worker.fill("#duration_min", "90")
+    await worker.select_option("#repeat", "once")
+    await worker.click("form[action='/calendar/programmes/new'] button[type=submit]")
+    await worker.wait_for_url(re.compile(r"/calendar\?week=.*done=programme"))
+    session = worker.locator("article.session", has_text="Family support group")
+    session_id = await session.get_attribute("data-session")
+
+    await session.locator("h3 a").click()
+    await worker.fill("#text", CARER["preferred_name"])
+    await worker.click("form.search button")
+    found = worker.locator("li[data-found]", has_text=CARER["preferred_name"])
+    person_id = await found.get_attribute("data-found")
+    await found.locator("button[type=submit]").click()
+    await worker.wait_for_load_state()
+    assert CARER["preferred_name"] in await worker.inner_text("main")
+
+    await worker.goto(f"/sessions/{session_id}")
+    carer = worker.locator(f'li[data-person="{person_id}"]')
+    await carer.locator("button.present").click()
+    await worker.wait_for_selector(f'li[data-person="{person_id}"][data-attendance="present"]')
+    await worker.locator('button[aria-label="One walk-in more"]').click()
+    await worker.wait_for_selector('output[data-walk-ins="1"]')
+    await screenshot(worker, "en-roster")
+
+    manager = await signed_in_page("mgr-wong", ["centre_manager"])
+    await manager.click("header nav a[href='/report']")
+
+    async def counted(page: Page) -> bool:
+        shown = [
+            await figure(page, name)
+            for name in ("sessions_held", "attendances", "unique_participants")
+        ]
+        return shown == ["1", "2", "1"]
+
+    await reload_until(manager, counted)
 
 
 async def test_an_analyst_finds_no_personal_data_anywhere(
