@@ -6,7 +6,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Final
 from uuid import uuid4
 
 from nats.aio.client import Client as NatsClient
@@ -16,6 +16,10 @@ from shared.kit.bus.requests import request
 from shared.kit.contracts.replies import Reply
 
 log = logging.getLogger("carenet.console")
+
+CLEARED: Final = object()
+"""A payload value the gateway sends as JSON null: "clear this field", unlike None ("leave
+it out", so unchanged)."""
 
 
 @dataclass
@@ -29,11 +33,15 @@ class Gateway:
     ) -> Reply:
         """Send ``what`` (``(service, name)``) for ``site`` with ``token``; always a Reply.
 
-        Fields given as None are left out; a command gets a ``command_id`` unless the form
-        carried one (a form sent again after ``unavailable`` sends the same one, so the
-        command is applied at most once)."""
+        Fields given as None are left out, fields given as ``CLEARED`` are sent as null; a
+        command gets a ``command_id`` unless the form carried one (a form sent again after
+        ``unavailable`` sends the same one, so the command is applied at most once)."""
         found = spec(what)
-        body = {key: value for key, value in (payload or {}).items() if value is not None}
+        body = {
+            key: None if value is CLEARED else value
+            for key, value in (payload or {}).items()
+            if value is not None
+        }
         if "site" in found.model.model_fields:
             body.setdefault("site", site)
         if found.kind == "cmd":

@@ -180,6 +180,26 @@ async def test_a_refusal_is_shown_beside_its_field_and_what_was_typed_is_kept(
     assert f'id="note-{case}-text-error">This is required.<' in blank.text
 
 
+async def test_a_field_emptied_in_the_correction_form_is_cleared_and_the_rest_kept(
+    browser, add_user, worker
+):
+    mum = await _person(
+        worker, "陳太", ["family_carer"], phone="+852 6000 2222", address="Flat 3, Likang"
+    )
+    await add_user("sw-lee", ["social_worker"])
+    await sign_in(browser, "sw-lee")
+    page = f"/people/{mum}"
+    shown = (await browser.get(page)).text
+    had = re.findall(r'<input type="hidden" name="had" value="(\w+)">', shown)
+    assert sorted(had) == ["address", "phone"]  # what the form will clear if emptied
+    emptied = {"preferred_name": "陳太", "roles": ["family_carer"], "phone": "", "had": had}
+    emptied["address"] = "Flat 3, Likang"
+    saved = await post_form(browser, page, f"{page}/edit", emptied)
+    assert saved.status_code == 303  # saved: back to the person's page
+    person = await worker.ok("qry:person", person_id=mum)
+    assert (person.get("phone"), person["address"]) == (None, "Flat 3, Likang")
+
+
 async def test_an_analyst_cannot_open_a_persons_page(browser, add_user, worker):
     son = await _person(worker, "Ah Keung", ["person_in_recovery"])
     await add_user("an-chan", ["analyst"], sites=("*",))

@@ -15,6 +15,7 @@ from fastapi.responses import RedirectResponse, Response
 
 from services.console.accounts import SignedIn
 from services.console.forms import Form
+from services.console.gateway import CLEARED
 from services.console.i18n import N_
 from services.console.pages.people import ROLES, SEXES
 from services.console.reads import (
@@ -98,6 +99,9 @@ STATUSES: dict[str, str] = {
 OPEN = ("open", "transferring")
 EDITABLE = ("preferred_name", "legal_name", "roles", "sex", "birth_year", "phone", "language")
 EDITABLE_ALL = (*EDITABLE, "address")
+CLEARABLE = ("legal_name", "sex", "birth_year", "phone", "language", "address")
+"""What a correction may empty; the form lists in ``had`` those that held something, so an
+emptied field is cleared and a field that was empty all along is left alone."""
 COLOURS = ("#24506b", "#b5502a", "#2f7d3b", "#7a3f8f", "#8a6d00", "#00707a")
 
 router = APIRouter()
@@ -200,6 +204,7 @@ async def _page(
     edit = failed.get("edit") or Form.blank(
         **{name: person.get(name) or "" for name in EDITABLE_ALL if name != "roles"},
         roles=list(person.get("roles", [])),
+        had=[name for name in CLEARABLE if person.get(name) not in (None, "")],
     )
     return render(
         request,
@@ -275,8 +280,11 @@ async def _send(
 async def edit(
     request: Request, person_id: UUID, staff: Annotated[SignedIn, Depends(PAGE.guard)]
 ) -> Response:
-    form = await Form.read(request, lists=("roles",))
+    form = await Form.read(request, lists=("roles", "had"))
     payload = form.payload(*EDITABLE_ALL, person_id=str(person_id))
+    for name in form.values.get("had", []):
+        if name in CLEARABLE and name not in payload:
+            payload[name] = CLEARED
     return await _send(request, staff, person_id, "edit", form, UPDATE, payload)
 
 
