@@ -6,6 +6,7 @@ from fastapi import APIRouter
 from services.console.pages import (
     calendar_week,
     caseload,
+    duties,
     home,
     operations,
     peer,
@@ -30,6 +31,7 @@ ROUTERS: list[APIRouter] = [
     programmes.router,
     roster.router,
     rota.router,
+    duties.router,
     peer.router,
     operations.router,
     report.router,
