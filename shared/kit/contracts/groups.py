@@ -358,8 +358,9 @@ class AttendanceRecorded(EventData):
 
 @query("groups", "person_data", access=MANAGERS)
 class PersonDataQuery(Query):
-    """Everything groups holds about a person at the site and below it, for an access
-    request (intake's ``subject_access_export`` asks it): enrolments, attendance, the roles and
+    """What groups holds about a person at the site and below it, for an access request.
+
+    Intake's ``subject_access_export`` asks it: enrolments, attendance, the roles and
     open cases groups learnt from intake, and the duplicates merged into the person. A person
     groups knows nothing of gets empty lists, not ``not_found``."""
 

@@ -653,8 +653,9 @@ class AssessmentVoided(EventData):
 
 @query("intake", "subject_access_export", access=MANAGERS)
 class SubjectAccessExport(Query):
-    """A data subject's access request: everything every service holds about the person, as
-    one document. Intake's part is all it holds (personal data with its corrections, roles,
+    """A data subject's access request: what every service holds about a person, in one document.
+
+    Intake's part is all it holds (personal data with its corrections, roles,
     carer links, referrals and screenings, consents, cases with notes, goals, contacts and
     handoffs, assessments with answers, merges, and who read the person's data); groups',
     volunteers' and reporting's parts are their ``person_data`` at the site and below it,

@@ -121,8 +121,9 @@ class SummaryPublished(EventData):
 
 @query("reporting", "person_data", access=MANAGERS)
 class PersonDataQuery(Query):
-    """Reporting's statistical copy of a person, at the site and below it, for an access
-    request (intake's ``subject_access_export`` asks it): the rows of its read models that
+    """Reporting's statistical copy of a person at the site and below it, for access requests.
+
+    Intake's ``subject_access_export`` asks it: the rows of its read models that
     carry the person's id (ids, codes and dates only, as the events carried them)."""
 
     person_id: UUID

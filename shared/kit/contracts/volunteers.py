@@ -444,8 +444,9 @@ class PeerMatchEnded(EventData):
 
 @query("volunteers", "person_data", access=MANAGERS)
 class PersonDataQuery(Query):
-    """Everything volunteers holds about a person at the site and below it, for an access
-    request (intake's ``subject_access_export`` asks it): their volunteer record, teams,
+    """What volunteers holds about a person at the site and below it, for an access request.
+
+    Intake's ``subject_access_export`` asks it: their volunteer record, teams,
     trainings, availability, duties and hours; peer matches and contacts, as supporter or as
     the person supported; the roles, consent and carer links learnt from intake. A person
     volunteers knows nothing of gets empty lists, not ``not_found``."""
