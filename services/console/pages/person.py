@@ -16,6 +16,7 @@ from fastapi.responses import RedirectResponse, Response
 from services.console.accounts import SignedIn
 from services.console.forms import Form
 from services.console.i18n import N_
+from services.console.pages import access_request
 from services.console.pages.people import ROLES, SEXES
 from services.console.reads import (
     PERSON,
@@ -228,6 +229,7 @@ async def _page(
             "blank": Form.blank,
             "edit": edit,
             "saved": saved,
+            "may_export": access_request.PAGE.allows(staff),
             "instruments": instruments(),
             "roles": ROLES,
             "sexes": SEXES,
