@@ -274,6 +274,19 @@ async def test_only_the_persons_own_centre_manager_may_export_them(nc, system):
     assert bad.error is not None and bad.error.code == "validation_error"
     assert await _exports(system["intake"]) == before
 
+    # A duplicate merged into the person is exported with them, asked for by either id.
+    twice = (
+        await intake.ok("register_person", preferred_name="Wai", roles=["person_in_recovery"])
+    )["person_id"]
+    await intake.ok("record_consent", person_id=twice, purpose="service", given=True)
+    await intake.ok("merge_people", duplicate_id=twice, into_id=wai, reason="registered twice")
+    merged = await manager.ok("qry:subject_access_export", person_id=twice)
+    assert (merged["person_id"], merged["asked_for"]) == (wai, twice)
+    part = merged["services"]["intake"]
+    assert [r["person_id"] for r in part["merged_records"]] == [twice]
+    assert [m["duplicate_id"] for m in part["merges"]] == [twice]
+    assert [c["purpose"] for c in part["consents"]] == ["service"]
+
     # Each service's own person_data is the manager's too, and a person unknown there is empty.
     for service in ("groups", "volunteers", "reporting"):
         refused = await ServiceClient(nc, service, "likang", token=WORKER).qry(
