@@ -16,6 +16,7 @@ from shared.kit.commands import found
 from shared.kit.contracts.groups import (
     CalendarQuery,
     CompletionQuery,
+    PersonDataQuery,
     PersonEnrolmentsQuery,
     ProgrammeQuery,
     ProgrammesQuery,
@@ -23,6 +24,7 @@ from shared.kit.contracts.groups import (
     WaitlistQuery,
 )
 from shared.kit.contracts.replies import CommandError
+from shared.kit.known_people import person_of
 
 
 async def programme(q: ProgrammeQuery, ctx: QueryContext) -> dict[str, Any]:
@@ -141,4 +143,15 @@ async def person_enrolments(q: PersonEnrolmentsQuery, ctx: QueryContext) -> dict
     return {
         "person_id": str(q.person_id),
         **await views.person_enrolments_view(ctx.conn, q.person_id, sorted(ctx.sites)),
+    }
+
+
+async def person_data(q: PersonDataQuery, ctx: QueryContext) -> dict[str, Any]:
+    """What groups holds about the person at the site and below it, for an access request;
+    ids and what staff recorded (names are intake's)."""
+    person_id = await person_of(ctx.conn, q.person_id)
+    return {
+        "person_id": str(person_id),
+        "sites": sorted(ctx.sites),
+        **await views.person_data_view(ctx.conn, person_id, sorted(ctx.sites)),
     }

@@ -9,6 +9,8 @@ from uuid import UUID
 
 import asyncpg
 
+from shared.kit.db.rows import fetch_jsonable
+
 
 def _session_view(row: asyncpg.Record) -> dict[str, Any]:
     return {
@@ -274,3 +276,57 @@ async def waitlist_view(conn: asyncpg.Connection, programme_id: UUID) -> list[di
         }
         for r in found
     ]
+
+
+# --- access requests (issue 17) -------------------------------------------------------------
+
+
+async def person_data_view(
+    conn: asyncpg.Connection, person_id: UUID, sites: list[str]
+) -> dict[str, Any]:
+    """Every row groups holds about the person (and the duplicates merged into them) at
+    ``sites``: enrolments, attendance and open cases there; the roles and merges groups keeps
+    for every site (they are not kept per site)."""
+    merged = [
+        r["duplicate_id"]
+        for r in await conn.fetch(
+            "SELECT duplicate_id FROM merged_people WHERE into_id = $1 ORDER BY duplicate_id",
+            person_id,
+        )
+    ]
+    ids = [person_id, *merged]
+    known = await conn.fetchrow("SELECT roles FROM known_people WHERE person_id = $1", person_id)
+    return {
+        "roles": list(known["roles"]) if known else [],
+        "merged_from": [str(m) for m in merged],
+        "enrolments": await fetch_jsonable(
+            conn,
+            """SELECT e.enrollment_id, e.person_id, e.programme_id, p.site, p.title, p.type,
+                      e.status, e.enrolled_on, e.enrolled_by, e.withdrawn_on, e.withdraw_reason
+               FROM enrolments e JOIN programmes p USING (programme_id)
+               WHERE e.person_id = ANY($1::uuid[]) AND p.site = ANY($2::text[])
+               ORDER BY e.enrolled_on, e.seq""",
+            ids,
+            sites,
+        ),
+        "attendance": await fetch_jsonable(
+            conn,
+            """SELECT a.session_id, a.person_id, s.programme_id, s.site, p.title,
+                      s.starts_at::date AS date, s.status AS session_status,
+                      CASE WHEN a.present THEN 'present' ELSE 'absent' END AS attendance,
+                      a.dropped_in
+               FROM attendance a JOIN sessions s USING (session_id)
+               JOIN programmes p USING (programme_id)
+               WHERE a.person_id = ANY($1::uuid[]) AND s.site = ANY($2::text[])
+               ORDER BY s.starts_at, a.session_id""",
+            ids,
+            sites,
+        ),
+        "open_cases": await fetch_jsonable(
+            conn,
+            """SELECT case_id, site FROM open_cases
+               WHERE person_id = ANY($1::uuid[]) AND site = ANY($2::text[]) ORDER BY case_id""",
+            ids,
+            sites,
+        ),
+    }

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
+import asyncio
+from datetime import UTC, datetime, timedelta
 from typing import Any
 from uuid import UUID
 
 from services.intake import store, views
-from shared.kit.bus.requests import QueryContext
+from shared.kit.bus.requests import QueryContext, request
 from shared.kit.commands import found
 from shared.kit.contracts.intake import (
     AccessLogQuery,
@@ -22,6 +23,7 @@ from shared.kit.contracts.intake import (
     ReferralsOverdue,
     ReferralsUndecided,
     SafetyFollowups,
+    SubjectAccessExport,
 )
 from shared.kit.contracts.messages import Query
 from shared.kit.contracts.replies import CommandError
@@ -164,3 +166,61 @@ async def assessments(q: AssessmentsQuery, ctx: QueryContext) -> dict[str, Any]:
 async def access_log(q: AccessLogQuery, ctx: QueryContext) -> dict[str, Any]:
     """Reads of personal data made at the site and the sites below it."""
     return {"entries": await views.access_log(ctx.conn, ctx.sites, q.person_id, q.limit)}
+
+
+# --- access requests (issue 17) -------------------------------------------------------------
+
+HOLDERS = ("groups", "volunteers", "reporting")
+"""The services asked for what they hold about a person (their ``person_data`` query)."""
+HOLDER_TIMEOUT = 5.0
+
+
+async def _held_by(ctx: QueryContext, service: str, person_id: UUID) -> dict[str, Any]:
+    """What ``service`` holds about the person, asked with the caller's own token (the
+    service checks the caller's right itself); ``unavailable`` with why, when it cannot say."""
+    reply = await request(
+        ctx.nats,
+        "qry",
+        ctx.site,
+        service,
+        "person_data",
+        {"person_id": str(person_id)},
+        timeout=HOLDER_TIMEOUT,
+        no_responders_patience=1.0,
+        token=ctx.token,
+    )
+    if reply.ok and reply.result is not None:
+        return {"status": "complete", **reply.result}
+    error = reply.error
+    return {
+        "status": "unavailable",
+        "error": {
+            "code": error.code if error else "internal",
+            "message": error.message if error else "no answer",
+        },
+    }
+
+
+async def subject_access_export(q: SubjectAccessExport, ctx: QueryContext) -> dict[str, Any]:
+    """Everything every service holds about the person, as one document (the contract's
+    docstring says what is in it); the export is written to the access log before anything
+    is read, so it lists itself."""
+    person_id = await _known_person(ctx, q.person_id)
+    async with ctx.conn.transaction():
+        await _log(ctx, q, [person_id], "subject_access_export")
+        held = await views.everything_about(ctx.conn, person_id)
+    others = await asyncio.gather(*(_held_by(ctx, s, person_id) for s in HOLDERS))
+    services = {"intake": {"status": "complete", "person_id": str(person_id), **held}}
+    services.update(zip(HOLDERS, others, strict=True))
+    unavailable = [name for name, part in services.items() if part["status"] != "complete"]
+    return {
+        "person_id": str(person_id),
+        "asked_for": str(q.person_id),
+        "exported_at": datetime.now(UTC).isoformat(),
+        "exported_by": _reader(q, ctx)[0],
+        "site": ctx.site,
+        "sites": sorted(ctx.sites),
+        "complete": not unavailable,
+        "unavailable": unavailable,
+        "services": services,
+    }

@@ -317,3 +317,108 @@ async def screenings(conn: asyncpg.Connection, referral_id: UUID) -> list[dict[s
         referral_id,
     )
     return [_jsonable(d) for d in done]
+
+
+# --- access requests (issue 17) -------------------------------------------------------------
+
+
+async def _rows(conn: asyncpg.Connection, sql: str, *args: Any) -> list[dict[str, Any]]:
+    return [_jsonable(r) for r in await conn.fetch(sql, *args)]
+
+
+async def everything_about(conn: asyncpg.Connection, person_id: UUID) -> dict[str, Any]:
+    """Every row intake holds about the person (and the duplicates merged into them), for an
+    access request: nothing left out but the search key derived from the phone and the
+    bearer tokens of transfers in flight (credentials of staff, not data about the person)."""
+    merged = await merged_from(conn, person_id)
+    ids = [person_id, *(UUID(m) for m in merged)]
+    people = await _rows(
+        conn,
+        """SELECT person_id, site, preferred_name, legal_name, sex, birth_year, phone, language,
+                  address, roles, registered_on, registered_by, created_at, revision,
+                  merged_into
+           FROM people WHERE person_id = ANY($1::uuid[])
+           ORDER BY person_id = $2 DESC, created_at""",
+        ids,
+        person_id,
+    )
+    referrals = await _rows(
+        conn,
+        "SELECT * FROM referrals WHERE person_id = ANY($1::uuid[]) ORDER BY received_on",
+        ids,
+    )
+    for referral in referrals:
+        referral["screenings"] = await screenings(conn, UUID(referral["referral_id"]))
+    cases = await _rows(
+        conn,
+        """SELECT case_id, person_id, site, worker_id, referral_id, kind, status, opened_on,
+                  closed_on, close_reason, transferred_from_case_id, transferred_to_case_id,
+                  created_at
+           FROM cases WHERE person_id = ANY($1::uuid[]) ORDER BY opened_on, created_at""",
+        ids,
+    )
+    for case_row in cases:
+        case_id = UUID(case_row["case_id"])
+        case_row["contacts"] = await _rows(
+            conn,
+            """SELECT contact_id, mode, minutes, contact_on, logged_by, voided_on, voided_by,
+                      void_reason
+               FROM case_contacts WHERE case_id = $1 ORDER BY contact_on, contact_id""",
+            case_id,
+        )
+        case_row["notes"] = await case_notes(conn, case_id)
+        case_row["goals"] = await care_plan(conn, case_id)
+        case_row["handoffs"] = await _rows(
+            conn, f"SELECT {_HANDOFF} FROM handoffs WHERE case_id = $1 ORDER BY created_at", case_id
+        )
+    return {
+        "person": people[0] if people else None,
+        "merged_records": people[1:],
+        "corrections": await _rows(
+            conn,
+            """SELECT change_id, person_id, site, fields, revision, changed_by, changed_at
+               FROM person_changes WHERE person_id = ANY($1::uuid[]) ORDER BY change_id""",
+            ids,
+        ),
+        "merges": await _rows(
+            conn,
+            """SELECT duplicate_id, into_id, site, reason, merged_on, merged_by, merged_at
+               FROM person_merges WHERE duplicate_id = ANY($1::uuid[]) OR into_id = ANY($1::uuid[])
+               ORDER BY merged_at""",
+            ids,
+        ),
+        "carer_links": await _rows(
+            conn,
+            """SELECT link_id, carer_id, cared_for_id, relationship, site, linked_on, linked_by
+               FROM carer_links WHERE carer_id = ANY($1::uuid[]) OR cared_for_id = ANY($1::uuid[])
+               ORDER BY linked_on, link_id""",
+            ids,
+        ),
+        "referrals": referrals,
+        "consents": await _rows(
+            conn,
+            """SELECT consent_id, purpose, given, recorded_on, recorded_by, recorded_at, site
+               FROM consents WHERE person_id = ANY($1::uuid[]) ORDER BY recorded_at""",
+            ids,
+        ),
+        "cases": cases,
+        "assessments": await _rows(
+            conn,
+            """SELECT assessment_id, site, instrument, timepoint, answers, score::float8 AS score,
+                      band, safety_followup, assessed_on, recorded_by, acknowledged_by,
+                      acknowledged_at, acknowledge_note, voided_on, voided_by, void_reason
+               FROM assessments WHERE person_id = ANY($1::uuid[])
+               ORDER BY assessed_on, assessment_id""",
+            ids,
+        ),
+        "outreach": {
+            "linked": False,
+            "note": "outreach contacts are counted per site and day, never linked to a person",
+        },
+        "access_log": await _rows(
+            conn,
+            """SELECT actor, roles, person_id, site, what, accessed_at FROM access_log
+               WHERE person_id = ANY($1::uuid[]) ORDER BY access_id""",
+            ids,
+        ),
+    }

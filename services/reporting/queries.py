@@ -10,6 +10,7 @@ from typing import Any
 
 import asyncpg
 
+from services.reporting import views
 from services.reporting.domain import (
     ALL,
     Period,
@@ -25,7 +26,7 @@ from services.reporting.figures import every_figure, paired
 from services.reporting.views import Reads
 from shared.kit.bus.requests import QueryContext
 from shared.kit.contracts.replies import CommandError
-from shared.kit.contracts.reporting import Outcomes, Summary
+from shared.kit.contracts.reporting import Outcomes, PersonDataQuery, Summary
 from shared.kit.identity.access import names_site
 
 
@@ -119,4 +120,13 @@ async def outcomes(q: Outcomes, ctx: QueryContext, *, reporting: Reporting) -> d
         **overall,
         "what_works": works,
         "suppressed": suppressed,
+    }
+
+
+async def person_data(q: PersonDataQuery, ctx: QueryContext) -> dict[str, Any]:
+    """Reporting's statistical copy of the person at the site and below it, for an access
+    request: ids, codes and dates only (reporting never held names)."""
+    return {
+        "sites": sorted(ctx.sites),
+        **await views.person_data(ctx.conn, q.person_id, sorted(ctx.sites)),
     }

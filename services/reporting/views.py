@@ -9,10 +9,12 @@ from __future__ import annotations
 
 from decimal import Decimal
 from typing import Any
+from uuid import UUID
 
 import asyncpg
 
 from services.reporting.domain import HeldSession, Period, Score
+from shared.kit.db.rows import fetch_jsonable
 
 NOT_VOIDED = "NOT EXISTS (SELECT 1 FROM voids WHERE voids.fact_id = {fact})"
 """A condition keeping the rows whose fact (its id column ``fact``) was not voided."""
@@ -281,3 +283,102 @@ class Reads:
         types = sorted({r["programme_type"] for r in rows})
         tags = sorted({t for r in rows for t in r["tags"]})
         return types, tags
+
+
+# --- access requests (issue 17) -------------------------------------------------------------
+
+
+async def person_data(
+    conn: asyncpg.Connection, person_id: UUID, sites: list[str]
+) -> dict[str, Any]:
+    """The rows of reporting's read models that carry the person's id (or a duplicate's
+    merged into them) at ``sites``: ids, codes and dates, as the events carried them. The
+    consents (kept without a site) are shown when the person is known at ``sites``."""
+    kept = await conn.fetchval("SELECT person_of($1)", person_id)
+    aliases = [
+        r["duplicate_id"]
+        for r in await conn.fetch(
+            "SELECT duplicate_id FROM person_aliases WHERE into_id = $1 ORDER BY duplicate_id",
+            kept,
+        )
+    ]
+    ids = [kept, *aliases]
+    volunteers = await fetch_jsonable(
+        conn,
+        """SELECT * FROM volunteers WHERE person_id = ANY($1::uuid[]) AND site = ANY($2::text[])
+           ORDER BY registered_on""",
+        ids,
+        sites,
+    )
+    volunteer_ids = [UUID(v["volunteer_id"]) for v in volunteers]
+    found: dict[str, Any] = {
+        "person_id": str(kept),
+        "merged_from": [str(a) for a in aliases],
+        "people": await fetch_jsonable(
+            conn,
+            """SELECT person_id, site, roles, registered_on FROM people
+               WHERE person_id = ANY($1::uuid[]) AND site = ANY($2::text[])""",
+            ids,
+            sites,
+        ),
+        "cases": await fetch_jsonable(
+            conn,
+            """SELECT * FROM cases WHERE person_id = ANY($1::uuid[]) AND site = ANY($2::text[])
+               ORDER BY opened_on, case_id""",
+            ids,
+            sites,
+        ),
+        "assessments": await fetch_jsonable(
+            conn,
+            """SELECT * FROM assessments
+               WHERE person_id = ANY($1::uuid[]) AND site = ANY($2::text[])
+               ORDER BY assessed_on, assessment_id""",
+            ids,
+            sites,
+        ),
+        "sessions_attended": await fetch_jsonable(
+            conn,
+            """SELECT session_id, site, programme_id, programme_type, session_on FROM sessions
+               WHERE present && $1::uuid[] AND site = ANY($2::text[])
+               ORDER BY session_on, session_id""",
+            ids,
+            sites,
+        ),
+        "volunteers": volunteers,
+        "volunteer_hours": await fetch_jsonable(
+            conn,
+            """SELECT * FROM volunteer_hours WHERE volunteer_id = ANY($1::uuid[])
+               ORDER BY worked_on, hours_id""",
+            volunteer_ids,
+        ),
+        "assignments": await fetch_jsonable(
+            conn,
+            """SELECT * FROM assignments WHERE volunteer_id = ANY($1::uuid[])
+               ORDER BY session_on, assignment_id""",
+            volunteer_ids,
+        ),
+    }
+    known_here = any(found[k] for k in ("people", "cases", "assessments", "sessions_attended"))
+    found["consents"] = (
+        await fetch_jsonable(
+            conn,
+            """SELECT purpose, given, recorded_on, recorded_at FROM consents
+               WHERE person_id = ANY($1::uuid[]) ORDER BY recorded_at""",
+            ids,
+        )
+        if known_here or volunteers
+        else []
+    )
+    facts = [
+        UUID(row[key])
+        for part, key in (
+            ("assessments", "assessment_id"),
+            ("volunteer_hours", "hours_id"),
+            ("assignments", "assignment_id"),
+        )
+        for row in found[part]
+    ]
+    found["voids"] = await fetch_jsonable(
+        conn, "SELECT * FROM voids WHERE fact_id = ANY($1::uuid[]) ORDER BY fact_id", facts
+    )
+    return found

@@ -15,6 +15,7 @@ from shared.kit.contracts.volunteers import (
     AssignmentsQuery,
     HoursQuery,
     PeerMatchesQuery,
+    PersonDataQuery,
     RecognitionQuery,
     UnfilledDutiesQuery,
     VolunteerDutiesQuery,
@@ -22,6 +23,7 @@ from shared.kit.contracts.volunteers import (
     VolunteersQuery,
 )
 from shared.kit.identity.access import Grant, only_as
+from shared.kit.known_people import person_of
 
 
 async def volunteer(q: VolunteerQuery, ctx: QueryContext, *, rules: TeamRules) -> dict[str, Any]:
@@ -276,3 +278,14 @@ async def peer_matches(q: PeerMatchesQuery, ctx: QueryContext) -> dict[str, Any]
         ctx.conn, ctx.sites, statuses=MATCH_STATUSES[q.status], peer=peer
     )
     return {"status": q.status, "matches": [_match(m) for m in matches]}
+
+
+async def person_data(q: PersonDataQuery, ctx: QueryContext) -> dict[str, Any]:
+    """What volunteers holds about the person at the site and below it, for an access
+    request (names are intake's)."""
+    person_id = await person_of(ctx.conn, q.person_id)
+    return {
+        "person_id": str(person_id),
+        "sites": sorted(ctx.sites),
+        **await views.person_data(ctx.conn, person_id, sorted(ctx.sites)),
+    }

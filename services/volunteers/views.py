@@ -6,11 +6,13 @@ from __future__ import annotations
 from collections.abc import Collection
 from dataclasses import dataclass
 from datetime import date, datetime
+from typing import Any
 from uuid import UUID
 
 import asyncpg
 
 from services.volunteers.domain import Slot, Volunteer
+from shared.kit.db.rows import fetch_jsonable, jsonable
 
 
 @dataclass(frozen=True)
@@ -321,3 +323,117 @@ async def peer_contacts(conn: asyncpg.Connection, match_id: UUID) -> list[PeerCo
         match_id,
     )
     return [PeerContact(**dict(r)) for r in found]
+
+
+# --- access requests (issue 17) -------------------------------------------------------------
+
+
+async def person_data(
+    conn: asyncpg.Connection, person_id: UUID, sites: list[str]
+) -> dict[str, Any]:
+    """Every row volunteers holds about the person (and the duplicates merged into them): the
+    volunteer record at ``sites`` with its teams, trainings, availability, dates away, duties
+    and hours; peer matches at ``sites`` (as supporter or as the person supported) with their
+    contacts; and what volunteers keeps for every site (roles, service consent, carer links,
+    merges)."""
+    merged = [
+        r["duplicate_id"]
+        for r in await conn.fetch(
+            "SELECT duplicate_id FROM merged_people WHERE into_id = $1 ORDER BY duplicate_id",
+            person_id,
+        )
+    ]
+    ids = [person_id, *merged]
+    known = await conn.fetchrow("SELECT roles FROM known_people WHERE person_id = $1", person_id)
+    consent = await conn.fetchrow(
+        "SELECT given, recorded_at FROM service_consent WHERE person_id = $1", person_id
+    )
+    record = await conn.fetchrow(
+        """SELECT * FROM volunteers WHERE person_id = ANY($1::uuid[]) AND site = ANY($2::text[])
+           ORDER BY registered_on LIMIT 1""",
+        ids,
+        sites,
+    )
+    volunteer: dict[str, Any] | None = None
+    if record is not None:
+        vid = record["volunteer_id"]
+        volunteer = {
+            **jsonable(record),
+            "teams": await fetch_jsonable(
+                conn,
+                """SELECT team, joined_on FROM volunteer_teams WHERE volunteer_id = $1
+                   ORDER BY position""",
+                vid,
+            ),
+            "trainings": await fetch_jsonable(
+                conn,
+                """SELECT course, hours, completed_on FROM trainings WHERE volunteer_id = $1
+                   ORDER BY completed_on, course""",
+                vid,
+            ),
+            "availability": await fetch_jsonable(
+                conn,
+                """SELECT weekday, starts, ends FROM availability WHERE volunteer_id = $1
+                   ORDER BY weekday, starts""",
+                vid,
+            ),
+            "unavailable_dates": [
+                r["day"].isoformat()
+                for r in await conn.fetch(
+                    "SELECT day FROM unavailable_dates WHERE volunteer_id = $1 ORDER BY day", vid
+                )
+            ],
+            "assignments": await fetch_jsonable(
+                conn,
+                """SELECT a.assignment_id, a.session_id, s.site, s.starts_at::date AS date,
+                          a.role, a.status, a.made_at
+                   FROM assignments a JOIN known_sessions s USING (session_id)
+                   WHERE a.volunteer_id = $1 ORDER BY s.starts_at, a.assignment_id""",
+                vid,
+            ),
+            "hours": await fetch_jsonable(
+                conn,
+                """SELECT hours_id, team, minutes, day, activity, assignment_id, void_reason
+                   FROM hours WHERE volunteer_id = $1 ORDER BY day, hours_id""",
+                vid,
+            ),
+        }
+    matches = await fetch_jsonable(
+        conn,
+        """SELECT m.match_id, m.peer_volunteer_id, m.person_id, m.site, m.status, m.started_on,
+                  m.ended_on, m.end_reason,
+                  CASE WHEN m.person_id = ANY($1::uuid[]) THEN 'supported' ELSE 'supporter'
+                  END AS as_whom
+           FROM peer_matches m LEFT JOIN volunteers v ON v.volunteer_id = m.peer_volunteer_id
+           WHERE m.site = ANY($2::text[])
+             AND (m.person_id = ANY($1::uuid[]) OR v.person_id = ANY($1::uuid[]))
+           ORDER BY m.started_on, m.match_id""",
+        ids,
+        sites,
+    )
+    contacts = await fetch_jsonable(
+        conn,
+        """SELECT contact_id, match_id, day, minutes, mode, void_reason FROM peer_contacts
+           WHERE match_id = ANY($1::uuid[]) ORDER BY day, contact_id""",
+        [UUID(m["match_id"]) for m in matches],
+    )
+    for match in matches:
+        match["contacts"] = [
+            {k: v for k, v in c.items() if k != "match_id"}
+            for c in contacts
+            if c["match_id"] == match["match_id"]
+        ]
+    return {
+        "roles": list(known["roles"]) if known else [],
+        "service_consent": jsonable(consent) if consent else None,
+        "carer_links": await fetch_jsonable(
+            conn,
+            """SELECT carer_id, cared_for_id FROM carer_links
+               WHERE carer_id = ANY($1::uuid[]) OR cared_for_id = ANY($1::uuid[])
+               ORDER BY carer_id, cared_for_id""",
+            ids,
+        ),
+        "merged_from": [str(m) for m in merged],
+        "volunteer": volunteer,
+        "peer_matches": matches,
+    }

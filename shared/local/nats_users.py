@@ -77,7 +77,11 @@ INTAKE_ONLY: tuple[Ask, ...] = (Ask("cmd", "intake", "receive_transfer", any_sit
 (carrying the person's record). No other user may publish them, ``client`` included."""
 
 ASKS: dict[str, tuple[Ask, ...]] = {
-    "intake": INTAKE_ONLY,
+    # An access request (subject_access_export) gathers what the others hold about a person.
+    "intake": (
+        *INTAKE_ONLY,
+        *(Ask("qry", s, "person_data") for s in ("groups", "volunteers", "reporting")),
+    ),
     "groups": (Ask("qry", "intake", "person"),),  # names on a roster, asked at read time
 }
 """The requests a service sends to other services (or, for intake, to its own kind)."""

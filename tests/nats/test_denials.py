@@ -159,6 +159,11 @@ async def test_a_site_instance_cannot_touch_another_sites_subjects(server):
     assert await subscribe_denied(intake, errors, "qry.jinsha.intake.*")
     assert await subscribe_denied(intake, errors, "cmd.*.intake.*")
     assert not await subscribe_denied(intake, errors, "cmd.likang.intake.*")
+    # An access request asks the others what they hold about a person, at its own site only.
+    for holder in ("groups", "volunteers", "reporting"):
+        assert not await publish_denied(intake, errors, f"qry.likang.{holder}.person_data")
+        assert await publish_denied(intake, errors, f"qry.jinsha.{holder}.person_data")
+    assert await publish_denied(intake, errors, "qry.likang.groups.roster")
     # The relay's look-up of old events in its own stream: its site's only.
     since = datetime.now(UTC) - timedelta(minutes=5)
     likang = ["evt.likang.intake.>"]

@@ -4,6 +4,7 @@ registers itself in the nav when the module is imported; ``Page.order`` places i
 from fastapi import APIRouter
 
 from services.console.pages import (
+    access_request,
     calendar_week,
     caseload,
     duties,
@@ -25,6 +26,7 @@ ROUTERS: list[APIRouter] = [
     home.router,
     people.router,
     person.router,
+    access_request.router,
     referrals.router,
     caseload.router,
     calendar_week.router,

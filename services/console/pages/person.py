@@ -17,6 +17,7 @@ from services.console.accounts import SignedIn
 from services.console.forms import Form
 from services.console.gateway import CLEARED
 from services.console.i18n import N_
+from services.console.pages import access_request
 from services.console.pages.people import ROLES, SEXES
 from services.console.reads import (
     PERSON,
@@ -233,6 +234,7 @@ async def _page(
             "blank": Form.blank,
             "edit": edit,
             "saved": saved,
+            "may_export": access_request.PAGE.allows(staff),
             "instruments": instruments(),
             "roles": ROLES,
             "sexes": SEXES,

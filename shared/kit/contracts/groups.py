@@ -19,7 +19,7 @@ from shared.kit.contracts.messages import (
     Name,
     Query,
 )
-from shared.kit.identity.access import CASEWORK, PROGRAMMES
+from shared.kit.identity.access import CASEWORK, MANAGERS, PROGRAMMES
 
 ProgrammeType = Literal[
     "support_group",
@@ -351,3 +351,17 @@ class AttendanceRecorded(EventData):
     revision: int
     replaces: bool
     dropped_in: list[UUID] = Field(default_factory=list)
+
+
+# --- access requests (issue 17) -------------------------------------------------------------
+
+
+@query("groups", "person_data", access=MANAGERS)
+class PersonDataQuery(Query):
+    """What groups holds about a person at the site and below it, for an access request.
+
+    Intake's ``subject_access_export`` asks it: enrolments, attendance, the roles and
+    open cases groups learnt from intake, and the duplicates merged into the person. A person
+    groups knows nothing of gets empty lists, not ``not_found``."""
+
+    person_id: UUID

@@ -646,3 +646,21 @@ class AssessmentVoided(EventData):
     person_id: UUID
     instrument: str
     voided_on: date
+
+
+# --- access requests (issue 17) -------------------------------------------------------------
+
+
+@query("intake", "subject_access_export", access=MANAGERS)
+class SubjectAccessExport(Query):
+    """A data subject's access request: what every service holds about a person, in one document.
+
+    Intake's part is all it holds (personal data with its corrections, roles,
+    carer links, referrals and screenings, consents, cases with notes, goals, contacts and
+    handoffs, assessments with answers, merges, and who read the person's data); groups',
+    volunteers' and reporting's parts are their ``person_data`` at the site and below it,
+    asked with the caller's token. A service that does not answer is listed as
+    ``unavailable``: the export is then incomplete, and says so. The export is written to the
+    access log."""
+
+    person_id: UUID

@@ -11,12 +11,13 @@ import datetime as dt
 import json
 import re
 from typing import Any, Literal
+from uuid import UUID
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from shared.kit.contracts.catalogue import command, event, query
 from shared.kit.contracts.messages import Command, EventData, Query
-from shared.kit.identity.access import FIGURES, OUTCOMES, PUBLISHING
+from shared.kit.identity.access import FIGURES, MANAGERS, OUTCOMES, PUBLISHING
 
 Mode = Literal["exact", "deidentified"]
 PERIOD_TEXT = r"^\d{4}(-(0[1-9]|1[0-2])|-Q[1-4])?$"
@@ -113,3 +114,16 @@ class SummaryPublished(EventData):
     figures: dict[str, Any]
     suppressed: list[str]
     published_on: dt.date
+
+
+# --- access requests (issue 17) -------------------------------------------------------------
+
+
+@query("reporting", "person_data", access=MANAGERS)
+class PersonDataQuery(Query):
+    """Reporting's statistical copy of a person at the site and below it, for access requests.
+
+    Intake's ``subject_access_export`` asks it: the rows of its read models that
+    carry the person's id (ids, codes and dates only, as the events carried them)."""
+
+    person_id: UUID

@@ -14,7 +14,7 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from shared.kit.contracts.catalogue import command, event, query
 from shared.kit.contracts.messages import BusinessCommand, Command, EventData, Label, Query
-from shared.kit.identity.access import DUTIES, VOLUNTEERING
+from shared.kit.identity.access import DUTIES, MANAGERS, VOLUNTEERING
 
 Code = Field(min_length=1, max_length=64, pattern=r"^[a-z][a-z0-9_]*$")
 PeerContactMode = Literal["phone", "visit", "online", "group"]
@@ -437,3 +437,18 @@ class PeerMatchEnded(EventData):
     match_id: UUID
     reason: MatchEndReason
     ended_on: dt.date
+
+
+# --- access requests (issue 17) -------------------------------------------------------------
+
+
+@query("volunteers", "person_data", access=MANAGERS)
+class PersonDataQuery(Query):
+    """What volunteers holds about a person at the site and below it, for an access request.
+
+    Intake's ``subject_access_export`` asks it: their volunteer record, teams,
+    trainings, availability, duties and hours; peer matches and contacts, as supporter or as
+    the person supported; the roles, consent and carer links learnt from intake. A person
+    volunteers knows nothing of gets empty lists, not ``not_found``."""
+
+    person_id: UUID

@@ -7,6 +7,7 @@ Table and column names come from the store's code, never from a request.
 from __future__ import annotations
 
 from dataclasses import fields
+from decimal import Decimal
 from typing import Any, TypeVar
 
 import asyncpg
@@ -53,3 +54,33 @@ async def fetch_one(conn: asyncpg.Connection, shape: type[T], sql: str, *args: A
         return None
     names = {f.name for f in fields(shape) if f.init}  # type: ignore[arg-type]
     return shape(**{column: value for column, value in row.items() if column in names})
+
+
+# --- plain JSON values of rows, for replies that show stored rows as they are (issue 17) -----
+
+
+def jsonable(row: asyncpg.Record | dict[str, Any]) -> dict[str, Any]:
+    """A row as JSON values: dates and times in ISO 8601, arrays as lists, ``numeric`` as a
+    float, ids (and anything else not JSON) as text."""
+    out: dict[str, Any] = {}
+    for key, value in row.items():
+        if hasattr(value, "isoformat"):
+            out[key] = value.isoformat()
+        elif isinstance(value, list | tuple):
+            out[key] = [v.isoformat() if hasattr(v, "isoformat") else _plain(v) for v in value]
+        else:
+            out[key] = _plain(value)
+    return out
+
+
+def _plain(value: Any) -> Any:
+    if value is None or isinstance(value, bool | int | float | str):
+        return value
+    if isinstance(value, Decimal):
+        return float(value)
+    return str(value)
+
+
+async def fetch_jsonable(conn: asyncpg.Connection, sql: str, *args: Any) -> list[dict[str, Any]]:
+    """Every row of ``sql`` as ``jsonable``."""
+    return [jsonable(row) for row in await conn.fetch(sql, *args)]
