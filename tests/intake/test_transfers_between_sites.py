@@ -54,6 +54,8 @@ async def person_with_case(lee: ServiceClient) -> tuple[str, str]:
     person = (await lee.ok("register_person", **PERSON))["person_id"]
     await lee.ok("record_consent", person_id=person, purpose="service", given=True)
     await lee.ok("record_consent", person_id=person, purpose="outcome_data", given=True)
+    # The ICMHC is another branch of the agency: the case goes there only with this consent.
+    await lee.ok("record_consent", person_id=person, purpose="data_sharing", given=True)
     case = await lee.ok("open_case", person_id=person, worker_id="sw-lee")
     return person, case["case_id"]
 
@@ -97,7 +99,7 @@ async def test_a_case_moves_to_a_site_with_its_own_database_and_the_person_with_
     record = await ho.ok("qry:person", person_id=person)
     assert {k: record[k] for k in PERSON} == PERSON
     consent = await ho.ok("qry:consent", person_id=person)
-    assert consent["current"] == {"service": True, "outcome_data": True, "data_sharing": False}
+    assert consent["current"] == {"service": True, "outcome_data": True, "data_sharing": True}
     # ICMHC's database holds the person and one case; Likang's nothing of ICMHC's case.
     assert await count(icmhc, "SELECT count(*) FROM cases") == 1
     assert await count(likang, "SELECT count(*) FROM cases WHERE site = 'icmhc'") == 0
@@ -224,6 +226,7 @@ async def test_a_sender_that_died_after_the_receiver_accepted_resends_and_gets_t
 
     person_id = await eventually(registered, timeout=30)  # once the process serves
     await lee.ok("record_consent", person_id=person_id, purpose="service", given=True)
+    await lee.ok("record_consent", person_id=person_id, purpose="data_sharing", given=True)
     case = (await lee.ok("open_case", person_id=person_id, worker_id="sw-lee"))["case_id"]
 
     await lee.cmd("transfer_case", case_id=case, to_site="icmhc")  # no answer: it dies
