@@ -315,7 +315,7 @@ def require_consent_to_share(consent: ConsentState, *, beyond_site: bool, field:
         raise CommandError(
             "consent_required",
             "the person has not given consent for their data to be shared with another site",
-            **{field: "no data_sharing consent"},
+            [ErrorDetail(field=field, message="no data_sharing consent")],
         )
 
 
