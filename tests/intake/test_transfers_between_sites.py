@@ -285,3 +285,35 @@ async def test_a_refused_handoff_leaves_the_case_open_at_the_sending_site(
     await lee.ok("close_case", case_id=second, reason="other")  # open again, as any case
     events = await intake_events(nc, wait_for=8)
     assert len(of_type(events, "intake.case.transferred")) == 1
+
+
+async def test_withdrawing_data_sharing_cancels_a_transfer_not_yet_accepted(nc, start_service):
+    # Nobody serves the ICMHC: the handoff waits, and transfer_case answers at once.
+    likang = await start_service(
+        ("intake", build),
+        CARENET_SITES="likang",
+        **{**FAST_HANDOFFS, "CARENET_TRANSFER_WAIT_SECONDS": "0"},
+    )
+    lee = worker(nc, "likang", "sw-lee")
+    person, case = await person_with_case(lee)
+    moved = await lee.ok("transfer_case", case_id=case, to_site="icmhc")
+    assert moved["status"] == "pending"
+
+    withdrawn = await lee.ok(
+        "record_consent", person_id=person, purpose="data_sharing", given=False
+    )
+    assert (withdrawn["cancelled_handoffs"], withdrawn["closed_cases"]) == (
+        [moved["handoff_id"]],
+        [],
+    )
+    here = await lee.ok("qry:case", case_id=case)
+    assert here["status"] == "open"  # casework goes on at Likang
+    assert here["handoff"]["status"] == "cancelled"
+    assert here["handoff"]["last_error"] == "cancelled: data_sharing consent withdrawn"
+    listed = (await lee.ok("qry:handoffs", status="cancelled"))["handoffs"]
+    assert [h["handoff_id"] for h in listed] == [moved["handoff_id"]]
+    assert await count(likang, "SELECT count(*) FROM handoffs WHERE token IS NOT NULL") == 0
+    again = await lee.cmd("transfer_case", case_id=case, to_site="icmhc")
+    assert again.error.code == "consent_required"
+    events = await intake_events(nc, wait_for=6)
+    assert of_type(events, "intake.case.transferred") == []
