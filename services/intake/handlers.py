@@ -266,8 +266,18 @@ async def decide_referral(cmd: DecideReferral, uow: UnitOfWork) -> dict[str, Any
 
 
 async def record_consent(cmd: RecordConsent, uow: UnitOfWork) -> dict[str, Any]:
+    """Record the consent; a withdrawal ends in this transaction what it gated in intake
+    (``ConsentWithdrawal``). Groups and volunteers end the rest from ``consent.recorded``."""
     recorded_on = uow.business_date(cmd.on)
     await _person(uow, cmd.person_id, "person_id")
+    withdrawal = ConsentWithdrawal.of(cmd.purpose, cmd.given)
+    # The handoffs first, before anything here locks the person: a relay may hold one while
+    # the receiving site (perhaps this intake) locks the person to open its case.
+    cancelled = (
+        await _cancel_handoffs(uow, cmd.person_id, cmd.purpose)
+        if withdrawal.cancels_handoffs
+        else []
+    )
     consent_id = uuid4()
     await store.add_consent(
         uow.conn, cmd, consent_id=consent_id, site=uow.site, recorded_on=recorded_on
@@ -276,50 +286,50 @@ async def record_consent(cmd: RecordConsent, uow: UnitOfWork) -> dict[str, Any]:
         ConsentRecorded.of(cmd, recorded_on=recorded_on),
         subject=cmd.person_id,
     )
-    ended = await _end_what_consent_gated(
-        uow, cmd.person_id, ConsentWithdrawal.of(cmd.purpose, cmd.given), cmd.purpose, recorded_on
-    )
+    closed = await _close_cases(uow, cmd.person_id, recorded_on) if withdrawal.closes_cases else []
     return {
         "consent_id": str(consent_id),
         "purpose": cmd.purpose,
         "given": cmd.given,
-        **ended,
+        "cancelled_handoffs": cancelled,
+        "closed_cases": closed,
     }
 
 
-async def _end_what_consent_gated(
-    uow: UnitOfWork, person_id: UUID, withdrawal: ConsentWithdrawal, purpose: str, on: date
-) -> dict[str, list[str]]:
-    """In the consent's transaction: cancel the person's transfers not yet accepted (each case
-    open again here), then close their open cases, each with ``case.closed`` at its site.
-    Groups and volunteers end the rest from ``consent.recorded``."""
-    cancelled: list[str] = []
-    closed: list[str] = []
-    if withdrawal.cancels_handoffs:
-        for handoff in await store.pending_handoffs_of(uow.conn, person_id):
-            handoff.cancel(purpose)
-            await store.save_handoff(uow.conn, handoff)
-            case = await store.load_case(uow.conn, handoff.case_id)
-            assert case is not None  # a handoff's case is never deleted
-            case.transfer_refused()
-            await store.save_case_transfer(uow.conn, case)
-            cancelled.append(str(handoff.handoff_id))
-    if withdrawal.closes_cases:
-        for case in await store.open_cases_of(uow.conn, person_id):
-            if case.close_for_withdrawn_consent(on):
-                await store.save_case_end(uow.conn, case)
-                uow.record(
-                    CaseClosed(
-                        case_id=case.case_id,
-                        person_id=case.person_id,
-                        reason="consent_withdrawn",
-                        closed_on=case.closed_on or on,
-                    ),
-                    subject=case.case_id,
-                    site=case.site,
-                )
-                closed.append(str(case.case_id))
-    return {"cancelled_handoffs": cancelled, "closed_cases": closed}
+async def _cancel_handoffs(uow: UnitOfWork, person_id: UUID, purpose: str) -> list[str]:
+    """Cancel the person's transfers not yet accepted, each case open again here."""
+    cancelled = []
+    for handoff in await store.pending_handoffs_of(uow.conn, person_id):
+        handoff.cancel(purpose)
+        await store.save_handoff(uow.conn, handoff)
+        case = await store.load_case(uow.conn, handoff.case_id)
+        assert case is not None  # a handoff's case is never deleted
+        case.transfer_refused()
+        await store.save_case_transfer(uow.conn, case)
+        cancelled.append(str(handoff.handoff_id))
+    return cancelled
+
+
+async def _close_cases(uow: UnitOfWork, person_id: UUID, on: date) -> list[str]:
+    """Close the person's open cases, each with ``case.closed`` at its site."""
+    # Locked as open_case locks the person, so a case opened meanwhile is seen here.
+    await store.load_person(uow.conn, person_id, for_update=True)
+    closed = []
+    for case in await store.open_cases_of(uow.conn, person_id):
+        if case.close_for_withdrawn_consent(on):
+            await store.save_case_end(uow.conn, case)
+            uow.record(
+                CaseClosed(
+                    case_id=case.case_id,
+                    person_id=case.person_id,
+                    reason="consent_withdrawn",
+                    closed_on=case.closed_on or on,
+                ),
+                subject=case.case_id,
+                site=case.site,
+            )
+            closed.append(str(case.case_id))
+    return closed
 
 
 async def open_case(cmd: OpenCase, uow: UnitOfWork) -> dict[str, Any]:

@@ -112,8 +112,11 @@ async def remember_corrected_roles(
 
 async def remember_case_roles(uow: UnitOfWork, event: EventEnvelope, data: CaseOpened) -> None:
     """A person known by a case: their roles, adding any the service did not know of (a case's
-    roles are the person's when it opened, so they never take one away: a correction does)."""
-    await _add_roles(uow.conn, await person_of(uow.conn, data.person_id), list(data.roles))
+    roles are the person's when it opened, so they never take one away: a correction does).
+    A person first learnt by a case has its site for home site."""
+    person_id = await person_of(uow.conn, data.person_id)
+    await _add_roles(uow.conn, person_id, list(data.roles))
+    await _home_site(uow.conn, person_id, event.site)
 
 
 async def remember_merge(uow: UnitOfWork, event: EventEnvelope, data: PersonMerged) -> None:

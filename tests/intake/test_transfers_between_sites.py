@@ -104,7 +104,7 @@ async def test_a_case_moves_to_a_site_with_its_own_database_and_the_person_with_
     assert await count(icmhc, "SELECT count(*) FROM cases") == 1
     assert await count(likang, "SELECT count(*) FROM cases WHERE site = 'icmhc'") == 0
 
-    events = await intake_events(nc, wait_for=6)
+    events = await intake_events(nc, wait_for=7)
     transferred = of_type(events, "intake.case.transferred")
     opened_there = [e for e in of_type(events, "intake.case.opened") if e["site"] == "icmhc"]
     assert [(e["site"], e["data"]["new_case_id"]) for e in transferred] == [("likang", new_case)]
@@ -205,7 +205,7 @@ async def test_a_handoff_waits_through_a_cut_and_completes_once_when_the_site_is
     done = await eventually(completed)
     assert done["handoff"]["status"] == "completed"
     assert await count(icmhc, "SELECT count(*) FROM cases WHERE person_id = $1::uuid", person) == 1
-    events = await intake_events(nc, wait_for=7)
+    events = await intake_events(nc, wait_for=8)
     assert len(of_type(events, "intake.case.transferred")) == 1
     # Two intakes' relays: the sites' events need not reach the stream in that order.
     assert sorted(e["site"] for e in of_type(events, "intake.case.opened")) == ["icmhc", "likang"]
@@ -244,7 +244,7 @@ async def test_a_sender_that_died_after_the_receiver_accepted_resends_and_gets_t
     assert done["transferred_to_case_id"] == str(await _only_case(icmhc))
     assert done["handoff"]["attempts"] == 1  # the first attempt's bookkeeping died with it
     assert await count(icmhc, "SELECT count(*) FROM cases") == 1
-    events = await intake_events(nc, wait_for=5)
+    events = await intake_events(nc, wait_for=6)
     assert len(of_type(events, "intake.case.transferred")) == 1
     # Two intakes' relays: the sites' events need not reach the stream in that order.
     assert sorted(e["site"] for e in of_type(events, "intake.case.opened")) == ["icmhc", "likang"]
