@@ -27,7 +27,7 @@ def build(settings: Settings) -> ServiceDefinition:
     return ServiceDefinition(
         name="groups",
         migrations=Path(__file__).parent / "migrations",
-        commands=catalogued("groups", handlers),
+        commands=catalogued("groups", handlers, organisation=settings.organisation),
         queries=catalogued(
             "groups", queries, queries=True, required_share=completion_share(settings)
         ),
@@ -40,6 +40,7 @@ def build(settings: Settings) -> ServiceDefinition:
                         "intake.case.closed": inbound.on_case_closed,
                         "intake.case.transferred": inbound.on_case_transferred,
                         "intake.person.merged": inbound.on_person_merged,
+                        "intake.consent.recorded": inbound.on_consent_recorded,
                     }
                 ),
                 batch_size=100,

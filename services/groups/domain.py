@@ -445,9 +445,13 @@ class Programme:
         person_id: UUID,
         roles: list[str] | None,
         has_open_case_here: bool,
+        *,
+        may_share: bool = True,
     ) -> Enrolment:
-        """Beyond capacity, a newcomer waits in order."""
+        """Beyond capacity, a newcomer waits in order. ``may_share``: the person is of this
+        site (or one above it), or has given ``data_sharing`` consent."""
         self.check_eligible(roles, has_open_case_here)
+        refuse_without_consent_to_share([] if may_share else [person_id], "person_id")
         if not self.has_free_place():
             return Enrolment(enrollment_id, self.programme_id, person_id, self.site, "waitlisted")
         self.places_taken += 1
@@ -485,6 +489,27 @@ class Programme:
             venue or self.venue,
             facilitators if facilitators is not None else self.facilitators,
         )
+
+
+def refuse_without_consent_to_share(people: list[UUID], field: str) -> None:
+    """People of another site are put on this site's rosters only with their ``data_sharing``
+    consent (``Organisation.shares_beyond``): ``people`` are those without it."""
+    if people:
+        raise CommandError(
+            "consent_required",
+            "these people are of another site and have not given consent for their data to be "
+            "shared with this one",
+            [ErrorDetail(field=field, message=f"{p} no data_sharing consent") for p in people],
+        )
+
+
+def ended_with_consent(
+    active: Iterable[tuple[Enrolment, date | None]], on: date
+) -> list[Enrolment]:
+    """The enrolments withdrawn when the person withdraws their ``service`` consent: enrolled
+    or waiting, at any site, in programmes still meeting (a scheduled session on or after
+    ``on``); those of programmes over stay as they were."""
+    return [e for e, last in active if last is not None and last >= on]
 
 
 def ended_with_case(

@@ -14,8 +14,10 @@ from services.groups.domain import (
     Slot,
     clashes_within,
     refuse_clashes,
+    refuse_without_consent_to_share,
     session_dates,
 )
+from shared.agency.sites import Organisation
 from shared.kit.commands import created, found, once
 from shared.kit.contracts.groups import (
     AttendanceRecorded,
@@ -39,7 +41,7 @@ from shared.kit.contracts.groups import (
     WithdrawalReason,
 )
 from shared.kit.db.uow import UnitOfWork
-from shared.kit.known_people import people_of, person_of, roles_of
+from shared.kit.known_people import may_share, people_of, person_of, roles_of
 
 
 def _scheduled(session: Session, *, rescheduled: bool) -> SessionScheduled:
@@ -200,7 +202,7 @@ async def reschedule_session(cmd: RescheduleSession, uow: UnitOfWork) -> dict[st
     return {"session_id": str(session.session_id), "date": cmd.date.isoformat()}
 
 
-async def enrol(cmd: Enrol, uow: UnitOfWork) -> dict[str, Any]:
+async def enrol(cmd: Enrol, uow: UnitOfWork, *, organisation: Organisation) -> dict[str, Any]:
     enrolled_on = uow.business_date(cmd.on)
     programme = found(
         await store.lock_programme(uow.conn, cmd.programme_id),
@@ -214,6 +216,7 @@ async def enrol(cmd: Enrol, uow: UnitOfWork) -> dict[str, Any]:
         person_id,
         await roles_of(uow.conn, person_id),
         await store.has_open_case(uow.conn, person_id, uow.site),
+        may_share=await may_share(uow.conn, organisation, person_id, programme.site),
     )
     once(
         await store.insert_enrolment(uow.conn, enrolment, enrolled_on, cmd.actor),
@@ -266,7 +269,9 @@ async def withdraw(cmd: Withdraw, uow: UnitOfWork) -> dict[str, Any]:
     return {"enrollment_id": str(cmd.enrollment_id), "promoted": promoted}
 
 
-async def record_attendance(cmd: RecordAttendance, uow: UnitOfWork) -> dict[str, Any]:
+async def record_attendance(
+    cmd: RecordAttendance, uow: UnitOfWork, *, organisation: Organisation
+) -> dict[str, Any]:
     session = await _session_here(uow, cmd.session_id)
     day = session.slot.day
     # A merged duplicate named here is marked as the person kept.
@@ -277,6 +282,10 @@ async def record_attendance(cmd: RecordAttendance, uow: UnitOfWork) -> dict[str,
         programme = await store.load_programme(uow.conn, session.programme_id)
         assert programme is not None
         programme.admit_drop_ins({p: await roles_of(uow.conn, p) for p in dropped_in})
+        refuse_without_consent_to_share(
+            [p for p in dropped_in if not await may_share(uow.conn, organisation, p, session.site)],
+            "dropped_in",
+        )
     attendance = session.record_attendance(
         present,
         absent,

@@ -1,5 +1,6 @@
 """What groups learns from intake's events: who is known, with which roles, and whose case is
-open where. A case closed or transferred away ends the person's enrolments at that site."""
+open where. A case closed or transferred away ends the person's enrolments at that site; a
+withdrawn ``service`` consent ends them at every site."""
 
 from __future__ import annotations
 
@@ -7,11 +8,17 @@ from datetime import date
 from uuid import UUID
 
 from services.groups import store
-from services.groups.domain import ended_with_case
+from services.groups.domain import ended_with_case, ended_with_consent
 from services.groups.handlers import end_enrolment
 from shared.kit.contracts import EventEnvelope
 from shared.kit.contracts.groups import WithdrawalReason
-from shared.kit.contracts.intake import CaseClosed, CaseOpened, CaseTransferred, PersonMerged
+from shared.kit.contracts.intake import (
+    CaseClosed,
+    CaseOpened,
+    CaseTransferred,
+    ConsentRecorded,
+    PersonMerged,
+)
 from shared.kit.db.uow import UnitOfWork
 from shared.kit.known_people import person_of
 
@@ -58,3 +65,17 @@ async def on_person_merged(uow: UnitOfWork, event: EventEnvelope, data: PersonMe
     await store.move_person(uow.conn, data.duplicate_id, kept)
     for enrolment in await store.enrolments_both(uow.conn, data.duplicate_id):
         await end_enrolment(uow, enrolment, "withdrawn", data.merged_on)
+
+
+async def on_consent_recorded(uow: UnitOfWork, event: EventEnvelope, data: ConsentRecorded) -> None:
+    """A withdrawn ``service`` consent withdraws the person's enrolments and waitlist places in
+    programmes still meeting, each with ``enrollment.withdrawn`` (reason
+    ``consent_withdrawn``) and a freed place going to the first waiting. Consent given again
+    enrols nobody again. (The kit has recorded the consent.)"""
+    if data.purpose != "service" or data.given:
+        return
+    person_id = await person_of(uow.conn, data.person_id)
+    for enrolment in ended_with_consent(
+        await store.active_enrolments(uow.conn, person_id, None), data.recorded_on
+    ):
+        await end_enrolment(uow, enrolment, "consent_withdrawn", data.recorded_on)

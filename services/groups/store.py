@@ -333,17 +333,19 @@ async def forget_open_case(conn: asyncpg.Connection, case_id: UUID) -> None:
 
 
 async def active_enrolments(
-    conn: asyncpg.Connection, person_id: UUID, site: str
+    conn: asyncpg.Connection, person_id: UUID, site: str | None
 ) -> list[tuple[Enrolment, date | None]]:
-    """The person's enrolled or waiting enrolments at ``site``, in the order they were made,
-    each with the day of its programme's last scheduled session (None if none)."""
+    """The person's enrolled or waiting enrolments at ``site`` (None: at every site), in the
+    order they were made, each with the day of its programme's last scheduled session (None if
+    none)."""
     found = await conn.fetch(
         """SELECT e.enrollment_id, e.programme_id, e.person_id, e.status, p.site,
                   (SELECT max(s.starts_at)::date FROM sessions s
                    WHERE s.programme_id = p.programme_id AND s.status = 'scheduled')
                       AS last_session_on
            FROM enrolments e JOIN programmes p USING (programme_id)
-           WHERE e.person_id = $1 AND p.site = $2 AND e.status IN ('enrolled', 'waitlisted')
+           WHERE e.person_id = $1 AND ($2::text IS NULL OR p.site = $2)
+             AND e.status IN ('enrolled', 'waitlisted')
            ORDER BY e.seq""",
         person_id,
         site,

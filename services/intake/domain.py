@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Collection, Mapping
+from collections.abc import Collection, Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from typing import Any
@@ -289,6 +289,15 @@ class ConsentState:
     def allows(self, purpose: str) -> bool:
         return self.given.get(purpose, False)
 
+    @classmethod
+    def latest(cls, records: Iterable[tuple[str, bool, datetime]]) -> ConsentState:
+        """The state ``records`` (purpose, given, recorded at) leave: each purpose's latest."""
+        state: dict[str, tuple[datetime, bool]] = {}
+        for purpose, given, at in records:
+            if purpose not in state or at >= state[purpose][0]:
+                state[purpose] = (at, given)
+        return cls({purpose: given for purpose, (_, given) in state.items()})
+
 
 def require_service_consent(consent: ConsentState) -> None:
     if not consent.allows("service"):
@@ -296,6 +305,37 @@ def require_service_consent(consent: ConsentState) -> None:
             "consent_required",
             "the person has not given consent for service",
             person_id="no service consent",
+        )
+
+
+def require_consent_to_share(consent: ConsentState, *, beyond_site: bool, field: str) -> None:
+    """A person's id leaves their site (``beyond_site``: ``Organisation.shares_beyond``) only
+    with their current ``data_sharing`` consent."""
+    if beyond_site and not consent.allows("data_sharing"):
+        raise CommandError(
+            "consent_required",
+            "the person has not given consent for their data to be shared with another site",
+            [ErrorDetail(field=field, message="no data_sharing consent")],
+        )
+
+
+@dataclass(frozen=True)
+class ConsentWithdrawal:
+    """What withdrawing a consent ends in intake."""
+
+    closes_cases: bool
+    cancels_handoffs: bool
+
+    @classmethod
+    def of(cls, purpose: str, given: bool) -> ConsentWithdrawal:
+        """Withdrawing ``service`` closes the open cases and cancels transfers not yet accepted
+        (the case closes); withdrawing ``data_sharing`` cancels those transfers. Giving consent
+        ends nothing, and reopens nothing."""
+        if given:
+            return cls(False, False)
+        return cls(
+            closes_cases=purpose == "service",
+            cancels_handoffs=purpose in ("service", "data_sharing"),
         )
 
 
@@ -356,6 +396,16 @@ class Case:
         self.closed_on = on
         self.close_reason = reason
 
+    def close_for_withdrawn_consent(self, on: date) -> bool:
+        """Close an open case because the person withdrew their ``service`` consent, on ``on``
+        or, if that is earlier, the day it opened; False when the case is not open."""
+        if self.status != "open":
+            return False
+        self.status = "closed"
+        self.closed_on = max(on, self.opened_on)
+        self.close_reason = "consent_withdrawn"
+        return True
+
     def start_transfer(self, to_site: str, on: date, worker_id: str | None = None) -> Handoff:
         """Hand the case over to ``to_site`` (with ``worker_id`` there, or else this case's
         worker): the case is ``transferring`` until the receiving site answers. Contacts may
@@ -390,7 +440,8 @@ class Case:
         self.transferred_to_case_id = new_case_id
 
     def transfer_refused(self) -> None:
-        """The receiving site refused the transfer: the case is open here again."""
+        """The receiving site refused the transfer, or it was cancelled before the answer: the
+        case is open here again."""
         if self.status == "transferring":
             self.status = "open"
 
@@ -487,6 +538,12 @@ class Handoff:
         self.status = "completed"
         self.new_case_id = new_case_id
         self.last_error = None
+
+    def cancel(self, purpose: str) -> None:
+        """The person withdrew ``purpose`` consent before the receiving site accepted."""
+        self._must_be_pending()
+        self.status = "cancelled"
+        self.last_error = f"cancelled: {purpose} consent withdrawn"
 
     def answered(self, code: str, message: str) -> bool:
         """The receiving site answered ``code``: refused for good (True), or to be sent again

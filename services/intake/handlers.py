@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Collection
+from datetime import date
 from functools import partial
 from typing import Any
 from uuid import UUID, uuid4
@@ -13,6 +14,8 @@ import asyncpg
 from services.intake import store
 from services.intake.domain import (
     Case,
+    ConsentState,
+    ConsentWithdrawal,
     Goal,
     Person,
     age_band,
@@ -20,6 +23,7 @@ from services.intake.domain import (
     phone_digits,
     refuse_own_carer,
     refuse_possible_duplicates,
+    require_consent_to_share,
     require_service_consent,
     score_answers,
     screen_answers,
@@ -262,8 +266,18 @@ async def decide_referral(cmd: DecideReferral, uow: UnitOfWork) -> dict[str, Any
 
 
 async def record_consent(cmd: RecordConsent, uow: UnitOfWork) -> dict[str, Any]:
+    """Record the consent; a withdrawal ends in this transaction what it gated in intake
+    (``ConsentWithdrawal``). Groups and volunteers end the rest from ``consent.recorded``."""
     recorded_on = uow.business_date(cmd.on)
     await _person(uow, cmd.person_id, "person_id")
+    withdrawal = ConsentWithdrawal.of(cmd.purpose, cmd.given)
+    # The handoffs first, before anything here locks the person: a relay may hold one while
+    # the receiving site (perhaps this intake) locks the person to open its case.
+    cancelled = (
+        await _cancel_handoffs(uow, cmd.person_id, cmd.purpose)
+        if withdrawal.cancels_handoffs
+        else []
+    )
     consent_id = uuid4()
     await store.add_consent(
         uow.conn, cmd, consent_id=consent_id, site=uow.site, recorded_on=recorded_on
@@ -272,7 +286,50 @@ async def record_consent(cmd: RecordConsent, uow: UnitOfWork) -> dict[str, Any]:
         ConsentRecorded.of(cmd, recorded_on=recorded_on),
         subject=cmd.person_id,
     )
-    return {"consent_id": str(consent_id), "purpose": cmd.purpose, "given": cmd.given}
+    closed = await _close_cases(uow, cmd.person_id, recorded_on) if withdrawal.closes_cases else []
+    return {
+        "consent_id": str(consent_id),
+        "purpose": cmd.purpose,
+        "given": cmd.given,
+        "cancelled_handoffs": cancelled,
+        "closed_cases": closed,
+    }
+
+
+async def _cancel_handoffs(uow: UnitOfWork, person_id: UUID, purpose: str) -> list[str]:
+    """Cancel the person's transfers not yet accepted, each case open again here."""
+    cancelled = []
+    for handoff in await store.pending_handoffs_of(uow.conn, person_id):
+        handoff.cancel(purpose)
+        await store.save_handoff(uow.conn, handoff)
+        case = await store.load_case(uow.conn, handoff.case_id)
+        assert case is not None  # a handoff's case is never deleted
+        case.transfer_refused()
+        await store.save_case_transfer(uow.conn, case)
+        cancelled.append(str(handoff.handoff_id))
+    return cancelled
+
+
+async def _close_cases(uow: UnitOfWork, person_id: UUID, on: date) -> list[str]:
+    """Close the person's open cases, each with ``case.closed`` at its site."""
+    # Locked as open_case locks the person, so a case opened meanwhile is seen here.
+    await store.load_person(uow.conn, person_id, for_update=True)
+    closed = []
+    for case in await store.open_cases_of(uow.conn, person_id):
+        if case.close_for_withdrawn_consent(on):
+            await store.save_case_end(uow.conn, case)
+            uow.record(
+                CaseClosed(
+                    case_id=case.case_id,
+                    person_id=case.person_id,
+                    reason="consent_withdrawn",
+                    closed_on=case.closed_on or on,
+                ),
+                subject=case.case_id,
+                site=case.site,
+            )
+            closed.append(str(case.case_id))
+    return closed
 
 
 async def open_case(cmd: OpenCase, uow: UnitOfWork) -> dict[str, Any]:
@@ -318,6 +375,11 @@ async def transfer_case(
     if cmd.to_site not in organisation.codes():
         raise CommandError("not_found", "no such site", to_site="unknown site")
     case = found(await store.load_case(uow.conn, cmd.case_id), "case", "case_id", site=uow.site)
+    require_consent_to_share(
+        await store.consent_state(uow.conn, case.person_id),
+        beyond_site=organisation.shares_beyond(case.site, cmd.to_site),
+        field="to_site",
+    )
     handoff = case.start_transfer(cmd.to_site, transferred_on, cmd.worker_id)
     await store.save_case_transfer(uow.conn, case)
     assert cmd.actor is not None  # the request endpoints fill it from the token
@@ -355,16 +417,25 @@ async def _answered(
     return answered
 
 
-async def receive_transfer(cmd: ReceiveTransfer, uow: UnitOfWork) -> dict[str, Any]:
+async def receive_transfer(
+    cmd: ReceiveTransfer, uow: UnitOfWork, *, organisation: Organisation
+) -> dict[str, Any]:
     """Open the case another site's intake hands over: the person is registered here under the
     same id if unknown (if known, their record stays and gains the roles), their consents are
     kept, and ``case.opened`` (kind ``transferred_in``) is recorded for this site. Not
-    ``person.registered``: they were registered at the sending site."""
+    ``person.registered``: they were registered at the sending site. A case from a site this
+    one is not below comes only with the person's ``data_sharing`` consent among those sent
+    (the sending site checks it too)."""
     transferred_on = uow.business_date(cmd.transferred_on)
     if cmd.from_site == uow.site:
         raise CommandError(
             "validation_error", "a transfer comes from another site", from_site="this site"
         )
+    require_consent_to_share(
+        ConsentState.latest((c.purpose, c.given, c.recorded_at) for c in cmd.consents),
+        beyond_site=organisation.shares_beyond(cmd.from_site, uow.site),
+        field="consents",
+    )
     person = await store.load_person(uow.conn, cmd.person_id, for_update=True)
     if person is None:
         await store.add_transferred_person(

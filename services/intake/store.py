@@ -294,6 +294,30 @@ async def consent_state(conn: asyncpg.Connection, person_id: UUID) -> ConsentSta
     return ConsentState({row["purpose"]: row["given"] for row in latest})
 
 
+async def open_cases_of(conn: asyncpg.Connection, person_id: UUID) -> list[Case]:
+    """The person's open cases at every site this intake keeps, locked until the transaction
+    ends."""
+    return await rows.fetch_all(
+        conn,
+        Case,
+        """SELECT * FROM cases WHERE person_id = $1 AND status = 'open'
+           ORDER BY opened_on, case_id FOR UPDATE""",
+        person_id,
+    )
+
+
+async def pending_handoffs_of(conn: asyncpg.Connection, person_id: UUID) -> list[Handoff]:
+    """The person's handoffs not yet answered, locked until the transaction ends (waiting for
+    a relay that is sending one: its answer comes first)."""
+    return await rows.fetch_all(
+        conn,
+        Handoff,
+        f"""SELECT {_HANDOFF} FROM handoffs WHERE person_id = $1 AND status = 'pending'
+            ORDER BY created_at, handoff_id FOR UPDATE""",
+        person_id,
+    )
+
+
 async def load_case(conn: asyncpg.Connection, case_id: UUID) -> Case | None:
     """The case, locked until the transaction ends; or None."""
     return await rows.fetch_one(

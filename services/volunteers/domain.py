@@ -8,7 +8,7 @@ from typing import Any
 from uuid import UUID, uuid4
 
 from shared.kit.contracts.intake import SERVICE_USER_ROLES
-from shared.kit.contracts.replies import CommandError, ErrorCode
+from shared.kit.contracts.replies import CommandError, ErrorCode, ErrorDetail
 
 PEER_TEAM_DEFAULT = "peer_supporters"
 STANDING = ("proposed", "confirmed")
@@ -84,6 +84,9 @@ class Candidate:
     recent_minutes: int
     assigned_minutes: int = 0
     active: bool = True
+    may_share: bool = True
+    """The session's site is the volunteer's home site or below it, or they have given
+    ``data_sharing`` consent."""
 
     @property
     def share(self) -> int:
@@ -92,6 +95,8 @@ class Candidate:
 
 
 PASSED_OVER: dict[str, str] = {
+    "no_consent_to_share": "the volunteer is of another site and has not given consent for "
+    "their data to be shared with this one",
     "inactive": "the volunteer is marked inactive",
     "not_in_team": "the volunteer is in none of the teams asked for",
     "not_trained": "the volunteer has not completed the courses the team requires",
@@ -112,6 +117,8 @@ def unfit(
     ends: datetime,
 ) -> str | None:
     """The first check the volunteer fails for this duty (a key of ``PASSED_OVER``), or None."""
+    if not c.may_share:
+        return "no_consent_to_share"
     if not c.active:
         return "inactive"
     active = rules.active_teams(c.teams, c.completed)
@@ -166,6 +173,8 @@ def check_named(
     """A coordinator's own choice for a duty passes the same checks as a pick; else
     ``not_allowed`` naming the check that failed (detail ``volunteer_id``: its key)."""
     reason = unfit(c, rules=rules, teams=teams, skills=skills, starts=starts, ends=ends)
+    if reason == "no_consent_to_share":
+        raise CommandError("consent_required", PASSED_OVER[reason], volunteer_id=reason)
     if reason is not None:
         raise CommandError.not_allowed(PASSED_OVER[reason], volunteer_id=reason)
 
@@ -352,9 +361,13 @@ class PeerMatch:
         linked_as_carers: bool,
         site: str,
         on: date,
+        person_may_share: bool = True,
+        peer_may_share: bool = True,
     ) -> PeerMatch:
         """A peer is never matched with themselves, their carer or someone they care for, and
-        the person must have given consent for service."""
+        the person must have given consent for service. A person or peer of another site
+        (``Organisation.shares_beyond``) is matched here only with their ``data_sharing``
+        consent."""
         if not peer.is_peer_supporter(rules):
             raise CommandError.not_allowed(
                 "the volunteer is not an active, trained peer supporter",
@@ -378,7 +391,27 @@ class PeerMatch:
                 "the person has not given consent for service",
                 person_id="no service consent",
             )
+        refused = [
+            ErrorDetail(field=f, message="no data_sharing consent")
+            for f, ok in (("person_id", person_may_share), ("peer_volunteer_id", peer_may_share))
+            if not ok
+        ]
+        if refused:
+            raise CommandError(
+                "consent_required",
+                "a person of another site is matched here only with their consent for their "
+                "data to be shared with this site",
+                refused,
+            )
         return cls(uuid4(), peer.volunteer_id, person_id, site, on)
+
+    def end_for_withdrawn_consent(self, on: date) -> bool:
+        """End an open match because the person withdrew their ``service`` consent, on ``on`` or,
+        if that is earlier, the day it started; False when it had ended."""
+        if self.status != "open":
+            return False
+        self.end("consent_withdrawn", max(on, self.started_on))
+        return True
 
     def _not_before_start(self, on: date, field: str) -> None:
         if on < self.started_on:

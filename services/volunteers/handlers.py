@@ -329,7 +329,7 @@ async def void_hours(cmd: VoidHours, uow: UnitOfWork) -> dict[str, Any]:
 
 
 async def start_peer_match(
-    cmd: StartPeerMatch, uow: UnitOfWork, *, rules: TeamRules
+    cmd: StartPeerMatch, uow: UnitOfWork, *, rules: TeamRules, organisation: Organisation
 ) -> dict[str, Any]:
     started_on = uow.business_date(cmd.on)
     peer = await _volunteer(uow, cmd.peer_volunteer_id, "peer_volunteer_id")
@@ -343,6 +343,10 @@ async def start_peer_match(
         linked_as_carers=await store.linked_as_carers(uow.conn, peer.person_id, person_id),
         site=uow.site,
         on=started_on,
+        person_may_share=await known_people.may_share(uow.conn, organisation, person_id, uow.site),
+        peer_may_share=await known_people.may_share(
+            uow.conn, organisation, peer.person_id, uow.site
+        ),
     )
     once(
         await store.add_peer_match(uow.conn, match),

@@ -1,15 +1,18 @@
 """What volunteers learns from intake's and groups' events: consent for service, carer links
-and sessions (people and their roles come through ``shared.kit.known_people``)."""
+and sessions (people, their roles, home site and consents come through
+``shared.kit.known_people``). A withdrawn ``service`` consent ends the person's peer matches
+and their future duties."""
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta
+from uuid import UUID
 
 from services.volunteers import store
 from shared.kit.contracts import EventEnvelope
 from shared.kit.contracts.groups import SessionCancelled, SessionScheduled
 from shared.kit.contracts.intake import CarerLinked, ConsentRecorded, PersonMerged
-from shared.kit.contracts.volunteers import AssignmentCancelled
+from shared.kit.contracts.volunteers import AssignmentCancelled, PeerMatchEnded
 from shared.kit.db.uow import UnitOfWork
 from shared.kit.known_people import person_of
 
@@ -19,6 +22,39 @@ async def on_consent_recorded(uow: UnitOfWork, event: EventEnvelope, data: Conse
         return
     person_id = await person_of(uow.conn, data.person_id)
     await store.remember_consent(uow.conn, person_id, data.given, event.time)
+    if not data.given:
+        await _end_what_service_consent_gated(uow, person_id, data.recorded_on)
+
+
+async def _end_what_service_consent_gated(uow: UnitOfWork, person_id: UUID, on: date) -> None:
+    """The person's open peer matches end (``peer_match.ended``, reason ``consent_withdrawn``),
+    and, if they volunteer, their duties at sessions still to come are off
+    (``assignment.cancelled``). Consent given again restarts nothing."""
+    for match in await store.open_matches_of(uow.conn, person_id):
+        if match.end_for_withdrawn_consent(on):
+            await store.save_peer_match_end(uow.conn, match)
+            assert match.ended_on is not None
+            uow.record(
+                PeerMatchEnded(
+                    match_id=match.match_id, reason="consent_withdrawn", ended_on=match.ended_on
+                ),
+                subject=match.match_id,
+                site=match.site,
+            )
+    now = datetime.now(uow.zone).replace(tzinfo=None)  # sessions' times are the zone's
+    for assignment_id, volunteer_id, session_id, site in await store.cancel_future_duties(
+        uow.conn, person_id, now
+    ):
+        uow.record(
+            AssignmentCancelled(
+                assignment_id=assignment_id,
+                volunteer_id=volunteer_id,
+                session_id=session_id,
+                reason="consent_withdrawn",
+            ),
+            subject=assignment_id,
+            site=site,
+        )
 
 
 async def on_carer_linked(uow: UnitOfWork, event: EventEnvelope, data: CarerLinked) -> None:

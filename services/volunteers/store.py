@@ -239,7 +239,14 @@ async def candidates(
                               AND NOT EXISTS (SELECT 1 FROM hours h
                                               WHERE h.assignment_id = a.assignment_id
                                                 AND h.void_reason IS NULL)),
-                           0) AS assigned_minutes
+                           0) AS assigned_minutes,
+                  -- The session's site is the volunteer's home site or below it, or they
+                  -- gave data_sharing consent (Organisation.shares_beyond).
+                  (coalesce((SELECT k.site = ANY($1::text[]) FROM known_people k
+                             WHERE k.person_id = v.person_id), false)
+                   OR coalesce((SELECT c.given FROM known_consents c
+                                WHERE c.person_id = v.person_id
+                                  AND c.purpose = 'data_sharing'), false)) AS may_share
            FROM volunteers v
            WHERE v.site = ANY($1::text[])
              AND CASE WHEN $5::uuid IS NULL
@@ -274,6 +281,7 @@ async def candidates(
             recent_minutes=int(r["recent_minutes"]),
             assigned_minutes=int(r["assigned_minutes"]),
             active=r["active"],
+            may_share=r["may_share"],
         )
         for r in found
     ]
@@ -439,6 +447,35 @@ async def remember_session(
         starts_at,
         ends_at,
     )
+
+
+async def open_matches_of(conn: asyncpg.Connection, person_id: UUID) -> list[PeerMatch]:
+    """The open peer matches supporting the person, locked for this transaction."""
+    return await rows.fetch_all(
+        conn,
+        PeerMatch,
+        """SELECT * FROM peer_matches WHERE person_id = $1 AND status = 'open'
+           ORDER BY started_on, match_id FOR UPDATE""",
+        person_id,
+    )
+
+
+async def cancel_future_duties(
+    conn: asyncpg.Connection, person_id: UUID, after: datetime
+) -> list[tuple[UUID, UUID, UUID, str]]:
+    """Cancel the standing duties of the person (as a volunteer) at sessions starting after
+    ``after``; each cancelled duty's ``(assignment_id, volunteer_id, session_id, site)``."""
+    duties = await conn.fetch(
+        """UPDATE assignments a SET status = 'cancelled'
+           FROM volunteers v, known_sessions s
+           WHERE v.person_id = $1 AND a.volunteer_id = v.volunteer_id
+             AND s.session_id = a.session_id AND s.starts_at > $2
+             AND a.status IN ('proposed', 'confirmed')
+           RETURNING a.assignment_id, a.volunteer_id, a.session_id, s.site""",
+        person_id,
+        after,
+    )
+    return [(d["assignment_id"], d["volunteer_id"], d["session_id"], d["site"]) for d in duties]
 
 
 async def cancel_session(conn: asyncpg.Connection, session_id: UUID) -> list[tuple[UUID, UUID]]:

@@ -108,6 +108,17 @@ class Organisation(BaseModel):
             parent = self.site(parent).parent
         return found
 
+    def shares_beyond(self, home: str, at: str) -> bool:
+        """Whether naming a person of site ``home`` at site ``at`` shares their data beyond
+        their site, which needs their ``data_sharing`` consent: ``at`` is neither ``home`` nor
+        a site below it. A site runs the sites below it (its staff's tokens reach them, its
+        volunteers serve them), so work there stays within the unit that holds the person's
+        record; a parent, a sibling or another branch is another unit. An unknown site is
+        always beyond."""
+        if home not in self.codes():
+            return True
+        return at not in self.with_descendants(home)
+
     def served(self, spec: str) -> list[str]:
         """Resolve ``CARENET_SITES`` (comma-separated codes or ``*``) against the file."""
         spec = spec.strip()

@@ -42,11 +42,16 @@ COLUMNS = (
     "registered_on",
     "consent_service",
     "consent_outcome_data",
+    "consent_data_sharing",
     "carer_of",
     "relationship",
 )
 REQUIRED = ("external_id", "preferred_name", "roles")
-CONSENTS = {"consent_service": "service", "consent_outcome_data": "outcome_data"}
+CONSENTS = {
+    "consent_service": "service",
+    "consent_outcome_data": "outcome_data",
+    "consent_data_sharing": "data_sharing",
+}
 # A request field that is not a column of the same name: the column to blame.
 FIELD_COLUMNS = {
     "on": "registered_on",

@@ -13,6 +13,12 @@ People are learnt from ``person.registered`` (at the site that registered them) 
 ``case.opened`` (which carries the person's roles): a person transferred in from another site
 is known at the receiving site by the case opened there, with no ``person.registered``. A
 correction of their roles (``person.updated`` with ``roles``) replaces the roles known.
+
+Consent to share: ``known_people.site`` is the person's home site (where they were registered;
+for a person known only by a case, that case's site), and a ``known_consents`` table
+(``person_id uuid, purpose text, given bool, recorded_at timestamptz``, one row per person and
+purpose) keeps each purpose's latest ``consent.recorded``. ``may_share`` answers whether a
+person may be named at a site (``Organisation.shares_beyond``).
 """
 
 from __future__ import annotations
@@ -23,9 +29,16 @@ from uuid import UUID
 
 import asyncpg
 
+from shared.agency.sites import Organisation
 from shared.kit.bus.consumer import EventHandler
 from shared.kit.contracts import EventEnvelope
-from shared.kit.contracts.intake import CaseOpened, PersonMerged, PersonRegistered, PersonUpdated
+from shared.kit.contracts.intake import (
+    CaseOpened,
+    ConsentRecorded,
+    PersonMerged,
+    PersonRegistered,
+    PersonUpdated,
+)
 from shared.kit.db.uow import UnitOfWork
 
 
@@ -61,16 +74,24 @@ async def _add_roles(conn: asyncpg.Connection, person_id: UUID, roles: list[str]
     )
 
 
+async def _home_site(conn: asyncpg.Connection, person_id: UUID, site: str) -> None:
+    """The first site a person is learnt at stays their home site."""
+    await conn.execute(
+        "UPDATE known_people SET site = $2 WHERE person_id = $1 AND site IS NULL", person_id, site
+    )
+
+
 async def remember_person(uow: UnitOfWork, event: EventEnvelope, data: PersonRegistered) -> None:
     kept = await person_of(uow.conn, data.person_id)
     if kept != data.person_id:
         await _add_roles(uow.conn, kept, list(data.roles))
         return
     await uow.conn.execute(
-        """INSERT INTO known_people (person_id, roles) VALUES ($1, $2)
-           ON CONFLICT (person_id) DO UPDATE SET roles = EXCLUDED.roles""",
+        """INSERT INTO known_people (person_id, roles, site) VALUES ($1, $2, $3)
+           ON CONFLICT (person_id) DO UPDATE SET roles = EXCLUDED.roles, site = EXCLUDED.site""",
         data.person_id,
         list(data.roles),
+        event.site,
     )
 
 
@@ -91,8 +112,11 @@ async def remember_corrected_roles(
 
 async def remember_case_roles(uow: UnitOfWork, event: EventEnvelope, data: CaseOpened) -> None:
     """A person known by a case: their roles, adding any the service did not know of (a case's
-    roles are the person's when it opened, so they never take one away: a correction does)."""
-    await _add_roles(uow.conn, await person_of(uow.conn, data.person_id), list(data.roles))
+    roles are the person's when it opened, so they never take one away: a correction does).
+    A person first learnt by a case has its site for home site."""
+    person_id = await person_of(uow.conn, data.person_id)
+    await _add_roles(uow.conn, person_id, list(data.roles))
+    await _home_site(uow.conn, person_id, event.site)
 
 
 async def remember_merge(uow: UnitOfWork, event: EventEnvelope, data: PersonMerged) -> None:
@@ -108,7 +132,61 @@ async def remember_merge(uow: UnitOfWork, event: EventEnvelope, data: PersonMerg
         data.duplicate_id,
         data.into_id,
     )
-    await _add_roles(uow.conn, await person_of(uow.conn, data.into_id), list(data.roles))
+    kept = await person_of(uow.conn, data.into_id)
+    await _add_roles(uow.conn, kept, list(data.roles))
+    # Intake gives the kept person the duplicate's consent records: the latest of each wins.
+    for row in await uow.conn.fetch(
+        "DELETE FROM known_consents WHERE person_id = $1 RETURNING purpose, given, recorded_at",
+        data.duplicate_id,
+    ):
+        await _consent(uow.conn, kept, row["purpose"], row["given"], row["recorded_at"])
+
+
+async def _consent(
+    conn: asyncpg.Connection, person_id: UUID, purpose: str, given: bool, at: Any
+) -> None:
+    await conn.execute(
+        """INSERT INTO known_consents (person_id, purpose, given, recorded_at)
+           VALUES ($1, $2, $3, $4)
+           ON CONFLICT (person_id, purpose) DO UPDATE
+           SET given = EXCLUDED.given, recorded_at = EXCLUDED.recorded_at
+           WHERE known_consents.recorded_at <= EXCLUDED.recorded_at""",
+        person_id,
+        purpose,
+        given,
+        at,
+    )
+
+
+async def remember_consent(uow: UnitOfWork, event: EventEnvelope, data: ConsentRecorded) -> None:
+    """The person's latest consent for the purpose (by when intake recorded it)."""
+    person_id = await person_of(uow.conn, data.person_id)
+    await _consent(uow.conn, person_id, data.purpose, data.given, event.time)
+
+
+async def has_consent(conn: asyncpg.Connection, person_id: UUID, purpose: str) -> bool:
+    """Whether the person's latest ``purpose`` consent, as intake told it, is given."""
+    return bool(
+        await conn.fetchval(
+            "SELECT given FROM known_consents WHERE person_id = $1 AND purpose = $2",
+            await person_of(conn, person_id),
+            purpose,
+        )
+    )
+
+
+async def may_share(
+    conn: asyncpg.Connection, organisation: Organisation, person_id: UUID, at: str
+) -> bool:
+    """Whether the person may be named at site ``at``: it is their home site or below it, or
+    they have given ``data_sharing`` consent. A person whose home site this service does not
+    know is treated as from elsewhere."""
+    home = await conn.fetchval(
+        "SELECT site FROM known_people WHERE person_id = $1", await person_of(conn, person_id)
+    )
+    if home is not None and not organisation.shares_beyond(home, at):
+        return True
+    return await has_consent(conn, person_id, "data_sharing")
 
 
 HANDLERS: dict[str, EventHandler] = {
@@ -116,6 +194,7 @@ HANDLERS: dict[str, EventHandler] = {
     "intake.case.opened": remember_case_roles,
     "intake.person.updated": remember_corrected_roles,
     "intake.person.merged": remember_merge,
+    "intake.consent.recorded": remember_consent,
 }
 
 

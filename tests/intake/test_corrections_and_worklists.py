@@ -216,7 +216,7 @@ async def test_a_mistaken_contact_is_voided_once_with_its_reason(staff, nc, inta
         wrong["contact_id"]: today().isoformat(),
         right["contact_id"]: None,
     }
-    events = await intake_events(nc, wait_for=6)
+    events = await intake_events(nc, wait_for=7)
     void = [e for e in events if e["type"] == "intake.case.contact_voided"]
     assert [e["data"]["contact_id"] for e in void] == [wrong["contact_id"]]
     assert "wrong case" not in json.dumps(void)
@@ -266,7 +266,7 @@ async def test_a_persons_assessments_are_listed_void_ones_marked_and_the_read_lo
     assert len(brs) == 1
     elsewhere = await staff.qry("assessments", site="icmhc", person_id=son)
     assert elsewhere.error.code == "not_found"
-    events = await intake_events(nc, wait_for=6)
+    events = await intake_events(nc, wait_for=7)
     void = [e["data"] for e in events if e["type"] == "intake.assessment.voided"]
     assert void == [
         {

@@ -54,6 +54,8 @@ async def person_with_case(lee: ServiceClient) -> tuple[str, str]:
     person = (await lee.ok("register_person", **PERSON))["person_id"]
     await lee.ok("record_consent", person_id=person, purpose="service", given=True)
     await lee.ok("record_consent", person_id=person, purpose="outcome_data", given=True)
+    # The ICMHC is another branch of the agency: the case goes there only with this consent.
+    await lee.ok("record_consent", person_id=person, purpose="data_sharing", given=True)
     case = await lee.ok("open_case", person_id=person, worker_id="sw-lee")
     return person, case["case_id"]
 
@@ -97,12 +99,12 @@ async def test_a_case_moves_to_a_site_with_its_own_database_and_the_person_with_
     record = await ho.ok("qry:person", person_id=person)
     assert {k: record[k] for k in PERSON} == PERSON
     consent = await ho.ok("qry:consent", person_id=person)
-    assert consent["current"] == {"service": True, "outcome_data": True, "data_sharing": False}
+    assert consent["current"] == {"service": True, "outcome_data": True, "data_sharing": True}
     # ICMHC's database holds the person and one case; Likang's nothing of ICMHC's case.
     assert await count(icmhc, "SELECT count(*) FROM cases") == 1
     assert await count(likang, "SELECT count(*) FROM cases WHERE site = 'icmhc'") == 0
 
-    events = await intake_events(nc, wait_for=6)
+    events = await intake_events(nc, wait_for=7)
     transferred = of_type(events, "intake.case.transferred")
     opened_there = [e for e in of_type(events, "intake.case.opened") if e["site"] == "icmhc"]
     assert [(e["site"], e["data"]["new_case_id"]) for e in transferred] == [("likang", new_case)]
@@ -203,7 +205,7 @@ async def test_a_handoff_waits_through_a_cut_and_completes_once_when_the_site_is
     done = await eventually(completed)
     assert done["handoff"]["status"] == "completed"
     assert await count(icmhc, "SELECT count(*) FROM cases WHERE person_id = $1::uuid", person) == 1
-    events = await intake_events(nc, wait_for=7)
+    events = await intake_events(nc, wait_for=8)
     assert len(of_type(events, "intake.case.transferred")) == 1
     # Two intakes' relays: the sites' events need not reach the stream in that order.
     assert sorted(e["site"] for e in of_type(events, "intake.case.opened")) == ["icmhc", "likang"]
@@ -224,6 +226,7 @@ async def test_a_sender_that_died_after_the_receiver_accepted_resends_and_gets_t
 
     person_id = await eventually(registered, timeout=30)  # once the process serves
     await lee.ok("record_consent", person_id=person_id, purpose="service", given=True)
+    await lee.ok("record_consent", person_id=person_id, purpose="data_sharing", given=True)
     case = (await lee.ok("open_case", person_id=person_id, worker_id="sw-lee"))["case_id"]
 
     await lee.cmd("transfer_case", case_id=case, to_site="icmhc")  # no answer: it dies
@@ -241,7 +244,7 @@ async def test_a_sender_that_died_after_the_receiver_accepted_resends_and_gets_t
     assert done["transferred_to_case_id"] == str(await _only_case(icmhc))
     assert done["handoff"]["attempts"] == 1  # the first attempt's bookkeeping died with it
     assert await count(icmhc, "SELECT count(*) FROM cases") == 1
-    events = await intake_events(nc, wait_for=5)
+    events = await intake_events(nc, wait_for=6)
     assert len(of_type(events, "intake.case.transferred")) == 1
     # Two intakes' relays: the sites' events need not reach the stream in that order.
     assert sorted(e["site"] for e in of_type(events, "intake.case.opened")) == ["icmhc", "likang"]
@@ -282,3 +285,35 @@ async def test_a_refused_handoff_leaves_the_case_open_at_the_sending_site(
     await lee.ok("close_case", case_id=second, reason="other")  # open again, as any case
     events = await intake_events(nc, wait_for=8)
     assert len(of_type(events, "intake.case.transferred")) == 1
+
+
+async def test_withdrawing_data_sharing_cancels_a_transfer_not_yet_accepted(nc, start_service):
+    # Nobody serves the ICMHC: the handoff waits, and transfer_case answers at once.
+    likang = await start_service(
+        ("intake", build),
+        CARENET_SITES="likang",
+        **{**FAST_HANDOFFS, "CARENET_TRANSFER_WAIT_SECONDS": "0"},
+    )
+    lee = worker(nc, "likang", "sw-lee")
+    person, case = await person_with_case(lee)
+    moved = await lee.ok("transfer_case", case_id=case, to_site="icmhc")
+    assert moved["status"] == "pending"
+
+    withdrawn = await lee.ok(
+        "record_consent", person_id=person, purpose="data_sharing", given=False
+    )
+    assert (withdrawn["cancelled_handoffs"], withdrawn["closed_cases"]) == (
+        [moved["handoff_id"]],
+        [],
+    )
+    here = await lee.ok("qry:case", case_id=case)
+    assert here["status"] == "open"  # casework goes on at Likang
+    assert here["handoff"]["status"] == "cancelled"
+    assert here["handoff"]["last_error"] == "cancelled: data_sharing consent withdrawn"
+    listed = (await lee.ok("qry:handoffs", status="cancelled"))["handoffs"]
+    assert [h["handoff_id"] for h in listed] == [moved["handoff_id"]]
+    assert await count(likang, "SELECT count(*) FROM handoffs WHERE token IS NOT NULL") == 0
+    again = await lee.cmd("transfer_case", case_id=case, to_site="icmhc")
+    assert again.error.code == "consent_required"
+    events = await intake_events(nc, wait_for=6)
+    assert of_type(events, "intake.case.transferred") == []

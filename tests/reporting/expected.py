@@ -50,6 +50,7 @@ CLOSE_REASONS = [
     "no_contact",
     "deceased",
     "other",
+    "consent_withdrawn",
 ]
 RELATIONSHIPS = ["parent", "spouse", "sibling", "child", "other"]
 TYPES = [

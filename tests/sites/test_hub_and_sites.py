@@ -158,7 +158,10 @@ async def test_head_office_gets_every_event_once_through_a_cut_link(tmp_path: Pa
             if c["site"] == "likang" and c["ended"] is None
         }
         hub.start()
-        # A case handed from one site's intake to the other's, through the hub.
+        # A case handed from one site's intake to the other's, through the hub: another
+        # branch, so only with the person's consent to share.
+        for carer in ("carer1", "carer2"):
+            await agency.consent("likang", people[carer], "data_sharing", True, "2026-10-26")
         await agency.transfer("likang", open_at_likang[people["carer1"]], "icmhc", "2026-10-26")
 
         async def head_office_agrees() -> bool:

@@ -40,7 +40,8 @@ Repeat = Literal["once", "daily", "weekdays", "weekly", "fortnightly", "monthly_
 """``monthly_by_weekday``: on the first date's weekday and week of the month (the second
 Tuesday, say); a first date in the month's fifth week means that weekday's last."""
 EnrolmentStatus = Literal["enrolled", "waitlisted"]
-WithdrawalReason = Literal["withdrawn", "case_closed", "case_transferred"]
+WithdrawalReason = Literal["withdrawn", "case_closed", "case_transferred", "consent_withdrawn"]
+"""``consent_withdrawn``: the person withdrew their ``service`` consent."""
 Tag = Label
 
 
@@ -325,7 +326,8 @@ class EnrollmentPromoted(EventData):
 
 @event("groups.enrollment.withdrawn")
 class EnrollmentWithdrawn(EventData):
-    """An enrolment ended: withdrawn by staff, or because the person's case closed or moved."""
+    """An enrolment ended: withdrawn by staff, because the person's case closed or moved, or
+    because they withdrew their ``service`` consent."""
 
     enrollment_id: UUID
     programme_id: UUID

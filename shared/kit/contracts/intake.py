@@ -46,15 +46,25 @@ Decision = Literal["accepted", "declined", "waitlisted"]
 ConsentPurpose = Literal["service", "outcome_data", "data_sharing"]
 Relationship = Literal["parent", "spouse", "sibling", "child", "other"]
 CloseReason = Literal[
-    "goals_achieved", "moved_away", "declined_service", "no_contact", "deceased", "other"
+    "goals_achieved",
+    "moved_away",
+    "declined_service",
+    "no_contact",
+    "deceased",
+    "other",
+    "consent_withdrawn",
 ]
+"""``consent_withdrawn``: closed by intake when the person withdrew their ``service``
+consent (not a reason staff give)."""
 ContactMode = Literal["outreach_visit", "office_interview", "home_visit", "phone", "online"]
 OutreachMode = Literal[
     "street", "estate", "community_event", "school", "home_visit", "phone", "online", "other"
 ]
 Timepoint = Literal["baseline", "mid", "post", "follow_up"]
 CaseKind = Literal["new", "reactivated", "transferred_in"]
-HandoffStatus = Literal["pending", "completed", "refused"]
+HandoffStatus = Literal["pending", "completed", "refused", "cancelled"]
+"""``cancelled``: the person withdrew their ``data_sharing`` (or ``service``) consent before
+the receiving site accepted; the case is open again at the sending site."""
 GoalProgress = Literal["not_started", "some_progress", "on_track", "setback"]
 GoalOutcome = Literal["met", "dropped"]
 
@@ -126,6 +136,12 @@ class DecideReferral(BusinessCommand):
 
 @command("intake", "record_consent", access=CASEWORK)
 class RecordConsent(BusinessCommand):
+    """Record a consent given or withdrawn. Withdrawing ``service`` closes the person's open
+    cases (reason ``consent_withdrawn``) and, through ``consent.recorded``, their enrolments,
+    waitlist places, peer matches and future duties; withdrawing ``data_sharing`` or
+    ``service`` cancels their transfers not yet accepted. Giving consent again reopens
+    nothing."""
+
     person_id: UUID
     purpose: ConsentPurpose
     given: bool
@@ -352,7 +368,9 @@ class CaseRecordQuery(Query):
 @query("intake", "handoffs", access=TRANSFER_STATUS)
 class HandoffsQuery(Query):
     """The site's transfers to other sites not completed (or those with ``status``): where
-    each stands, how often it was tried, the last error. No personal data."""
+    each stands, how often it was tried, the last error. No personal data. A handoff not yet
+    accepted is ``cancelled`` when the person withdraws their ``data_sharing`` or ``service``
+    consent (its ``last_error`` says which)."""
 
     status: HandoffStatus | None = None
 

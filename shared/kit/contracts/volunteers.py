@@ -19,8 +19,17 @@ from shared.kit.identity.access import DUTIES, MANAGERS, VOLUNTEERING
 Code = Field(min_length=1, max_length=64, pattern=r"^[a-z][a-z0-9_]*$")
 PeerContactMode = Literal["phone", "visit", "online", "group"]
 MatchEndReason = Literal[
-    "goals_met", "user_request", "peer_request", "no_contact", "case_closed", "other"
+    "goals_met",
+    "user_request",
+    "peer_request",
+    "no_contact",
+    "case_closed",
+    "other",
+    "consent_withdrawn",
 ]
+"""``consent_withdrawn``: ended by volunteers when the supported person withdrew their
+``service`` consent."""
+DutyCancelReason = Literal["session_cancelled", "consent_withdrawn"]
 VoidReason = Literal["wrong_volunteer", "wrong_match", "wrong_figures", "duplicate", "other"]
 AssignmentStatus = Literal["proposed", "confirmed", "declined", "cancelled"]
 Language = Annotated[str, Field(min_length=1, max_length=32)]
@@ -363,11 +372,13 @@ class AssignmentDeclined(EventData):
 
 @event("volunteers.assignment.cancelled")
 class AssignmentCancelled(EventData):
-    """The session was cancelled, so the duty is off."""
+    """The duty is off: its session was cancelled, or the volunteer withdrew their
+    ``service`` consent before it (``reason``)."""
 
     assignment_id: UUID
     volunteer_id: UUID
     session_id: UUID
+    reason: DutyCancelReason = "session_cancelled"
 
 
 @event("volunteers.hours.logged")

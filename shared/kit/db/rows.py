@@ -56,6 +56,15 @@ async def fetch_one(conn: asyncpg.Connection, shape: type[T], sql: str, *args: A
     return shape(**{column: value for column, value in row.items() if column in names})
 
 
+async def fetch_all(conn: asyncpg.Connection, shape: type[T], sql: str, *args: Any) -> list[T]:
+    """Every row of ``sql`` as a ``shape``, as ``fetch_one`` builds one."""
+    names = {f.name for f in fields(shape) if f.init}  # type: ignore[arg-type]
+    return [
+        shape(**{column: value for column, value in row.items() if column in names})
+        for row in await conn.fetch(sql, *args)
+    ]
+
+
 # --- plain JSON values of rows, for replies that show stored rows as they are (issue 17) -----
 
 
