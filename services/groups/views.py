@@ -295,9 +295,19 @@ async def person_data_view(
         )
     ]
     ids = [person_id, *merged]
-    known = await conn.fetchrow("SELECT roles FROM known_people WHERE person_id = $1", person_id)
+    known = await conn.fetchrow(
+        "SELECT roles, site FROM known_people WHERE person_id = $1", person_id
+    )
+    consents = await fetch_jsonable(
+        conn,
+        """SELECT purpose, given, recorded_at FROM known_consents
+           WHERE person_id = $1 ORDER BY purpose""",
+        person_id,
+    )
     return {
         "roles": list(known["roles"]) if known else [],
+        "home_site": known["site"] if known else None,
+        "consents": consents,
         "merged_from": [str(m) for m in merged],
         "enrolments": await fetch_jsonable(
             conn,

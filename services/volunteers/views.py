@@ -344,7 +344,15 @@ async def person_data(
         )
     ]
     ids = [person_id, *merged]
-    known = await conn.fetchrow("SELECT roles FROM known_people WHERE person_id = $1", person_id)
+    known = await conn.fetchrow(
+        "SELECT roles, site FROM known_people WHERE person_id = $1", person_id
+    )
+    consents = await fetch_jsonable(
+        conn,
+        """SELECT purpose, given, recorded_at FROM known_consents
+           WHERE person_id = $1 ORDER BY purpose""",
+        person_id,
+    )
     consent = await conn.fetchrow(
         "SELECT given, recorded_at FROM service_consent WHERE person_id = $1", person_id
     )
@@ -425,6 +433,8 @@ async def person_data(
         ]
     return {
         "roles": list(known["roles"]) if known else [],
+        "home_site": known["site"] if known else None,
+        "consents": consents,
         "service_consent": jsonable(consent) if consent else None,
         "carer_links": await fetch_jsonable(
             conn,

@@ -203,8 +203,11 @@ async def test_a_person_who_took_part_in_everything_is_exported_whole_and_the_ex
     assert (attended["attendance"], attended["date"]) == ("present", day(-7))
     assert set(groups["roles"]) == {"person_in_recovery", "volunteer"}
     assert [c["case_id"] for c in groups["open_cases"]] == [ids["case"]]
+    assert groups["home_site"] == "likang"
+    assert ("service", True) in [(c["purpose"], c["given"]) for c in groups["consents"]]
 
     volunteers = parts["volunteers"]
+    assert ("service", True) in [(c["purpose"], c["given"]) for c in volunteers["consents"]]
     record = volunteers["volunteer"]
     assert record["volunteer_id"] == ids["volunteer"]
     assert [t["team"] for t in record["teams"]] == ["peer_supporters"]
