@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta
 from typing import Any
 from uuid import UUID
 
@@ -21,6 +21,7 @@ from shared.kit.contracts.intake import (
     PersonQuery,
     ReferralsOverdue,
     ReferralsUndecided,
+    RetentionRunsQuery,
     SafetyFollowups,
 )
 from shared.kit.contracts.messages import Query
@@ -54,6 +55,9 @@ async def person(q: PersonQuery, ctx: QueryContext) -> dict[str, Any]:
     async with ctx.conn.transaction():
         details = found(await views.person(ctx.conn, person_id), "person", "person_id")
         await _log(ctx, q, [person_id], "person")
+        erased_on = await store.erased_on(ctx.conn, person_id)
+        if erased_on is not None:
+            return await _erased(ctx, details, erased_on)
         links = await views.carer_links(ctx.conn, person_id)
         cases = await views.cases_of(ctx.conn, person_id)
         merged = await views.merged_from(ctx.conn, person_id)
@@ -72,6 +76,21 @@ async def person(q: PersonQuery, ctx: QueryContext) -> dict[str, Any]:
             if link["cared_for_id"] == me
         ],
         "cases": cases,
+    }
+
+
+async def _erased(ctx: QueryContext, details: dict[str, Any], erased_on: date) -> dict[str, Any]:
+    """An erased person's tombstone: the id, site, roles and dates, and their cases' ids and
+    codes; no personal data is left to show."""
+    person_id = UUID(details["person_id"])
+    return {
+        "person_id": details["person_id"],
+        "site": details["site"],
+        "roles": details["roles"],
+        "registered_on": details["registered_on"],
+        "erased": True,
+        "erased_on": erased_on.isoformat(),
+        "cases": await views.cases_of(ctx.conn, person_id),
     }
 
 
@@ -164,3 +183,9 @@ async def assessments(q: AssessmentsQuery, ctx: QueryContext) -> dict[str, Any]:
 async def access_log(q: AccessLogQuery, ctx: QueryContext) -> dict[str, Any]:
     """Reads of personal data made at the site and the sites below it."""
     return {"entries": await views.access_log(ctx.conn, ctx.sites, q.person_id, q.limit)}
+
+
+async def retention_runs(q: RetentionRunsQuery, ctx: QueryContext) -> dict[str, Any]:
+    """What the retention rule erased at the site and those below it, latest runs first (ids
+    only: the people are erased)."""
+    return {"runs": await views.retention_runs(ctx.conn, ctx.sites, q.limit)}

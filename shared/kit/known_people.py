@@ -13,6 +13,8 @@ People are learnt from ``person.registered`` (at the site that registered them) 
 ``case.opened`` (which carries the person's roles): a person transferred in from another site
 is known at the receiving site by the case opened there, with no ``person.registered``. A
 correction of their roles (``person.updated`` with ``roles``) replaces the roles known.
+A person whose personal data intake erased (``person.erased``) is forgotten: such a service
+also keeps an ``erased_people`` table.
 """
 
 from __future__ import annotations
@@ -25,7 +27,13 @@ import asyncpg
 
 from shared.kit.bus.consumer import EventHandler
 from shared.kit.contracts import EventEnvelope
-from shared.kit.contracts.intake import CaseOpened, PersonMerged, PersonRegistered, PersonUpdated
+from shared.kit.contracts.intake import (
+    CaseOpened,
+    PersonErased,
+    PersonMerged,
+    PersonRegistered,
+    PersonUpdated,
+)
 from shared.kit.db.uow import UnitOfWork
 
 
@@ -111,11 +119,30 @@ async def remember_merge(uow: UnitOfWork, event: EventEnvelope, data: PersonMerg
     await _add_roles(uow.conn, await person_of(uow.conn, data.into_id), list(data.roles))
 
 
+async def forget_erased(uow: UnitOfWork, event: EventEnvelope, data: PersonErased) -> None:
+    """An erased person (and the duplicates merged into them) is no longer known: their roles
+    go, and ``erased_people`` (``person_id uuid PRIMARY KEY, erased_on date NOT NULL``) keeps
+    the id, so a service refuses them as it refuses anyone intake has not told it of."""
+    kept = await person_of(uow.conn, data.person_id)
+    await uow.conn.execute(
+        """DELETE FROM known_people WHERE person_id = $1
+              OR person_id IN (SELECT duplicate_id FROM merged_people WHERE into_id = $1)""",
+        kept,
+    )
+    await uow.conn.execute(
+        """INSERT INTO erased_people (person_id, erased_on) VALUES ($1, $2)
+           ON CONFLICT (person_id) DO NOTHING""",
+        kept,
+        data.erased_on,
+    )
+
+
 HANDLERS: dict[str, EventHandler] = {
     "intake.person.registered": remember_person,
     "intake.case.opened": remember_case_roles,
     "intake.person.updated": remember_corrected_roles,
     "intake.person.merged": remember_merge,
+    "intake.person.erased": forget_erased,
 }
 
 
