@@ -9,9 +9,11 @@ from datetime import date, timedelta
 from pathlib import Path
 from typing import Any
 
+import pytest
+
 from services.intake import retention
 from services.intake.app import build
-from shared.agency.sites import DEMO_ORGANISATION, Retention
+from shared.agency.sites import DEMO_ORGANISATION, Retention, load_organisation
 from tests.conftest import ServiceClient, eventually
 from tests.identity import token_for
 from tests.intake.conftest import FAST_HANDOFFS, intake_events
@@ -221,3 +223,15 @@ def test_the_retention_cut_off_counts_years_and_days() -> None:
     assert Retention(personal_data_years=1).cutoff(date(2028, 2, 29)) == date(2027, 2, 28)
     both = Retention(personal_data_years=1, personal_data_days=30)
     assert both.cutoff(date(2026, 12, 3)) == date(2026, 11, 3)
+
+
+def test_a_retention_rule_out_of_bounds_stops_the_sites_file_with_the_reason(tmp_path):
+    sites = tmp_path / "sites.toml"
+    demo = DEMO_ORGANISATION.read_text(encoding="utf-8")
+    for rule, reason in (
+        ("personal_data_years = 0", "retention.personal_data_years"),
+        ("personal_data_month = 3", "retention.personal_data_month"),
+    ):
+        sites.write_text(f"{demo}\n[retention]\n{rule}\n", encoding="utf-8")
+        with pytest.raises(ValueError, match=reason):
+            load_organisation(sites)

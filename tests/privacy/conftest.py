@@ -1,5 +1,5 @@
 """Every service running (intake, groups, volunteers, reporting), as reporting's tests run them."""
 
-from tests.reporting.conftest import reporting, system
+from tests.reporting.conftest import system
 
-__all__ = ["reporting", "system"]
+__all__ = ["system"]
