@@ -8,6 +8,7 @@ from collections.abc import Awaitable, Callable
 from datetime import date, timedelta
 from pathlib import Path
 from typing import Any
+from uuid import uuid4
 
 import pytest
 
@@ -110,6 +111,22 @@ async def test_a_manager_erases_a_person_and_intake_keeps_only_a_tombstone(staff
         ("open_case", {"person_id": pid, "worker_id": "sw-lee"}),
         ("add_case_note", {"case_id": record["case_id"], "text": "late"}),
         ("review_goal", {"goal_id": record["goal_id"], "progress": "setback"}),
+        (
+            "receive_transfer",
+            {
+                "person_id": pid,
+                "person": {
+                    "site": "icmhc",
+                    "preferred_name": "Wing Erase-Me",
+                    "roles": ["person_in_recovery"],
+                    "registered_on": "2026-01-05",
+                },
+                "from_site": "icmhc",
+                "from_case_id": str(uuid4()),
+                "worker_id": "sw-lee",
+                "transferred_on": date.today().isoformat(),
+            },
+        ),
     ):
         reply = await staff.cmd(name, **fields)
         assert reply.error is not None and reply.error.code == "conflict", (name, reply)
@@ -121,6 +138,7 @@ async def test_a_manager_erases_a_person_and_intake_keeps_only_a_tombstone(staff
         personal = ("preferred_name", "legal_name", "sex", "birth_year", "phone", "phone_digits")
         assert all(row[f] is None for f in (*personal, "language", "address"))
         assert row["roles"] == ["person_in_recovery"] and row["registered_on"] is not None
+        assert row["site"] == "likang"  # the refused transfer registered nobody again
         texts = await conn.fetchval(
             """SELECT count(*) FROM (
                    SELECT t::text AS s FROM referrals t UNION ALL

@@ -245,6 +245,11 @@ async def test_an_erased_person_is_nowhere_and_every_figure_stands(
         assert (await conn.fetchrow("SELECT * FROM people WHERE person_id = $1", pid))[
             "erased_on"
         ].isoformat() == erased["erased_on"]
+    async with system["groups"].pool.acquire() as conn:
+        known = "SELECT count(*) FROM known_people WHERE person_id = $1"
+        assert await conn.fetchval(known, pid) == 0
+        # The enrolment and attendance stay, by id: the figures count them.
+        assert await conn.fetchval("SELECT count(*) FROM attendance WHERE person_id = $1", pid)
     async with system["volunteers"].pool.acquire() as conn:
         row = await conn.fetchrow(
             "SELECT skills, languages, active FROM volunteers WHERE volunteer_id = $1",
