@@ -109,7 +109,7 @@ async def _not_erased(uow: UnitOfWork, person_id: UUID | None, field: str) -> No
     is written about them (a late note, review or void would bring text back)."""
     if person_id is None:
         return
-    erased_on = await store.erased_on(uow.conn, person_id)
+    erased_on = await store.erased_on(uow.conn, person_id, lock=True)
     if erased_on is not None:
         raise CommandError.conflict(
             "this person's personal data was erased", **{field: f"erased on {erased_on}"}

@@ -51,9 +51,13 @@ async def apply_retention(
     async with UnitOfWork(pool, "intake", "intake", site, organisation.zone) as uow:
         if not await store.claim_retention_run(uow.conn, site, today, cutoff):
             return None
-        erased = await store.due_for_erasure(uow.conn, site, cutoff)
-        for person_id in erased:
-            await erase(uow, person_id, REASON)
+        erased: list[UUID] = []
+        for person_id in await store.due_for_erasure(uow.conn, site, cutoff):
+            # Locked, then asked again: a case opened meanwhile keeps the person's data.
+            await store.lock_person(uow.conn, person_id)
+            if await store.due_for_erasure(uow.conn, site, cutoff, only=person_id):
+                await erase(uow, person_id, REASON)
+                erased.append(person_id)
         await store.save_retention_run(uow.conn, site, today, erased)
         await uow.commit()
     log.info(

@@ -795,10 +795,16 @@ async def add_screening(
 # --- erasure and retention -----------------------------------------------------------------
 
 
-async def erased_on(conn: asyncpg.Connection, person_id: UUID) -> date | None:
-    """When the person's personal data was erased; None if it was not (or no such person)."""
+async def erased_on(
+    conn: asyncpg.Connection, person_id: UUID, *, lock: bool = False
+) -> date | None:
+    """When the person's personal data was erased; None if it was not (or no such person).
+    ``lock`` holds the person's row (shared) until the transaction ends, so an erasure waits
+    for what a command writes about them, and then clears it too (a collision, should they
+    wait on each other, is run again by the request layer)."""
     erased: date | None = await conn.fetchval(
-        "SELECT erased_on FROM people WHERE person_id = $1", person_id
+        "SELECT erased_on FROM people WHERE person_id = $1" + (" FOR SHARE" if lock else ""),
+        person_id,
     )
     return erased
 
@@ -859,6 +865,11 @@ async def erase_person(
     )
 
 
+async def lock_person(conn: asyncpg.Connection, person_id: UUID) -> None:
+    """Hold the person's row until the transaction ends: no case opens, no text is written."""
+    await conn.execute("SELECT 1 FROM people WHERE person_id = $1 FOR UPDATE", person_id)
+
+
 async def claim_retention_run(
     conn: asyncpg.Connection, site: str, run_on: date, cutoff: date
 ) -> bool:
@@ -887,15 +898,22 @@ async def save_retention_run(
 
 
 async def due_for_erasure(
-    conn: asyncpg.Connection, site: str, cutoff: date, limit: int = 1000
+    conn: asyncpg.Connection,
+    site: str,
+    cutoff: date,
+    *,
+    limit: int = 1000,
+    only: UUID | None = None,
 ) -> list[UUID]:
     """People registered at ``site`` with no running case and nothing recorded about them on or
     after ``cutoff`` (registration, a case opened or closed, a referral, a consent, a contact,
     a note, an assessment, a carer link, a correction): the retention rule erases them.
-    Merged duplicates go with the person they were merged into."""
+    Merged duplicates go with the person they were merged into. ``only``: that person, if
+    due."""
     found = await conn.fetch(
         """SELECT p.person_id FROM people p
            WHERE p.site = $1 AND p.erased_on IS NULL AND p.merged_into IS NULL
+             AND ($4::uuid IS NULL OR p.person_id = $4)
              AND p.registered_on < $2
              AND NOT EXISTS (SELECT 1 FROM cases c WHERE c.person_id = p.person_id
                              AND (c.status IN ('open', 'transferring')
@@ -921,5 +939,6 @@ async def due_for_erasure(
         site,
         cutoff,
         limit,
+        only,
     )
     return [row["person_id"] for row in found]
