@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from services.intake import handlers, handoffs, queries
+from services.intake import handlers, handoffs, queries, retention
 from shared.agency.instruments import load_instruments
 from shared.agency.screenings import load_screenings
 from shared.kit.config import Settings
@@ -21,7 +21,10 @@ def build(settings: Settings) -> ServiceDefinition:
     long ``transfer_case`` waits for the receiving site's answer before replying ``pending``;
     an unanswered handoff is sent again after ``CARENET_HANDOFF_RETRY_SECONDS`` (default 0.5),
     doubling up to ``CARENET_HANDOFF_RETRY_MAX_SECONDS`` (default 15); each send waits
-    ``CARENET_HANDOFF_TIMEOUT_SECONDS`` (default 10) for its answer."""
+    ``CARENET_HANDOFF_TIMEOUT_SECONDS`` (default 10) for its answer.
+
+    Retention: with a ``[retention]`` rule in the sites file, the day's run is checked for
+    every ``CARENET_RETENTION_CHECK_SECONDS`` (default 3600) and made once a day per site."""
     instruments = load_instruments(settings.path("CARENET_INSTRUMENTS"))
     overdue_days = settings.integer("CARENET_URGENT_REFERRAL_DAYS", 2, 0, 365)
     policy = handoffs.HandoffPolicy(
@@ -41,5 +44,8 @@ def build(settings: Settings) -> ServiceDefinition:
             transfer_wait=settings.number("CARENET_TRANSFER_WAIT_SECONDS", 2, 0, 10),
         ),
         queries=catalogued("intake", queries, queries=True, default_days=overdue_days),
-        background=(handoffs.relay(policy),),
+        background=(
+            handoffs.relay(policy),
+            retention.daily(settings.number("CARENET_RETENTION_CHECK_SECONDS", 3600, 1, 86400)),
+        ),
     )

@@ -74,6 +74,17 @@ class Person:
     """The sites where the person has (or had) a case."""
     merged_into: UUID | None = None
     """Set once this record was merged, as a duplicate, into the person it duplicates."""
+    erased_on: date | None = None
+    """Set once the person's personal data was erased: the row is a tombstone."""
+
+    def must_not_be_erased(self, field: str) -> None:
+        """An erased person takes no new records and no corrections: their row only keeps the
+        id valid for what was recorded before."""
+        if self.erased_on is not None:
+            raise CommandError.conflict(
+                "this person's personal data was erased",
+                **{field: f"erased on {self.erased_on.isoformat()}"},
+            )
 
     def must_not_be_merged(self, field: str) -> None:
         """A merged duplicate takes no new records: they belong on the person it was merged

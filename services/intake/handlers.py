@@ -47,6 +47,7 @@ from shared.kit.contracts.intake import (
     ConsentRecorded,
     DecideReferral,
     EndGoal,
+    ErasePerson,
     GoalDropped,
     GoalMet,
     GoalReviewed,
@@ -57,6 +58,7 @@ from shared.kit.contracts.intake import (
     MergePeople,
     OpenCase,
     OutreachLogged,
+    PersonErased,
     PersonMerged,
     PersonRegistered,
     PersonUpdated,
@@ -83,7 +85,12 @@ from shared.kit.db.uow import UnitOfWork
 
 
 async def _person(
-    uow: UnitOfWork, person_id: UUID, field: str, *, for_update: bool = False
+    uow: UnitOfWork,
+    person_id: UUID,
+    field: str,
+    *,
+    for_update: bool = False,
+    erased_too: bool = False,
 ) -> Person:
     """The person a command names, or ``not_found`` unless the site's staff know them (see
     ``Person.known_at``) or the caller's token reaches the site they are registered at (a
@@ -95,7 +102,21 @@ async def _person(
     if grant is not None and not (person.known_at(grant.sites) or grant.reaches(person.site)):
         raise CommandError.not_found("person", field)
     person.must_not_be_merged(field)
+    if not erased_too:
+        person.must_not_be_erased(field)
     return person
+
+
+async def _not_erased(uow: UnitOfWork, person_id: UUID | None, field: str) -> None:
+    """``conflict`` when the record a command names belongs to an erased person: nothing new
+    is written about them (a late note, review or void would bring text back)."""
+    if person_id is None:
+        return
+    erased_on = await store.erased_on(uow.conn, person_id, lock=True)
+    if erased_on is not None:
+        raise CommandError.conflict(
+            "this person's personal data was erased", **{field: f"erased on {erased_on}"}
+        )
 
 
 def _here(uow: UnitOfWork) -> Collection[str]:
@@ -254,6 +275,7 @@ async def decide_referral(cmd: DecideReferral, uow: UnitOfWork) -> dict[str, Any
         "referral_id",
         site=uow.site,
     )
+    await _not_erased(uow, referral.person_id, "referral_id")
     previous = referral.decide(cmd.decision, decided_on)
     await store.save_decision(
         uow.conn, referral, reason=cmd.reason, decided_on=decided_on, decided_by=cmd.actor
@@ -437,6 +459,8 @@ async def receive_transfer(
         field="consents",
     )
     person = await store.load_person(uow.conn, cmd.person_id, for_update=True)
+    if person is not None:
+        person.must_not_be_erased("person_id")
     if person is None:
         await store.add_transferred_person(
             uow.conn, cmd, phone_digits=phone_digits(cmd.person.phone)
@@ -474,6 +498,7 @@ async def close_case(cmd: CloseCase, uow: UnitOfWork) -> dict[str, Any]:
 async def log_contact(cmd: LogContact, uow: UnitOfWork) -> dict[str, Any]:
     contact_on = uow.business_date(cmd.on)
     case = found(await store.load_case(uow.conn, cmd.case_id), "case", "case_id", site=uow.site)
+    await _not_erased(uow, case.person_id, "case_id")
     case.log_contact(contact_on)
     contact_id = uuid4()
     await store.add_contact(uow.conn, cmd, contact_id=contact_id, contact_on=contact_on)
@@ -511,6 +536,7 @@ async def void_contact(cmd: VoidContact, uow: UnitOfWork) -> dict[str, Any]:
     contact = found(
         await store.load_contact(uow.conn, cmd.contact_id), "contact", "contact_id", site=uow.site
     )
+    await _not_erased(uow, contact.person_id, "contact_id")
     contact.void(uow.today)
     assert cmd.actor is not None
     await store.save_contact_void(uow.conn, contact, by=cmd.actor, reason=cmd.reason)
@@ -525,6 +551,7 @@ async def void_assessment(cmd: VoidAssessment, uow: UnitOfWork) -> dict[str, Any
         "assessment_id",
         site=uow.site,
     )
+    await _not_erased(uow, assessment.person_id, "assessment_id")
     assessment.void(uow.today)
     assert cmd.actor is not None
     await store.save_assessment_void(uow.conn, assessment, by=cmd.actor, reason=cmd.reason)
@@ -572,6 +599,7 @@ async def acknowledge_safety_followup(
         "assessment_id",
         site=uow.site,
     )
+    await _not_erased(uow, assessment.person_id, "assessment_id")
     assessment.acknowledge(cmd.actor, cmd.note)
     acknowledged_at = await store.save_acknowledgement(uow.conn, assessment)
     uow.record(
@@ -587,6 +615,7 @@ async def add_case_note(cmd: AddCaseNote, uow: UnitOfWork) -> dict[str, Any]:
     """A note on the case, kept in intake: no event says it was written."""
     noted_on = uow.business_date(cmd.on)
     case = found(await store.load_case(uow.conn, cmd.case_id), "case", "case_id", site=uow.site)
+    await _not_erased(uow, case.person_id, "case_id")
     case.record_on(noted_on)
     note_id = uuid4()
     await store.add_case_note(uow.conn, cmd, note_id=note_id, noted_on=noted_on)
@@ -598,12 +627,14 @@ async def _goal(uow: UnitOfWork, goal_id: UUID) -> tuple[Goal, Case]:
     goal = found(await store.load_goal(uow.conn, goal_id), "goal", "goal_id", site=uow.site)
     case = await store.load_case(uow.conn, goal.case_id)
     assert case is not None  # goals.case_id references cases
+    await _not_erased(uow, case.person_id, "goal_id")
     return goal, case
 
 
 async def set_goal(cmd: SetGoal, uow: UnitOfWork) -> dict[str, Any]:
     set_on = uow.business_date(cmd.on)
     case = found(await store.load_case(uow.conn, cmd.case_id), "case", "case_id", site=uow.site)
+    await _not_erased(uow, case.person_id, "case_id")
     goal = Goal.set(case, set_on)
     await store.add_goal(uow.conn, goal, cmd)
     return created(uow, GoalSet.of(goal), "goal_id")
@@ -647,6 +678,7 @@ async def screen_referral(
         "referral_id",
         site=uow.site,
     )
+    await _not_erased(uow, referral.person_id, "referral_id")
     referral.may_screen(screened_on)
     screening_id = uuid4()
     await store.add_screening(
@@ -664,3 +696,29 @@ async def screen_referral(
         "band": screened.band,
         "flags": list(screened.flags),
     }
+
+
+async def erase_person(cmd: ErasePerson, uow: UnitOfWork) -> dict[str, Any]:
+    """Erase the personal data of a person known at the site (see ``store.erase_person``), once
+    no case of theirs is running; a person erased already gets the same answer again."""
+    person = await _person(uow, cmd.person_id, "person_id", for_update=True, erased_too=True)
+    if person.erased_on is None:
+        running = await store.running_cases(uow.conn, cmd.person_id)
+        if running:
+            raise CommandError.conflict(
+                "the person has a case still running: close it (or let its transfer end) first",
+                person_id=f"{running[0].status} case {running[0].case_id}",
+            )
+        erased_on = await erase(uow, cmd.person_id, cmd.reason)
+    else:
+        erased_on = person.erased_on
+    return {"person_id": str(cmd.person_id), "erased_on": erased_on.isoformat()}
+
+
+async def erase(uow: UnitOfWork, person_id: UUID, reason: str) -> date:
+    """The one erasure path, for ``erase_person`` and the retention rule: erase today and tell
+    every service (``person.erased``: the id only; the reason stays here)."""
+    erased_on = uow.today
+    await store.erase_person(uow.conn, person_id, erased_on=erased_on, reason=reason)
+    uow.record(PersonErased(person_id=person_id, erased_on=erased_on), subject=person_id)
+    return erased_on

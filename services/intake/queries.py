@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from typing import Any
 from uuid import UUID
 
@@ -22,6 +22,7 @@ from shared.kit.contracts.intake import (
     PersonQuery,
     ReferralsOverdue,
     ReferralsUndecided,
+    RetentionRunsQuery,
     SafetyFollowups,
     SubjectAccessExport,
 )
@@ -56,6 +57,9 @@ async def person(q: PersonQuery, ctx: QueryContext) -> dict[str, Any]:
     async with ctx.conn.transaction():
         details = found(await views.person(ctx.conn, person_id), "person", "person_id")
         await _log(ctx, q, [person_id], "person")
+        erased_on = await store.erased_on(ctx.conn, person_id)
+        if erased_on is not None:
+            return await _erased(ctx, details, erased_on)
         links = await views.carer_links(ctx.conn, person_id)
         cases = await views.cases_of(ctx.conn, person_id)
         merged = await views.merged_from(ctx.conn, person_id)
@@ -74,6 +78,21 @@ async def person(q: PersonQuery, ctx: QueryContext) -> dict[str, Any]:
             if link["cared_for_id"] == me
         ],
         "cases": cases,
+    }
+
+
+async def _erased(ctx: QueryContext, details: dict[str, Any], erased_on: date) -> dict[str, Any]:
+    """An erased person's tombstone: the id, site, roles and dates, and their cases' ids and
+    codes; no personal data is left to show."""
+    person_id = UUID(details["person_id"])
+    return {
+        "person_id": details["person_id"],
+        "site": details["site"],
+        "roles": details["roles"],
+        "registered_on": details["registered_on"],
+        "erased": True,
+        "erased_on": erased_on.isoformat(),
+        "cases": await views.cases_of(ctx.conn, person_id),
     }
 
 
@@ -224,3 +243,9 @@ async def subject_access_export(q: SubjectAccessExport, ctx: QueryContext) -> di
         "unavailable": unavailable,
         "services": services,
     }
+
+
+async def retention_runs(q: RetentionRunsQuery, ctx: QueryContext) -> dict[str, Any]:
+    """What the retention rule erased at the site and those below it, latest runs first (ids
+    only: the people are erased)."""
+    return {"runs": await views.retention_runs(ctx.conn, ctx.sites, q.limit)}

@@ -56,7 +56,7 @@ async def load_person(
     row until the transaction ends."""
     lock = " FOR UPDATE OF p" if for_update else ""
     row = await conn.fetchrow(
-        f"""SELECT p.person_id, p.site, p.roles, p.merged_into,
+        f"""SELECT p.person_id, p.site, p.roles, p.merged_into, p.erased_on,
                    array(SELECT DISTINCT c.site FROM cases c
                          WHERE c.person_id = p.person_id) AS case_sites
             FROM people p WHERE p.person_id = $1{lock}""",
@@ -70,6 +70,7 @@ async def load_person(
         tuple(row["roles"]),
         frozenset(row["case_sites"]),
         row["merged_into"],
+        row["erased_on"],
     )
 
 
@@ -813,3 +814,155 @@ async def add_screening(
         screened_on=screened_on,
         screened_by=cmd.actor,
     )
+
+
+# --- erasure and retention -----------------------------------------------------------------
+
+
+async def erased_on(
+    conn: asyncpg.Connection, person_id: UUID, *, lock: bool = False
+) -> date | None:
+    """When the person's personal data was erased; None if it was not (or no such person).
+    ``lock`` holds the person's row (shared) until the transaction ends, so an erasure waits
+    for what a command writes about them, and then clears it too (a collision, should they
+    wait on each other, is run again by the request layer)."""
+    erased: date | None = await conn.fetchval(
+        "SELECT erased_on FROM people WHERE person_id = $1" + (" FOR SHARE" if lock else ""),
+        person_id,
+    )
+    return erased
+
+
+async def erase_person(
+    conn: asyncpg.Connection, person_id: UUID, *, erased_on: date, reason: str
+) -> None:
+    """Erase the person's personal data and that of the duplicates merged into them, field by
+    field: names, contact details, sex and birth year; the text of their referrals, case notes,
+    goals, reviews, voids and merges; their answers to assessments and screenings (scores,
+    bands and flags stay: figures and worklists count them). Ids, codes, dates, roles and the
+    access log stay. Every person erased keeps a tombstone row (``erased_on``)."""
+    await conn.execute(
+        """UPDATE people SET preferred_name = NULL, legal_name = NULL, sex = NULL,
+                  birth_year = NULL, phone = NULL, phone_digits = NULL, language = NULL,
+                  address = NULL, erased_on = $2, erasure_reason = $3
+           WHERE person_id = $1 OR merged_into = $1""",
+        person_id,
+        erased_on,
+        reason,
+    )
+    await conn.execute(
+        "UPDATE referrals SET reason = NULL, decision_reason = NULL WHERE person_id = $1",
+        person_id,
+    )
+    await conn.execute(
+        """UPDATE referral_screenings SET answers = '{}'
+           WHERE referral_id IN (SELECT referral_id FROM referrals WHERE person_id = $1)""",
+        person_id,
+    )
+    await conn.execute(
+        """UPDATE assessments SET answers = '{}', acknowledge_note = NULL, void_reason = NULL
+           WHERE person_id = $1""",
+        person_id,
+    )
+    cases = "(SELECT case_id FROM cases WHERE person_id = $1)"
+    await conn.execute(
+        f"UPDATE case_contacts SET void_reason = NULL WHERE case_id IN {cases}", person_id
+    )
+    await conn.execute(f"UPDATE case_notes SET text = NULL WHERE case_id IN {cases}", person_id)
+    await conn.execute(
+        f"""UPDATE goal_reviews SET note = NULL
+            WHERE goal_id IN (SELECT goal_id FROM goals
+                              WHERE person_id = $1 OR case_id IN {cases})""",
+        person_id,
+    )
+    await conn.execute(
+        f"""UPDATE goals SET text = NULL, end_note = NULL
+            WHERE person_id = $1 OR case_id IN {cases}""",
+        person_id,
+    )
+    await conn.execute(
+        "UPDATE person_merges SET reason = NULL WHERE into_id = $1 OR duplicate_id = $1",
+        person_id,
+    )
+    await conn.execute(
+        "UPDATE handoffs SET token = NULL, last_error = NULL WHERE person_id = $1", person_id
+    )
+
+
+async def lock_person(conn: asyncpg.Connection, person_id: UUID) -> None:
+    """Hold the person's row until the transaction ends: no case opens, no text is written."""
+    await conn.execute("SELECT 1 FROM people WHERE person_id = $1 FOR UPDATE", person_id)
+
+
+async def claim_retention_run(
+    conn: asyncpg.Connection, site: str, run_on: date, cutoff: date
+) -> bool:
+    """Claim the site's retention run of ``run_on``: False when it was claimed already (by
+    another replica, or earlier today). A concurrent claim waits here for the first to end."""
+    return bool(
+        await conn.fetchval(
+            """INSERT INTO retention_runs (site, run_on, cutoff) VALUES ($1, $2, $3)
+               ON CONFLICT DO NOTHING RETURNING true""",
+            site,
+            run_on,
+            cutoff,
+        )
+    )
+
+
+async def save_retention_run(
+    conn: asyncpg.Connection, site: str, run_on: date, erased: list[UUID]
+) -> None:
+    await conn.execute(
+        "UPDATE retention_runs SET erased = $3 WHERE site = $1 AND run_on = $2",
+        site,
+        run_on,
+        erased,
+    )
+
+
+async def due_for_erasure(
+    conn: asyncpg.Connection,
+    site: str,
+    cutoff: date,
+    *,
+    limit: int = 1000,
+    only: UUID | None = None,
+) -> list[UUID]:
+    """People registered at ``site`` with no running case and nothing recorded about them on or
+    after ``cutoff`` (registration, a case opened or closed, a referral, a consent, a contact,
+    a note, an assessment, a carer link, a correction): the retention rule erases them.
+    Merged duplicates go with the person they were merged into. ``only``: that person, if
+    due."""
+    found = await conn.fetch(
+        """SELECT p.person_id FROM people p
+           WHERE p.site = $1 AND p.erased_on IS NULL AND p.merged_into IS NULL
+             AND ($4::uuid IS NULL OR p.person_id = $4)
+             AND p.registered_on < $2
+             AND NOT EXISTS (SELECT 1 FROM cases c WHERE c.person_id = p.person_id
+                             AND (c.status IN ('open', 'transferring')
+                                  OR c.opened_on >= $2 OR c.closed_on >= $2))
+             AND NOT EXISTS (SELECT 1 FROM referrals r WHERE r.person_id = p.person_id
+                             AND (r.status IN ('received', 'waitlisted')
+                                  OR r.received_on >= $2 OR r.decided_on >= $2))
+             AND NOT EXISTS (SELECT 1 FROM consents k WHERE k.person_id = p.person_id
+                             AND k.recorded_on >= $2)
+             AND NOT EXISTS (SELECT 1 FROM assessments a WHERE a.person_id = p.person_id
+                             AND a.assessed_on >= $2)
+             AND NOT EXISTS (SELECT 1 FROM case_contacts cc JOIN cases c USING (case_id)
+                             WHERE c.person_id = p.person_id AND cc.contact_on >= $2)
+             AND NOT EXISTS (SELECT 1 FROM case_notes n JOIN cases c USING (case_id)
+                             WHERE c.person_id = p.person_id AND n.noted_on >= $2)
+             AND NOT EXISTS (SELECT 1 FROM carer_links l
+                             WHERE (l.carer_id = p.person_id OR l.cared_for_id = p.person_id)
+                               AND l.linked_on >= $2)
+             AND NOT EXISTS (SELECT 1 FROM person_changes ch WHERE ch.person_id = p.person_id
+                             AND ch.changed_at >= $2)
+           ORDER BY p.registered_on, p.person_id
+           LIMIT $3""",
+        site,
+        cutoff,
+        limit,
+        only,
+    )
+    return [row["person_id"] for row in found]

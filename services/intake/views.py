@@ -422,3 +422,18 @@ async def everything_about(conn: asyncpg.Connection, person_id: UUID) -> dict[st
             ids,
         ),
     }
+
+
+async def retention_runs(
+    conn: asyncpg.Connection, sites: Collection[str], limit: int
+) -> list[dict[str, Any]]:
+    """The latest ``limit`` retention runs at ``sites``, newest first."""
+    runs = await conn.fetch(
+        """SELECT site, run_on, cutoff, erased::text[] AS erased_people,
+                  cardinality(erased) AS erased, ran_at
+           FROM retention_runs WHERE site = ANY($1::text[])
+           ORDER BY run_on DESC, site LIMIT $2""",
+        sorted(sites),
+        limit,
+    )
+    return [_jsonable(r) for r in runs]

@@ -30,6 +30,7 @@ def build(settings: Settings) -> ServiceDefinition:
                         "intake.consent.recorded": inbound.on_consent_recorded,
                         "intake.carer.linked": inbound.on_carer_linked,
                         "intake.person.merged": inbound.on_person_merged,
+                        "intake.person.erased": inbound.on_person_erased,
                     }
                 ),
                 batch_size=100,

@@ -102,7 +102,9 @@ async def register_volunteer(cmd: RegisterVolunteer, uow: UnitOfWork) -> dict[st
     )
     return created(
         uow,
-        VolunteerRegistered.of(v, service_user=is_service_user(roles), registered_on=registered_on),
+        VolunteerRegistered.of(
+            v, skills=None, service_user=is_service_user(roles), registered_on=registered_on
+        ),
         "volunteer_id",
         teams=v.teams,
     )
@@ -311,7 +313,7 @@ async def log_hours(cmd: LogHours, uow: UnitOfWork) -> dict[str, Any]:
     )
     return created(
         uow,
-        HoursLogged.of(cmd, hours_id=hours_id, team=team, minutes=minutes, date=day),
+        HoursLogged.of(cmd, hours_id=hours_id, team=team, minutes=minutes, date=day, activity=None),
         "hours_id",
         minutes=minutes,
         date=day.isoformat(),

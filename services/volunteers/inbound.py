@@ -11,7 +11,7 @@ from uuid import UUID
 from services.volunteers import store
 from shared.kit.contracts import EventEnvelope
 from shared.kit.contracts.groups import SessionCancelled, SessionScheduled
-from shared.kit.contracts.intake import CarerLinked, ConsentRecorded, PersonMerged
+from shared.kit.contracts.intake import CarerLinked, ConsentRecorded, PersonErased, PersonMerged
 from shared.kit.contracts.volunteers import AssignmentCancelled, PeerMatchEnded
 from shared.kit.db.uow import UnitOfWork
 from shared.kit.known_people import person_of
@@ -68,6 +68,12 @@ async def on_person_merged(uow: UnitOfWork, event: EventEnvelope, data: PersonMe
     """The duplicate's consent, carer links, peer matches and volunteer record become the kept
     person's (the kit has recorded the merge)."""
     await store.move_person(uow.conn, data.duplicate_id, await person_of(uow.conn, data.into_id))
+
+
+async def on_person_erased(uow: UnitOfWork, event: EventEnvelope, data: PersonErased) -> None:
+    """The erased person's consent and carer links go; as a volunteer, their skills, languages
+    and availability go, and they are made inactive (the kit has forgotten their roles)."""
+    await store.forget_person(uow.conn, await person_of(uow.conn, data.person_id))
 
 
 async def on_session_scheduled(

@@ -530,3 +530,24 @@ async def move_person(conn: asyncpg.Connection, duplicate_id: UUID, into_id: UUI
         duplicate_id,
         into_id,
     )
+
+
+async def forget_person(conn: asyncpg.Connection, person_id: UUID) -> None:
+    """Drop what identifies an erased person beyond their id (``person.erased``): consent,
+    carer links and, if they volunteer, their skills, languages, availability and the words of
+    their hours' activities; the volunteer is made inactive. Hours, duties and matches stay
+    (ids, codes, dates, minutes), so figures stand. Idempotent."""
+    await conn.execute("DELETE FROM service_consent WHERE person_id = $1", person_id)
+    await conn.execute(
+        "DELETE FROM carer_links WHERE carer_id = $1 OR cared_for_id = $1", person_id
+    )
+    volunteer_id = await conn.fetchval(
+        """UPDATE volunteers SET skills = '{}', languages = '{}', active = false
+           WHERE person_id = $1 RETURNING volunteer_id""",
+        person_id,
+    )
+    if volunteer_id is None:
+        return
+    await conn.execute("DELETE FROM availability WHERE volunteer_id = $1", volunteer_id)
+    await conn.execute("DELETE FROM unavailable_dates WHERE volunteer_id = $1", volunteer_id)
+    await conn.execute("UPDATE hours SET activity = 'erased' WHERE volunteer_id = $1", volunteer_id)

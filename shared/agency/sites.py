@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import re
 import tomllib
+from calendar import isleap
+from datetime import date, timedelta
 from pathlib import Path
 from typing import Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -39,11 +41,37 @@ class Site(BaseModel):
         return self
 
 
+class Retention(BaseModel):
+    """``[retention]``: how long personal data of a person is kept once nothing happens with
+    them (no running case, nothing recorded): ``personal_data_years`` (or, for trials and
+    tests, ``personal_data_days``; both given: the shorter). Intake's daily job erases it."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    personal_data_years: int | None = Field(default=None, ge=1, le=100)
+    personal_data_days: int | None = Field(default=None, ge=1, le=36500)
+
+    def cutoff(self, today: date) -> date | None:
+        """The first day that still counts as recent: a person with nothing on or after it
+        is erased. None: no rule."""
+        cutoffs = []
+        if self.personal_data_years is not None:
+            year = today.year - self.personal_data_years
+            # 29 February, in a year without one, is the 28th.
+            leap_day_missing = (today.month, today.day) == (2, 29) and not isleap(year)
+            cutoffs.append(today.replace(year=year, day=28 if leap_day_missing else today.day))
+        if self.personal_data_days is not None:
+            cutoffs.append(today - timedelta(days=self.personal_data_days))
+        return max(cutoffs) if cutoffs else None
+
+
 class Organisation(BaseModel):
     model_config = ConfigDict(extra="allow", frozen=True)
 
     timezone: str = "Asia/Hong_Kong"
     sites: list[Site]
+    retention: Retention = Retention()
+    """The retention rule for personal data (none unless the sites file has ``[retention]``)."""
 
     @field_validator("timezone")
     @classmethod

@@ -19,6 +19,8 @@ for a person known only by a case, that case's site), and a ``known_consents`` t
 (``person_id uuid, purpose text, given bool, recorded_at timestamptz``, one row per person and
 purpose) keeps each purpose's latest ``consent.recorded``. ``may_share`` answers whether a
 person may be named at a site (``Organisation.shares_beyond``).
+A person whose personal data intake erased (``person.erased``) is forgotten: such a service
+also keeps an ``erased_people`` table.
 """
 
 from __future__ import annotations
@@ -35,6 +37,7 @@ from shared.kit.contracts import EventEnvelope
 from shared.kit.contracts.intake import (
     CaseOpened,
     ConsentRecorded,
+    PersonErased,
     PersonMerged,
     PersonRegistered,
     PersonUpdated,
@@ -189,12 +192,32 @@ async def may_share(
     return await has_consent(conn, person_id, "data_sharing")
 
 
+async def forget_erased(uow: UnitOfWork, event: EventEnvelope, data: PersonErased) -> None:
+    """An erased person (and the duplicates merged into them) is no longer known: their roles,
+    home site and consents go, and ``erased_people`` (``person_id uuid PRIMARY KEY, erased_on date NOT NULL``) keeps
+    the id, so a service refuses them as it refuses anyone intake has not told it of."""
+    kept = await person_of(uow.conn, data.person_id)
+    await uow.conn.execute(
+        """DELETE FROM known_people WHERE person_id = $1
+              OR person_id IN (SELECT duplicate_id FROM merged_people WHERE into_id = $1)""",
+        kept,
+    )
+    await uow.conn.execute("DELETE FROM known_consents WHERE person_id = $1", kept)
+    await uow.conn.execute(
+        """INSERT INTO erased_people (person_id, erased_on) VALUES ($1, $2)
+           ON CONFLICT (person_id) DO NOTHING""",
+        kept,
+        data.erased_on,
+    )
+
+
 HANDLERS: dict[str, EventHandler] = {
     "intake.person.registered": remember_person,
     "intake.case.opened": remember_case_roles,
     "intake.person.updated": remember_corrected_roles,
     "intake.person.merged": remember_merge,
     "intake.consent.recorded": remember_consent,
+    "intake.person.erased": forget_erased,
 }
 
 

@@ -43,6 +43,7 @@ async def test_a_volunteer_is_a_person_known_from_intake(clients, services, nc):
     [event] = await eventually(lambda: _events(nc, "volunteers.volunteer.registered"))
     assert event["volunteer_id"] == registered["volunteer_id"]
     assert event["service_user"] is True, "a family carer who volunteers: transform to contribute"
+    assert event["skills"] is None, "a volunteer's skills stay in volunteers"
     assert set(event) == {
         "volunteer_id",
         "person_id",

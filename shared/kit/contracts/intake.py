@@ -682,3 +682,36 @@ class SubjectAccessExport(Query):
     access log."""
 
     person_id: UUID
+
+
+# --- erasure and retention (issue 17) -------------------------------------------------------
+
+
+@command("intake", "erase_person", access=MANAGERS)
+class ErasePerson(Command):
+    """Erase a person's personal data (names, contact details, birth year, the text of their
+    case record, referrals, reviews and voids, their answers): the person stays as a tombstone
+    under the same id, so figures and other records still count them. Refused while a case of
+    theirs is running (close it first). Erasing again answers the same. The reason stays in
+    intake; ``person.erased`` tells every service (the id only)."""
+
+    person_id: UUID
+    reason: str = Text
+
+
+@query("intake", "retention_runs", access=MANAGERS)
+class RetentionRunsQuery(Query):
+    """The retention job's latest runs at the site and below it, newest first: when each ran,
+    the cut-off it applied and the people it erased (ids only)."""
+
+    limit: int = Field(default=10, ge=1, le=100)
+
+
+@event("intake.person.erased")
+class PersonErased(EventData):
+    """A person's personal data was erased in intake (on request, or by the retention rule):
+    every service drops what it holds about them beyond the id. Figures stand. The reason stays
+    in intake."""
+
+    person_id: UUID
+    erased_on: date

@@ -296,7 +296,10 @@ class VolunteerRegistered(EventData):
     volunteer_id: UUID
     person_id: UUID
     teams: list[str]
-    skills: list[str]
+    skills: list[str] | None = Field(
+        default=None,
+        description="Sent by earlier versions only: a volunteer's skills stay in volunteers.",
+    )
     service_user: bool
     registered_on: dt.date
 
@@ -390,7 +393,10 @@ class HoursLogged(EventData):
     team: str
     minutes: int
     date: dt.date
-    activity: str
+    activity: str | None = Field(
+        default=None,
+        description="Sent by earlier versions only: the words of an activity stay in volunteers.",
+    )
     assignment_id: UUID | None = None
 
 
