@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Awaitable, Callable
-from datetime import date, timedelta
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 from uuid import uuid4
@@ -122,6 +122,19 @@ async def test_a_manager_erases_a_person_and_intake_keeps_only_a_tombstone(staff
                     "registered_on": "2026-01-05",
                 },
                 "from_site": "icmhc",
+                # Consent to share given: what refuses it is the erasure, nothing else.
+                "consents": [
+                    {
+                        "consent_id": str(uuid4()),
+                        "purpose": purpose,
+                        "given": True,
+                        "recorded_on": date.today().isoformat(),
+                        "recorded_by": "sw-lee",
+                        "recorded_at": datetime.now(UTC).isoformat(),
+                        "site": "icmhc",
+                    }
+                    for purpose in ("service", "data_sharing")
+                ],
                 "from_case_id": str(uuid4()),
                 "worker_id": "sw-lee",
                 "transferred_on": date.today().isoformat(),
