@@ -218,6 +218,14 @@ class Form:
         if not reply.error.details and reply.error.code not in ("unavailable", "internal"):
             self.others.append(reply.error.message)
 
+    def refuse(self, name: str, message: str) -> None:
+        """Refuse the form before sending it, with ``message`` (an ``N_`` string) beside
+        ``name``: for what only the console asks (a confirmation box ticked)."""
+        self.error = ErrorBody(code="validation_error", message=message)
+        self.problem = _(PROBLEMS["validation_error"])
+        self.errors = {name: [_(message)]}
+        self.others = []
+
     def detail(self, name: str) -> list[str]:
         """The raw messages of the reply's details about ``name`` (e.g. ids it names)."""
         if self.error is None:

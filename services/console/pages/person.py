@@ -44,6 +44,7 @@ ACKNOWLEDGE = ("intake", "acknowledge_safety_followup")
 LINK_CARER = ("intake", "link_carer")
 UPDATE = ("intake", "update_person")
 ENROLMENTS = ("groups", "person_enrolments")
+ERASE = ("intake", "erase_person")
 
 PAGE = NAV.add(
     Page(
@@ -52,6 +53,10 @@ PAGE = NAV.add(
         requests=(PERSON, CONSENT, CASE_RECORD, ASSESSMENTS, FOLLOWUPS, UPDATE, ENROLMENTS),
         nav=False,
     )
+)
+
+ERASING = NAV.add(
+    Page("/people/{person_id}/erase", N_("Erase personal data"), requests=(ERASE,), nav=False)
 )
 
 PURPOSES: dict[str, str] = {
@@ -235,6 +240,8 @@ async def _page(
             "edit": edit,
             "saved": saved,
             "may_export": access_request.PAGE.allows(staff),
+            "may_erase": ERASING.allows(staff),
+            "erase": failed.get("erase") or Form.blank(),
             "instruments": instruments(),
             "roles": ROLES,
             "sexes": SEXES,
@@ -276,6 +283,19 @@ async def _send(
     if form.ok:
         return RedirectResponse(f"/people/{person_id}?saved={key.split(':')[0]}", status_code=303)
     return await _page(request, staff, person_id, {key: form})
+
+
+@router.post("/people/{person_id}/erase")
+async def erase(
+    request: Request, person_id: UUID, staff: Annotated[SignedIn, Depends(ERASING.guard)]
+) -> Response:
+    """Erase the person's personal data, once the manager has ticked that they checked why."""
+    form = await Form.read(request)
+    if form.value("checked") != "yes":
+        form.refuse("checked", N_("Tick this to confirm before erasing."))
+        return await _page(request, staff, person_id, {"erase": form})
+    payload = form.payload("reason", person_id=str(person_id))
+    return await _send(request, staff, person_id, "erase", form, ERASE, payload)
 
 
 @router.post("/people/{person_id}/edit")
