@@ -408,9 +408,14 @@ async def test_two_replicas_share_the_work_and_a_kill_loses_and_doubles_nothing(
             n
             for subject, n in (intake_subjects or {}).items()
             if subject.rsplit(".", 2)[-2:]
-            in (["person", "registered"], ["case", "opened"], ["case", "closed"])
+            in (
+                ["person", "registered"],
+                ["consent", "recorded"],  # groups keeps consents, for consent to share
+                ["case", "opened"],
+                ["case", "closed"],
+            )
         )
-        assert expected == ENROLLED_COHORT * 2 + CHURN_COHORT * 3
+        assert expected == ENROLLED_COHORT * 3 + CHURN_COHORT * 4
 
         async def applied() -> bool:
             rows = await db.fetchval(
