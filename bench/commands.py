@@ -286,17 +286,19 @@ async def _commands(cluster: Cluster, requests: int, clients: int) -> list[Row]:
             return int(known) == len(people)
 
         await eventually(groups_knows_everyone, timeout=120, what="groups to learn every person")
-        enrolments = [
-            (
-                programmes[i % len(programmes)][0],
-                {
-                    "command_id": str(uuid4()),
-                    "programme_id": str(programmes[i % len(programmes)][1]),
-                    "person_id": str(person),
-                },
-            )
-            for i, person in enumerate(people)
-        ]
+        # Each person in a programme of the site that registered them: enrolling elsewhere
+        # needs their consent to share, which the bench does not record.
+        at_site = {site: [p for s, p in programmes if s == site] for site in SITES}
+        enrolments = []
+        for i, person in enumerate(people):
+            site = register_body(i)[0]
+            programme = at_site[site][(i // len(SITES)) % len(at_site[site])]
+            body = {
+                "command_id": str(uuid4()),
+                "programme_id": str(programme),
+                "person_id": str(person),
+            }
+            enrolments.append((site, body))
         await both("groups", "enrol", enrolments)
         await both("groups", "record_attendance", await _attendance_bodies(cluster, requests))
     return rows
