@@ -6,8 +6,9 @@ from __future__ import annotations
 from typing import Any
 
 from services.reporting import store
-from services.reporting.domain import Period, Reporting, closed_month, deidentify
-from services.reporting.figures import every_figure
+from services.reporting.domain import Period, Reporting, closed_month
+from services.reporting.figures import every_figure, hours_contributors
+from services.reporting.suppression import deidentify
 from services.reporting.views import Reads
 from shared.kit.contracts.reporting import PublishSummary, SummaryPublished
 from shared.kit.db.uow import UnitOfWork
@@ -22,7 +23,7 @@ async def publish_month(
         return {"published": False, "event_id": str(existing), "month": month.month}
     reads = Reads(uow.conn, reporting.sites_of(site), month)
     figures = await every_figure(reads, reporting.instruments)
-    suppressed = deidentify(figures)
+    suppressed = deidentify(figures, await hours_contributors(reads))
     envelope = uow.record(
         SummaryPublished(
             month=month.month,

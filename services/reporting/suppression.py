@@ -364,9 +364,7 @@ def _beside(
     return None
 
 
-def apply(
-    table: Table, tables: Mapping[str, dict[str, Any]]
-) -> list[str]:
+def apply(table: Table, tables: Mapping[str, dict[str, Any]]) -> list[str]:
     """Write ``None`` into ``tables`` for every hidden published number (and the means of an
     outcome whose ``n_paired`` is hidden); the paths hidden, in the figures' order."""
     suppressed: list[str] = []
@@ -407,8 +405,30 @@ def suppress(
     return apply(table, tables)
 
 
-def deidentify(
-    figures: dict[str, Any], contributors: Mapping[str, int] | None = None
-) -> list[str]:
+def deidentify(figures: dict[str, Any], contributors: Mapping[str, int] | None = None) -> list[str]:
     """One set of figures (a reply's ``figures``), in place; the hidden paths."""
     return suppress({"": figures}, {"": contributors or {}})
+
+
+def deidentify_outcomes(overall: dict[str, Any], works: dict[str, Any]) -> list[str]:
+    """An ``outcomes`` reply's overall statistics and its "what works" splits, in place: each
+    split's people who attended and those who did not add up to the overall ``n_paired``, so
+    they are suppressed together (paths ``overall.…`` and ``what_works.…``)."""
+    reply = {"overall": overall, "what_works": works}
+    table = Table()
+
+    def add(path: str, stats: dict[str, Any]) -> str:
+        n = stats["n_paired"]
+        means = tuple(f"{path}.{k}" for k in stats if k != "n_paired")
+        table.cells[f"{path}.n_paired"] = Cell(f"{path}.n_paired", n, False, means)
+        if 0 < n < SMALL:
+            table.hidden.add(f"{path}.n_paired")
+        return f"{path}.n_paired"
+
+    whole = add("overall", overall)
+    for kind, splits in works.items():
+        for code, split in splits.items():
+            parts = tuple(add(f"what_works.{kind}.{code}.{side}", split[side]) for side in split)
+            table.lines.append(Line(whole, parts, True))
+    complete(table)
+    return apply(table, {"": reply})

@@ -2,26 +2,21 @@
 breakdowns, a parent with its sites, hours with the people behind them) no hidden number can be
 worked out from the shown ones, the sums that tie them and what anyone knows of counts and hours.
 
-The proof is by enumeration, independent of ``suppression.py``'s own check: every hidden number
-is given whole values (hours: half hours) in a box around the true ones, and each must take at
-least two values among the assignments that agree with everything shown. An assignment found in
-the box is one the reader cannot rule out, so two of them prove the number is not recoverable.
+The proof is ``reader.py``'s, written apart from ``suppression.py``'s own check: for every hidden
+number it finds a second assignment of all hidden numbers that agrees with everything shown.
 """
 
 from __future__ import annotations
 
 import copy
 import os
-from collections.abc import Iterator
-from dataclasses import dataclass
-from fractions import Fraction
 from typing import Any
 
-from hypothesis import HealthCheck, settings
+from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from hypothesis import given
 
 from services.reporting.suppression import SMALL, deidentify, suppress
+from tests.unit.reporting.reader import assert_nothing_recoverable, numbers
 
 settings.register_profile(
     "suppression",
@@ -37,153 +32,6 @@ SOURCES = ("hospital", "self", "ngo")
 ROLES = ("carer", "recovery", "youth")
 KINDS = ("new", "reactivated")
 TEAMS = ("peer", "family")
-
-
-# --- what the reader knows ------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class Sum:
-    """``total`` = sum(``parts``), or (``exact`` False) each part <= total <= sum(parts)."""
-
-    total: str
-    parts: tuple[str, ...]
-    exact: bool
-
-
-def numbers(tables: dict[str, dict[str, Any]]) -> dict[str, Any]:
-    """Every number of the figures by its path, as the reply names it."""
-    out: dict[str, Any] = {}
-
-    def walk(node: Any, path: str) -> None:
-        if isinstance(node, dict):
-            for key, value in node.items():
-                walk(value, f"{path}.{key}" if path else key)
-        else:
-            out[path] = node
-
-    for prefix, figures in tables.items():
-        walk(figures, prefix)
-    return out
-
-
-def sums(tables: dict[str, dict[str, Any]], many: set[tuple[str, str]]) -> list[Sum]:
-    """The test's own reading of docs/figures.md: totals of breakdowns, hours of hours_by, a
-    parent of its sites (distinct people: at most the sites' sum)."""
-    found = []
-    for prefix, figures in tables.items():
-        at = f"{prefix}." if prefix else ""
-        for name, figure in figures.items():
-            for total, by in (("total", "by"), ("hours", "hours_by")):
-                for dim, cells in figure.get(by, {}).items():
-                    parts = tuple(f"{at}{name}.{by}.{dim}.{code}" for code in cells)
-                    exact = by == "hours_by" or (name, dim) not in many
-                    found.append(Sum(f"{at}{name}.{total}", parts, exact))
-    if len(tables) > 1:
-        parent = numbers({"": tables[""]})
-        for path in parent:
-            parts = tuple(f"sites.{s}.{path}" for s in tables if s and f"{s}.{path}")
-            parts = tuple(f"{s}.{path}" for s in tables if s)
-            found.append(Sum(path, parts, not path.startswith("unique_participants")))
-    return found
-
-
-def alternatives(
-    before: dict[str, Any], after: dict[str, Any], lines: list[Sum], hours: set[str]
-) -> dict[str, set[int]]:
-    """For each hidden number, two values it can take in assignments that agree with the shown
-    numbers and the sums (one value: it can be worked out).
-
-    The other assignment is searched for as a move of every hidden number by -1, 0 or +1 (hours:
-    half an hour) from the true values: counts stay >= 1 and hours >= 0. A move found is an
-    assignment the reader cannot rule out; the sums here are those of a network flow, where a
-    number that can change at all can change by one step along a cycle of such moves.
-    """
-    hidden = sorted(p for p, v in after.items() if v is None and before[p] is not None)
-    # In half hours for hours, so that every sum is exact in integers.
-    true = {p: int(Fraction(str(v)) * (2 if p in hours else 1)) for p, v in before.items()
-            if v is not None}
-    low = {p: 0 if p in hours else 1 for p in hidden}
-    relevant = [line for line in lines if any(m in hidden for m in (line.total, *line.parts))]
-    touching: dict[str, list[Sum]] = {}
-    for line in relevant:
-        for m in (line.total, *line.parts):
-            touching.setdefault(m, []).append(line)
-
-    def value(moves: dict[str, int], m: str) -> int:
-        return true[m] + moves.get(m, 0)
-
-    def feasible(moves: dict[str, int], line: Sum) -> bool:
-        members = (line.total, *line.parts)
-        open_ = [m for m in members if m in hidden and m not in moves]
-        if line.exact:
-            # parts - total must stay as it is: what is still open must make up the rest.
-            fixed = sum(moves.get(m, 0) for m in line.parts) - moves.get(line.total, 0)
-            return -len(open_) <= fixed <= len(open_)
-        if open_:
-            return True
-        total = value(moves, line.total)
-        return all(value(moves, p) <= total for p in line.parts) and total <= sum(
-            value(moves, p) for p in line.parts
-        )
-
-    def search(moves: dict[str, int], order: list[str]) -> bool:
-        if not order:
-            return True
-        first, *rest = order
-        for move in (0, 1, -1):
-            if true[first] + move < low[first]:
-                continue
-            moves[first] = move
-            if all(feasible(moves, line) for line in touching.get(first, [])) and search(
-                moves, rest
-            ):
-                return True
-            del moves[first]
-        return False
-
-    found: dict[str, set[int]] = {}
-    for path in hidden:
-        # Nearest numbers first, so that sums close early and prune.
-        order, seen = [], {path}
-        frontier = [path]
-        while frontier:
-            current = frontier.pop(0)
-            for line in touching.get(current, []):
-                for m in (line.total, *line.parts):
-                    if m in hidden and m not in seen:
-                        seen.add(m)
-                        order.append(m)
-                        frontier.append(m)
-        values = {true[path]}
-        for move in (1, -1):
-            moves = {path: move}
-            if true[path] + move < low[path]:
-                continue
-            if all(feasible(moves, line) for line in touching.get(path, [])) and search(
-                moves, order
-            ):
-                values.add(value(moves, path))
-                break
-        found[path] = values
-    return found
-
-
-def assert_nothing_recoverable(
-    before: dict[str, dict[str, Any]], after: dict[str, dict[str, Any]], suppressed: list[str]
-) -> None:
-    many = {("cases_opened", "role"), ("unique_participants", "role")}
-    lines = sums(before, many)
-    was, now = numbers(before), numbers(after)
-    hidden = {p for p, v in now.items() if v is None and was[p] is not None}
-    assert hidden == set(suppressed)
-    assert len(suppressed) == len(set(suppressed))
-    for path in hidden:
-        assert was[path] != 0, f"{path}: a zero is never hidden"
-    hours = {p for p in was if ".hours" in p or p.startswith(("volunteer_hours", "sites."))
-             and "volunteer_hours" in p}
-    for path, values in alternatives(was, now, lines, hours).items():
-        assert len(values) >= 2, f"{path} = {was[path]} can be worked out: {now}"
 
 
 # --- random figures -------------------------------------------------------------------------
@@ -262,14 +110,22 @@ def figures_of(
         "case_contacts": {
             "total": sum(n for per in contacts for n, _, _ in per),
             "hours": sum(h for per in contacts for _, _, h in per) / 2,
-            "by": {"mode": {m: sum(n for n, _, _ in per) for m, per in zip(MODES, contacts)}},
+            "by": {
+                "mode": {
+                    m: sum(n for n, _, _ in per) for m, per in zip(MODES, contacts, strict=True)
+                }
+            },
             "hours_by": {
-                "mode": {m: sum(h for _, _, h in per) / 2 for m, per in zip(MODES, contacts)}
+                "mode": {
+                    m: sum(h for _, _, h in per) / 2 for m, per in zip(MODES, contacts, strict=True)
+                }
             },
         },
         "volunteer_hours": {
             "total": sum(h for per in hours for _, h in per) / 2,
-            "by": {"team": {t: sum(h for _, h in per) / 2 for t, per in zip(TEAMS, hours)}},
+            "by": {
+                "team": {t: sum(h for _, h in per) / 2 for t, per in zip(TEAMS, hours, strict=True)}
+            },
         },
     }
     # Nobody is in two modes or teams: the parent's people are the sites' added up.
@@ -277,12 +133,12 @@ def figures_of(
         "case_contacts.hours": sum(k for per in contacts for _, k, _ in per),
         **{
             f"case_contacts.hours_by.mode.{m}": sum(k for _, k, _ in per)
-            for m, per in zip(MODES, contacts)
+            for m, per in zip(MODES, contacts, strict=True)
         },
         "volunteer_hours.total": sum(k for per in hours for k, _ in per),
         **{
             f"volunteer_hours.by.team.{t}": sum(k for k, _ in per)
-            for t, per in zip(TEAMS, hours)
+            for t, per in zip(TEAMS, hours, strict=True)
         },
     }
     return f, contributors
@@ -292,9 +148,15 @@ def figures_of(
 def figure_sets(draw: st.DrawFn) -> tuple[dict[str, dict[str, Any]], dict[str, dict[str, int]]]:
     """One or two figures of a parent alone, or with its sites' (the parent's their sum)."""
     names = sorted(draw(st.sets(st.sampled_from(sorted(FIGURE_ITEMS)), min_size=1, max_size=2)))
-    roles = dict(enumerate(draw(st.lists(
-        st.frozensets(st.sampled_from(ROLES), min_size=1), min_size=10, max_size=10
-    ))))
+    roles = dict(
+        enumerate(
+            draw(
+                st.lists(
+                    st.frozensets(st.sampled_from(ROLES), min_size=1), min_size=10, max_size=10
+                )
+            )
+        )
+    )
     n_sites = draw(st.sampled_from((0, 2, 3)))
     acts = [draw(activity(names)) for _ in range(max(n_sites, 1))]
     parent, parent_people = figures_of(acts, roles)
@@ -390,12 +252,27 @@ def test_one_volunteers_hours_are_hidden_and_cannot_be_worked_out_from_the_total
 
 
 def test_an_outcome_hidden_for_a_site_hides_its_means_and_another_sites():
-    stats = {"n_paired": 3, "mean_baseline": 2.0, "mean_latest": 3.0, "mean_change": 1.0,
-             "pct_improved": 66.7}
-    big = {"n_paired": 9, "mean_baseline": 2.5, "mean_latest": 3.1, "mean_change": 0.6,
-           "pct_improved": 55.6}
-    whole = {"n_paired": 12, "mean_baseline": 2.4, "mean_latest": 3.1, "mean_change": 0.7,
-             "pct_improved": 58.3}
+    stats = {
+        "n_paired": 3,
+        "mean_baseline": 2.0,
+        "mean_latest": 3.0,
+        "mean_change": 1.0,
+        "pct_improved": 66.7,
+    }
+    big = {
+        "n_paired": 9,
+        "mean_baseline": 2.5,
+        "mean_latest": 3.1,
+        "mean_change": 0.6,
+        "pct_improved": 55.6,
+    }
+    whole = {
+        "n_paired": 12,
+        "mean_baseline": 2.4,
+        "mean_latest": 3.1,
+        "mean_change": 0.7,
+        "pct_improved": 58.3,
+    }
     tables = {
         "": {"outcomes": {"brs": whole}},
         "sites.north": {"outcomes": {"brs": stats}},
@@ -405,7 +282,3 @@ def test_an_outcome_hidden_for_a_site_hides_its_means_and_another_sites():
     assert "sites.south.outcomes.brs.n_paired" in hidden
     assert "sites.south.outcomes.brs.mean_change" in hidden  # a mean would give n away
     assert tables[""]["outcomes"]["brs"]["n_paired"] == 12
-
-
-def _unused() -> Iterator[None]:  # pragma: no cover
-    yield None
