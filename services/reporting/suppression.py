@@ -332,9 +332,9 @@ def complete(table: Table) -> None:
         if not found:
             return
         for path in found:
-            choice = _beside(table, path, by_member, totals)
-            if choice is not None:
-                table.hidden.add(choice)
+            beside = _beside(table, path, by_member, totals)
+            if beside is not None:
+                table.hidden.add(beside)
                 break
         else:
             return  # every non-zero number tied to them is hidden already

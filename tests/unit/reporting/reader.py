@@ -186,5 +186,3 @@ def assert_nothing_recoverable(
     hours = {p for p in was if ".hours" in p or "volunteer_hours." in p}
     for path, values in alternatives(was, now, lines, hours).items():
         assert len(values) >= 2, f"{path} = {was[path]} can be worked out: {now}"
-
-
