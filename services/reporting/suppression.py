@@ -13,7 +13,7 @@ exactly (``exposed``) rather than assumed from a rule of thumb.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from fractions import Fraction
 from typing import Any
@@ -136,21 +136,16 @@ def build(
     tables: Mapping[str, Mapping[str, Any]],
     contributors: Mapping[str, Mapping[str, int]] | None = None,
     sums: Sequence[tuple[str, Sequence[str]]] = (),
-    unpublished: Iterable[str] = (),
 ) -> Table:
     """The joint table of several sets of figures, keyed by the path prefix their numbers are
     listed under (``""`` for the reply's own ``figures``, ``sites.likang`` for a site's).
 
     ``sums``: (whole, parts) where each number of ``whole`` is the sum of the same number of
-    ``parts`` (a parent and its sites). ``unpublished``: prefixes of figures used only to
-    state such sums (never shown, so never derivable from)."""
+    ``parts`` (a parent and its sites)."""
     contributors = contributors or {}
-    hidden_prefixes = set(unpublished)
     table = Table()
     for prefix, figures in tables.items():
-        _add_figures(
-            table, prefix, figures, contributors.get(prefix, {}), prefix not in hidden_prefixes
-        )
+        _add_figures(table, prefix, figures, contributors.get(prefix, {}), True)
     for whole, parts in sums:
         at = f"{whole}." if whole else ""
         for path in [p for p, c in table.cells.items() if c.prefix == whole]:
@@ -396,11 +391,10 @@ def suppress(
     tables: Mapping[str, dict[str, Any]],
     contributors: Mapping[str, Mapping[str, int]] | None = None,
     sums: Sequence[tuple[str, Sequence[str]]] = (),
-    unpublished: Iterable[str] = (),
 ) -> list[str]:
     """Primary and complementary suppression of ``tables`` jointly, in place (see ``build``);
     every hidden path."""
-    table = build(tables, contributors, sums, unpublished)
+    table = build(tables, contributors, sums)
     complete(table)
     return apply(table, tables)
 
