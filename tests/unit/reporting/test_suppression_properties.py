@@ -148,15 +148,10 @@ def figures_of(
 def figure_sets(draw: st.DrawFn) -> tuple[dict[str, dict[str, Any]], dict[str, dict[str, int]]]:
     """One or two figures of a parent alone, or with its sites' (the parent's their sum)."""
     names = sorted(draw(st.sets(st.sampled_from(sorted(FIGURE_ITEMS)), min_size=1, max_size=2)))
-    roles = dict(
-        enumerate(
-            draw(
-                st.lists(
-                    st.frozensets(st.sampled_from(ROLES), min_size=1), min_size=10, max_size=10
-                )
-            )
-        )
-    )
+    roles: dict[int, frozenset[str]] = {}
+    if "unique_participants" in names:
+        some_roles = st.frozensets(st.sampled_from(ROLES), min_size=1)
+        roles = dict(enumerate(draw(st.lists(some_roles, min_size=10, max_size=10))))
     n_sites = draw(st.sampled_from((0, 2, 3)))
     acts = [draw(activity(names)) for _ in range(max(n_sites, 1))]
     parent, parent_people = figures_of(acts, roles)
