@@ -279,7 +279,9 @@ def what_works(
 def deidentify(figures: dict[str, Any]) -> list[str]:
     """Suppress, in place, counts of 1–4 and means over fewer than 5 people; the paths.
 
-    Counts are ints, amounts (hours) floats: a sum of hours is not a count of people.
+    Primary suppression only: kept for "what works" beside exact figures (small groups compared
+    say more about people than programmes). De-identified figures go through
+    ``suppression.py``, which also hides what would let these be worked out.
     """
     suppressed: list[str] = []
 

@@ -1,7 +1,7 @@
 """Every figure of docs/figures.md for some sites and a period, exact: the arithmetic on what
 ``views.Reads`` gathers from the read models.
 
-Counts are ints and hours floats (``domain.deidentify`` relies on it). Breakdowns over a
+Counts are ints and hours floats (``suppression`` relies on it). Breakdowns over a
 closed list of codes list every code, with zeros; open lists (teams, duty roles) list the
 codes seen in the period.
 """
@@ -174,3 +174,30 @@ async def every_figure(reads: Reads, instruments: Mapping[str, Instrument]) -> d
         for code, instrument in sorted(instruments.items())
     }
     return f
+
+
+async def hours_contributors(reads: Reads) -> dict[str, int]:
+    """How many people each hours number comes from, by its path in the figures: private side
+    data for suppression (hours of fewer than 5 people are hidden), never published.
+
+    Volunteer hours: the volunteers (per team). Peer contacts: the matches, each a supporter and
+    the person supported. Outreach: the people contacted. Casework contacts: the contacts, each
+    with one person (the read model keeps no person per contact, so a person seen twice counts
+    twice)."""
+    found: dict[str, int] = {}
+    worked = await reads.volunteer_teams_worked()
+    found["volunteer_hours.total"] = len({volunteer for volunteer, _ in worked})
+    for team, n in Counter(team for _, team in worked).items():
+        found[f"volunteer_hours.by.team.{team}"] = n
+    matches, per_mode = await reads.peer_matches_contacted()
+    found["peer_contacts.hours"] = matches
+    for mode, n in per_mode.items():
+        found[f"peer_contacts.hours_by.mode.{mode}"] = n
+    for name, (counts, _) in (
+        ("case_contacts", await reads.contacts("case_contacts", "contact_on")),
+        ("outreach_contacts", await reads.outreach()),
+    ):
+        found[f"{name}.hours"] = sum(counts.values())
+        for mode, n in counts.items():
+            found[f"{name}.hours_by.mode.{mode}"] = n
+    return found

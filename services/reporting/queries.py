@@ -22,7 +22,8 @@ from services.reporting.domain import (
     site_targets,
     what_works,
 )
-from services.reporting.figures import every_figure, paired
+from services.reporting.figures import every_figure, hours_contributors, paired
+from services.reporting.suppression import deidentify_outcomes, suppress
 from services.reporting.views import Reads
 from shared.kit.bus.requests import QueryContext
 from shared.kit.contracts.replies import CommandError
@@ -31,27 +32,60 @@ from shared.kit.identity.access import names_site
 
 
 async def summary_of(
-    conn: asyncpg.Connection, reporting: Reporting, site: str, period: Period, exact: bool
+    conn: asyncpg.Connection,
+    reporting: Reporting,
+    site: str,
+    period: Period,
+    exact: bool,
+    by_site: bool = False,
 ) -> dict[str, Any]:
-    """The ``summary`` reply of docs/figures.md for a site (or ``*``) and a period."""
+    """The ``summary`` reply of docs/figures.md for a site (or ``*``) and a period; with
+    ``by_site``, also each covered site's own figures under ``sites``."""
     mode = reporting.mode(site, exact)
     sites = reporting.sites_of(site)
-    figures = await every_figure(Reads(conn, sites, period), reporting.instruments)
-    suppressed = deidentify(figures) if mode == "deidentified" else []
+    codes = reporting.organisation.codes() if sites is None else sites
+    reads = Reads(conn, sites, period)
+    tables: dict[str, dict[str, Any]] = {"": await every_figure(reads, reporting.instruments)}
+    contributors: dict[str, dict[str, int]] = {}
+    if mode == "deidentified":
+        contributors[""] = await hours_contributors(reads)
+    if by_site:
+        for code in codes:
+            own = Reads(conn, [code], period)
+            tables[f"sites.{code}"] = await every_figure(own, reporting.instruments)
+            if mode == "deidentified":
+                contributors[f"sites.{code}"] = await hours_contributors(own)
+    parts = [prefix for prefix in tables if prefix]
+    suppressed = (
+        suppress(tables, contributors, [("", parts)] if parts else [])
+        if mode == "deidentified"
+        else []
+    )
+    figures = tables[""]
     reply: dict[str, Any] = {
         "site": site,
         "period": period.as_json(),
         "mode": mode,
         "figures": figures,
-        "suppressed": suppressed,
     }
-    codes = reporting.organisation.codes() if sites is None else sites
+    if by_site:
+        reply["sites"] = {code: tables[f"sites.{code}"] for code in codes}
     targets = site_targets(reporting.organisation.sites, codes)
     if targets:
+        lines = achievement(targets, figures, period)
+        for name, line in lines.items():
+            # A hidden total's share of its target would give the total away.
+            if (figures.get(name) or {}).get("total", 0) is None:
+                line["pct_of_target"] = None
+                suppressed += [
+                    f"achievement.figures.{name}.actual",
+                    f"achievement.figures.{name}.pct_of_target",
+                ]
         reply["achievement"] = {
             "basis": "yearly targets pro-rated to the period's days",
-            "figures": achievement(targets, figures, period),
+            "figures": lines,
         }
+    reply["suppressed"] = suppressed
     return reply
 
 
@@ -85,7 +119,7 @@ def within_reach(reporting: Reporting, ctx: QueryContext, site: str, exact: bool
 
 async def summary(q: Summary, ctx: QueryContext, *, reporting: Reporting) -> dict[str, Any]:
     within_reach(reporting, ctx, q.site, q.exact)
-    return await summary_of(ctx.conn, reporting, q.site, parse_period(q.period), q.exact)
+    return await summary_of(ctx.conn, reporting, q.site, parse_period(q.period), q.exact, q.by_site)
 
 
 async def outcomes(q: Outcomes, ctx: QueryContext, *, reporting: Reporting) -> dict[str, Any]:
@@ -106,10 +140,13 @@ async def outcomes(q: Outcomes, ctx: QueryContext, *, reporting: Reporting) -> d
     sessions = await reads.sessions_attended([p.person_id for p in found])
     types, tags = await reads.programme_kinds()
     overall = {"overall": outcome_stats(instrument, found)}
-    suppressed = deidentify(overall) if mode == "deidentified" else []
     works = what_works(instrument, found, sessions, types, tags)
-    # Whatever the mode: a comparison of small groups says more about people than programmes.
-    suppressed += [f"what_works.{path}" for path in deidentify(works)]
+    if mode == "deidentified":
+        # The splits add up to the overall number: suppressed together.
+        suppressed = deidentify_outcomes(overall["overall"], works)
+    else:
+        # Exact: a comparison of small groups still says more about people than programmes.
+        suppressed = [f"what_works.{path}" for path in deidentify(works)]
     return {
         "instrument": q.instrument,
         "direction": instrument.direction,

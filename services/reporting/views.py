@@ -78,6 +78,18 @@ class Reads:
         )
         return _grouped(rows), _grouped(rows, value="minutes")
 
+    async def peer_matches_contacted(self) -> tuple[int, dict[str, int]]:
+        """How many distinct peer matches (a peer supporter and the person they support) had
+        contacts not voided in the period, in all and per mode."""
+        rows = await self._fetch(
+            f"""SELECT mode AS k, count(DISTINCT match_id)::int AS n FROM peer_contacts
+                WHERE contact_on BETWEEN $1 AND $2 AND {self._where()}
+                  AND {NOT_VOIDED.format(fact="peer_contacts.contact_id")}
+                GROUP BY ROLLUP (mode)"""
+        )
+        total = next((r["n"] for r in rows if r["k"] is None), 0)
+        return total, _grouped(rows)
+
     async def outreach(self) -> tuple[dict[str, int], dict[str, int]]:
         """People contacted by outreach in the period (the logged counts), and the minutes,
         per mode."""

@@ -1,4 +1,5 @@
-"""De-identified figures: counts of 1–4 and means over fewer than 5 people are not shown."""
+"""De-identified figures: counts of 1–4 and means over fewer than 5 people are not shown, nor
+anything that would let them be worked out (a parent's sites' figures in the same reply too)."""
 
 from __future__ import annotations
 
@@ -9,24 +10,39 @@ from tests.reporting.agency import Agency
 from tests.reporting.conftest import HAS_VOLUNTEERS, ask, settled, summary
 from tests.reporting.scenario import october
 from tests.reporting.test_month import CENTRE, EVERY_SITE
+from tests.unit.reporting.reader import assert_nothing_recoverable, numbers
 
 
-def hide_small(node: dict[str, Any], path: str = "") -> list[str]:
-    """The test's own reading of docs/figures.md's rule, applied to expected figures."""
+def primary(node: dict[str, Any], path: str = "") -> list[str]:
+    """The numbers docs/figures.md hides for their own sake: counts of 1–4 and every statistic
+    over fewer than 5 people (hours need who contributed, which the ledger does not say)."""
     hidden = []
     for key, value in node.items():
         here = f"{path}.{key}" if path else key
         if isinstance(value, dict) and "n_paired" in value:
             if 0 < value["n_paired"] < 5:
-                for stat in value:
-                    value[stat] = None
-                    hidden.append(f"{here}.{stat}")
+                hidden += [f"{here}.{stat}" for stat in value]
         elif isinstance(value, dict):
-            hidden += hide_small(value, here)
+            hidden += primary(value, here)
         elif type(value) is int and 1 <= value <= 4:
-            node[key] = None
             hidden.append(here)
     return hidden
+
+
+def assert_deidentified(
+    want: dict[str, dict[str, Any]], got: dict[str, dict[str, Any]], suppressed: list[str]
+) -> None:
+    """Shown numbers are the exact ones, small ones are hidden, and no hidden one can be
+    worked out from the rest."""
+    exact, shown = numbers(want), numbers(got)
+    assert set(exact) == set(shown)
+    for path, value in shown.items():
+        if value is not None:
+            assert value == exact[path], path
+    for prefix, figures in want.items():
+        at = f"{prefix}." if prefix else ""
+        assert {at + p for p in primary(figures)} <= set(suppressed)
+    assert_nothing_recoverable(want, got, suppressed)
 
 
 async def test_all_sites_and_exports_are_deidentified_with_the_paths_listed(nc, system):
@@ -37,22 +53,43 @@ async def test_all_sites_and_exports_are_deidentified_with_the_paths_listed(nc, 
         got = await summary(nc, site, "2026-10", exact=exact)
         assert got["mode"] == "deidentified"
         want = expected.figures(agency.ledger, sites, "2026-10-01", "2026-10-31")
-        hidden = hide_small(want)
-        assert got["figures"] == want
-        assert sorted(got["suppressed"]) == sorted(hidden)
+        assert_deidentified({"": want}, {"": got["figures"]}, got["suppressed"])
     figures = got["figures"]
     assert figures["referrals_received"]["by"]["source"]["self"] is None
     assert "referrals_received.by.source.self" in got["suppressed"]
     assert figures["referrals_received"]["by"]["source"]["residents_committee"] is None  # 4
-    assert figures["referrals_received"]["total"] == 11  # 5 and more are shown
+    assert figures["referrals_received"]["total"] == 11  # a total is hidden only as last resort
     assert figures["referrals_received"]["by"]["source"]["ngo"] == 0  # zero identifies no one
     assert figures["outcomes"]["k6"] == dict.fromkeys(figures["outcomes"]["k6"])  # 2 people
     assert figures["outcomes"]["brs"]["n_paired"] == 7
-    assert figures["case_contacts"]["hours"] > 0  # hours are amounts, not people
     assert figures["goals_met"]["total"] == 7
     street = await summary(nc, "nanyuan", "2026-10", exact=False)
     assert street["figures"]["goals_met"]["total"] is None  # one goal met: suppressed
     assert "goals_met.total" in street["suppressed"]
+
+
+async def test_a_centre_and_its_street_programmes_in_one_reply_are_suppressed_together(nc, system):
+    agency = Agency(nc)
+    await october(agency, volunteers=HAS_VOLUNTEERS)
+    await settled(nc, system)
+    reply = await ask(nc, "summary", "likang", period="2026-10", by_site=True)
+    assert reply.ok and reply.result is not None, reply.error
+    got = reply.result
+    assert set(got["sites"]) == CENTRE
+    want = {"": expected.figures(agency.ledger, CENTRE, "2026-10-01", "2026-10-31")}
+    for code in CENTRE:
+        want[f"sites.{code}"] = expected.figures(agency.ledger, {code}, "2026-10-01", "2026-10-31")
+    shown = {"": got["figures"], **{f"sites.{c}": f for c, f in got["sites"].items()}}
+    assert_deidentified(want, shown, got["suppressed"])
+    assert any(path.startswith("sites.nanyuan.") for path in got["suppressed"])
+    for name, line in got.get("achievement", {}).get("figures", {}).items():
+        if got["figures"][name]["total"] is None:  # its share of the target would give it away
+            assert line["pct_of_target"] is None
+            assert f"achievement.figures.{name}.pct_of_target" in got["suppressed"]
+    exact = await ask(nc, "summary", "likang", period="2026-10", exact=True, by_site=True)
+    assert exact.ok and exact.result is not None, exact.error
+    assert exact.result["suppressed"] == []
+    assert exact.result["sites"]["nanyuan"] == want["sites.nanyuan"]
 
 
 async def test_exact_figures_only_for_one_site(nc, system):

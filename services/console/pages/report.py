@@ -4,7 +4,7 @@ formats of ``carenet report``, ``shared.kit.contracts.summary_export``).
 
 Exact figures are asked for only when the user may have them (a centre manager of that very
 site); everyone else, analysts included, gets the de-identified figures, small counts shown
-as "<5"."""
+as "x"."""
 
 from __future__ import annotations
 
@@ -56,7 +56,7 @@ class Bar:
     label: str
     """Translated where it is drawn (``_``): an ``N_`` string or a code."""
     value: float | None
-    """None: suppressed (fewer than 5 people), drawn as "<5" with no bar."""
+    """None: suppressed (fewer than 5 people), drawn as "x" with no bar."""
     series: int = 0
 
 

@@ -1,7 +1,8 @@
 """Reporting's public API: figures per site and period, outcomes, and published month summaries.
 
 Reporting answers from read models built only from the other services' events. Figures are
-de-identified by default (counts of 1–4 and means over fewer than 5 people are suppressed);
+de-identified by default (counts of 1–4, means over fewer than 5 people and hours of fewer than
+5 people are suppressed, and further numbers so that none of those can be worked out);
 the names of figures and the reply shape are those of ``docs/figures.md``.
 """
 
@@ -77,6 +78,11 @@ class Summary(Query):
     period: PeriodRange | str = PeriodField
     exact: bool = Field(
         default=False, description="Exact figures (one site only); default de-identified."
+    )
+    by_site: bool = Field(
+        default=False,
+        description="Also each site's own figures under `sites` (the site asked for and every "
+        "site below it); de-identified, they are suppressed together with the parent's.",
     )
 
     _text_period = field_validator("period", mode="before")(_period_from_text)

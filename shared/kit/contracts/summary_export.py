@@ -1,6 +1,8 @@
 """A ``reporting.summary`` reply for people: a table, CSV, JSON or an Excel workbook a funder
-can open. Suppressed numbers show as ``<5``. Used by ``carenet report`` and by the console's
-report page (its downloads are these very files), so it lives with the reply's contract."""
+can open. Suppressed numbers show as ``x``: small ones and those hidden so that a small one
+cannot be worked out look alike (``<5`` would claim every hidden number is under 5). Used by
+``carenet report`` and by the console's report page (its downloads are these very files), so it
+lives with the reply's contract."""
 
 from __future__ import annotations
 
@@ -11,7 +13,8 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import IO, Any
 
-SUPPRESSED = "<5"
+SUPPRESSED = "x"
+NOTE = "x: not shown; fewer than 5 people, or a number from which such a one could be worked out."
 
 LABELS = {
     "referrals_received": "Referrals received",
@@ -56,13 +59,13 @@ def rows(summary: dict[str, Any]) -> Iterator[tuple[str, str, str, Any]]:
             continue
         yield name, "total", "", _shown(figure["total"])
         if "hours" in figure:
-            yield name, "hours", "", figure["hours"]
+            yield name, "hours", "", _shown(figure["hours"])
         for dimension, values in figure.get("by", {}).items():
             for code, value in values.items():
                 yield name, dimension, code, _shown(value)
         for dimension, values in figure.get("hours_by", {}).items():
             for code, value in values.items():
-                yield name, f"hours by {dimension}", code, value
+                yield name, f"hours by {dimension}", code, _shown(value)
 
 
 def heading(summary: dict[str, Any]) -> str:
@@ -100,7 +103,7 @@ def table(summary: dict[str, Any]) -> str:
                 f"{line['target_for_period']:>8}  {pct}"
             )
     if summary["suppressed"]:
-        out += ["", f"{SUPPRESSED}: fewer than 5 people, not shown ({len(summary['suppressed'])})"]
+        out += ["", f"{NOTE[:-1]} ({len(summary['suppressed'])})"]
     return "\n".join(out) + "\n"
 
 
@@ -156,9 +159,7 @@ def to_xlsx(summary: dict[str, Any], path: Path | IO[bytes]) -> None:
                 ]
             )
     notes = book.create_sheet("Notes")
-    notes.append(
-        [f"{SUPPRESSED}: a count of 1 to 4 people, or a mean over fewer than 5, is not shown."]
-    )
+    notes.append([NOTE])
     for path_ in summary["suppressed"]:
         notes.append([path_])
     book.save(path)

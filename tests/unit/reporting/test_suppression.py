@@ -1,19 +1,15 @@
-"""De-identification: a count of 1–4 people and a mean over fewer than 5 are hidden, each
-hidden number's path is listed; zeros, counts of 5 and more, and hours are shown."""
+"""De-identification's primary rule: a count of 1–4 people, a mean over fewer than 5 and hours of
+fewer than 5 people are hidden, each hidden number's path is listed; zeros and counts of 5 and
+more are shown unless needed to protect a hidden one (test_suppression_properties.py)."""
 
 from __future__ import annotations
 
 from datetime import date
 from typing import Any
 
-from services.reporting.domain import (
-    SMALL,
-    HeldSession,
-    Pair,
-    deidentify,
-    outcome_stats,
-    what_works,
-)
+from services.reporting import domain
+from services.reporting.domain import SMALL, HeldSession, Pair, outcome_stats, what_works
+from services.reporting.suppression import deidentify, deidentify_outcomes
 from tests.unit.reporting.builders import BRS, person, score
 
 
@@ -69,11 +65,22 @@ def test_a_small_total_is_hidden_like_any_other_count():
     assert "referrals_received.total" in hidden
 
 
-def test_hours_are_amounts_not_people_and_are_shown():
-    figures = {"volunteer_hours": {"total": 3.5, "by": {"team": {"peer_supporters": 1.0}}}}
-    assert deidentify(figures) == []
-    assert figures["volunteer_hours"]["total"] == 3.5
-    assert figures["volunteer_hours"]["by"]["team"]["peer_supporters"] == 1.0
+def test_hours_of_five_people_are_shown_and_of_fewer_hidden():
+    figures = {
+        "volunteer_hours": {"total": 9.5, "by": {"team": {"peer_supporters": 3.5, "street": 6.0}}}
+    }
+    people = {
+        "volunteer_hours.total": 9,
+        "volunteer_hours.by.team.peer_supporters": SMALL,
+        "volunteer_hours.by.team.street": SMALL - 1,
+    }
+    assert deidentify(figures, people) == [
+        "volunteer_hours.by.team.peer_supporters",  # or the street team's could be worked out
+        "volunteer_hours.by.team.street",
+    ]
+    assert figures["volunteer_hours"]["total"] == 9.5
+    shown = {"volunteer_hours": {"total": 9.5, "by": {"team": {"peer_supporters": 9.5}}}}
+    assert deidentify(shown, {"volunteer_hours.total": SMALL}) == []
 
 
 def test_a_yes_or_no_is_not_a_count():
@@ -111,9 +118,25 @@ def test_what_works_hides_the_side_with_fewer_than_five_people():
         date(2026, 10, 10), "support_group", ("trauma_informed",), [p.person_id for p in found[:5]]
     )
     works = what_works(BRS, found, [session], ["support_group"], ["trauma_informed"])
-    hidden = deidentify(works)
+    hidden = domain.deidentify(works)
     split = works["tag"]["trauma_informed"]
     assert split["attended"]["n_paired"] == SMALL
     assert all(value is None for value in split["not_attended"].values())
     assert "tag.trauma_informed.not_attended.n_paired" in hidden
     assert "tag.trauma_informed.attended.n_paired" not in hidden
+
+
+def test_de_identified_what_works_hides_the_other_side_too_as_they_add_up_to_the_overall():
+    found = paired(SMALL + 2)
+    session = HeldSession(
+        date(2026, 10, 10), "support_group", ("trauma_informed",), [p.person_id for p in found[:5]]
+    )
+    works = what_works(BRS, found, [session], ["support_group"], ["trauma_informed"])
+    overall = outcome_stats(BRS, found)
+    hidden = deidentify_outcomes(overall, works)
+    split = works["tag"]["trauma_informed"]
+    assert all(value is None for value in split["attended"].values())  # 7 - 5 = 2 otherwise
+    assert all(value is None for value in split["not_attended"].values())
+    assert "what_works.tag.trauma_informed.attended.n_paired" in hidden
+    assert "what_works.tag.trauma_informed.attended.mean_change" in hidden
+    assert overall["n_paired"] == SMALL + 2
