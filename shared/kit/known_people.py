@@ -194,8 +194,9 @@ async def may_share(
 
 async def forget_erased(uow: UnitOfWork, event: EventEnvelope, data: PersonErased) -> None:
     """An erased person (and the duplicates merged into them) is no longer known: their roles,
-    home site and consents go, and ``erased_people`` (``person_id uuid PRIMARY KEY, erased_on date NOT NULL``) keeps
-    the id, so a service refuses them as it refuses anyone intake has not told it of."""
+    home site and consents go, and ``erased_people`` (``person_id uuid PRIMARY KEY, erased_on
+    date NOT NULL``) keeps the id, so a service refuses them as it refuses anyone intake has
+    not told it of."""
     kept = await person_of(uow.conn, data.person_id)
     await uow.conn.execute(
         """DELETE FROM known_people WHERE person_id = $1
