@@ -181,9 +181,8 @@ async def hours_contributors(reads: Reads) -> dict[str, int]:
     data for suppression (hours of fewer than 5 people are hidden), never published.
 
     Volunteer hours: the volunteers (per team). Peer contacts: the matches, each a supporter and
-    the person supported. Outreach: the people contacted. Casework contacts: the contacts, each
-    with one person (the read model keeps no person per contact, so a person seen twice counts
-    twice)."""
+    the person supported. Outreach: the people contacted. Casework contacts: the distinct
+    people the contacts were with."""
     found: dict[str, int] = {}
     worked = await reads.volunteer_teams_worked()
     found["volunteer_hours.total"] = len({volunteer for volunteer, _ in worked})
@@ -193,11 +192,12 @@ async def hours_contributors(reads: Reads) -> dict[str, int]:
     found["peer_contacts.hours"] = matches
     for mode, n in per_mode.items():
         found[f"peer_contacts.hours_by.mode.{mode}"] = n
-    for name, (counts, _) in (
-        ("case_contacts", await reads.contacts("case_contacts", "contact_on")),
-        ("outreach_contacts", await reads.outreach()),
-    ):
-        found[f"{name}.hours"] = sum(counts.values())
-        for mode, n in counts.items():
-            found[f"{name}.hours_by.mode.{mode}"] = n
+    people, per_mode = await reads.people_in_contacts()
+    found["case_contacts.hours"] = people
+    for mode, n in per_mode.items():
+        found[f"case_contacts.hours_by.mode.{mode}"] = n
+    counts, _ = await reads.outreach()
+    found["outreach_contacts.hours"] = sum(counts.values())
+    for mode, n in counts.items():
+        found[f"outreach_contacts.hours_by.mode.{mode}"] = n
     return found

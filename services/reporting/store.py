@@ -296,13 +296,14 @@ def case_closed(event: EventEnvelope, data: CaseClosed) -> Row:
 
 def contact_logged(event: EventEnvelope, data: CaseContactLogged) -> Row:
     return _row(
-        """INSERT INTO case_contacts (contact_id, site, mode, minutes, contact_on)
-           VALUES ($1, $2, $3, $4, $5) ON CONFLICT (contact_id) DO NOTHING""",
+        """INSERT INTO case_contacts (contact_id, site, mode, minutes, contact_on, person_id)
+           VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (contact_id) DO NOTHING""",
         data.contact_id,
         event.site,
         data.mode,
         data.minutes,
         data.contact_on,
+        data.person_id,
     )
 
 

@@ -90,6 +90,22 @@ class Reads:
         total = next((r["n"] for r in rows if r["k"] is None), 0)
         return total, _grouped(rows)
 
+    async def people_in_contacts(self) -> tuple[int, dict[str, int]]:
+        """How many distinct people (a merged duplicate as the person kept) had casework
+        contacts not voided in the period, in all and per mode; a contact stored before its
+        person was kept counts as a person of its own."""
+        rows = await self._fetch(
+            f"""SELECT mode AS k,
+                       count(DISTINCT coalesce(person_of(person_id)::text,
+                                               contact_id::text))::int AS n
+                FROM case_contacts
+                WHERE contact_on BETWEEN $1 AND $2 AND {self._where()}
+                  AND {NOT_VOIDED.format(fact="case_contacts.contact_id")}
+                GROUP BY ROLLUP (mode)"""
+        )
+        total = next((r["n"] for r in rows if r["k"] is None), 0)
+        return total, _grouped(rows)
+
     async def outreach(self) -> tuple[dict[str, int], dict[str, int]]:
         """People contacted by outreach in the period (the logged counts), and the minutes,
         per mode."""

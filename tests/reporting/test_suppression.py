@@ -129,3 +129,25 @@ async def test_what_works_compares_people_who_attended_with_those_who_did_not(nc
     assert "what_works.tag.trauma_informed.not_attended.n_paired" in got["suppressed"]
     assert got["what_works"]["programme_type"]["support_group"]["attended"]["n_paired"] == 5
     assert people  # the scenario ran
+
+
+async def test_casework_hours_with_one_person_are_hidden_however_many_contacts(nc, system):
+    """Six contacts with one carer: the count of contacts is not a count of people and shows,
+    but the hours are one person's and are hidden (they were shown when contacts were taken
+    for people)."""
+    agency = Agency(nc)
+    carer = await agency.register("likang", "Mrs Ho", ["family_carer"], on="2026-10-01")
+    await agency.consent("likang", carer, "service", True, on="2026-10-01")
+    case = await agency.open_case("likang", carer, on="2026-10-02")
+    for day in range(5, 11):
+        await agency.contact("likang", case, "home_visit", 60, on=f"2026-10-{day:02d}")
+    await settled(nc, system)
+    got = await summary(nc, "likang", "2026-10")
+    contacts = got["figures"]["case_contacts"]
+    assert (contacts["total"], contacts["by"]["mode"]["home_visit"]) == (6, 6)
+    assert contacts["hours"] is None and contacts["hours_by"]["mode"]["home_visit"] is None
+    assert {"case_contacts.hours", "case_contacts.hours_by.mode.home_visit"} <= set(
+        got["suppressed"]
+    )
+    exact = await summary(nc, "likang", "2026-10", exact=True)
+    assert exact["figures"]["case_contacts"]["hours"] == 6.0
