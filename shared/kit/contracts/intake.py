@@ -208,7 +208,16 @@ class ReceiveTransfer(Command):
 @command("intake", "close_case", access=CASEWORK)
 class CloseCase(BusinessCommand):
     case_id: UUID
-    reason: CloseReason
+    reason: CloseReason = Field(description="Not ``consent_withdrawn``: record the withdrawal.")
+
+    @field_validator("reason")
+    @classmethod
+    def _staff_reason(cls, reason: CloseReason) -> CloseReason:
+        if reason == "consent_withdrawn":
+            raise ValueError(
+                "consent_withdrawn is set by recording the withdrawal of service consent"
+            )
+        return reason
 
 
 @command("intake", "log_contact", access=CASEWORK)

@@ -6,6 +6,7 @@ from datetime import UTC, date, datetime
 from uuid import uuid4
 
 import pytest
+from pydantic import ValidationError
 
 from services.intake.domain import (
     Case,
@@ -14,6 +15,7 @@ from services.intake.domain import (
     require_consent_to_share,
 )
 from shared.agency.sites import DEMO_ORGANISATION, load_organisation
+from shared.kit.contracts.intake import CloseCase
 from shared.kit.contracts.replies import CommandError
 
 AGENCY = load_organisation(DEMO_ORGANISATION)
@@ -91,3 +93,10 @@ def test_a_cancelled_handoff_leaves_the_case_open_again_and_cannot_be_answered()
     with pytest.raises(CommandError) as late:
         handoff.completed(uuid4())
     assert late.value.code == "conflict"
+
+
+def test_staff_cannot_close_a_case_as_consent_withdrawn_only_the_withdrawal_does():
+    ids = {"command_id": uuid4(), "case_id": uuid4()}
+    with pytest.raises(ValidationError, match="recording the withdrawal"):
+        CloseCase(**ids, reason="consent_withdrawn")
+    assert CloseCase(**ids, reason="moved_away").reason == "moved_away"
