@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from services.intake import handlers, handoffs, queries, retention
+from services.intake import handlers, handoffs, inbound, queries, retention
 from shared.agency.instruments import load_instruments
 from shared.agency.screenings import load_screenings
+from shared.kit.bus.consumer import Subscription
 from shared.kit.config import Settings
 from shared.kit.service import ServiceDefinition, catalogued
 
@@ -24,7 +25,8 @@ def build(settings: Settings) -> ServiceDefinition:
     ``CARENET_HANDOFF_TIMEOUT_SECONDS`` (default 10) for its answer.
 
     Retention: with a ``[retention]`` rule in the sites file, the day's run is checked for
-    every ``CARENET_RETENTION_CHECK_SECONDS`` (default 3600) and made once a day per site."""
+    every ``CARENET_RETENTION_CHECK_SECONDS`` (default 3600) and made once a day per site; what
+    groups and volunteers report of a person's activity (``inbound``) keeps their data."""
     instruments = load_instruments(settings.path("CARENET_INSTRUMENTS"))
     overdue_days = settings.integer("CARENET_URGENT_REFERRAL_DAYS", 2, 0, 365)
     policy = handoffs.HandoffPolicy(
@@ -44,6 +46,10 @@ def build(settings: Settings) -> ServiceDefinition:
             transfer_wait=settings.number("CARENET_TRANSFER_WAIT_SECONDS", 2, 0, 10),
         ),
         queries=catalogued("intake", queries, queries=True, default_days=overdue_days),
+        subscriptions=(
+            Subscription.to("groups", inbound.GROUPS, batch_size=100),
+            Subscription.to("volunteers", inbound.VOLUNTEERS, batch_size=100),
+        ),
         background=(
             handoffs.relay(policy),
             retention.daily(settings.number("CARENET_RETENTION_CHECK_SECONDS", 3600, 1, 86400)),

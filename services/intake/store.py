@@ -894,6 +894,77 @@ async def lock_person(conn: asyncpg.Connection, person_id: UUID) -> None:
     await conn.execute("SELECT 1 FROM people WHERE person_id = $1 FOR UPDATE", person_id)
 
 
+async def kept_people(conn: asyncpg.Connection, person_ids: list[UUID]) -> list[UUID]:
+    """``person_ids`` each resolved to the person kept when a duplicate was merged, in order,
+    each once; each held (``FOR SHARE``) until the transaction ends, so a retention run that
+    has not yet erased them waits and then sees what this transaction records."""
+    if not person_ids:
+        return []
+    rows = await conn.fetch(
+        "SELECT person_id, merged_into FROM people WHERE person_id = ANY($1::uuid[])",
+        person_ids,
+    )
+    kept = {row["person_id"]: row["merged_into"] or row["person_id"] for row in rows}
+    resolved = list(dict.fromkeys(kept.get(p, p) for p in person_ids))
+    await conn.execute(
+        """SELECT 1 FROM people WHERE person_id = ANY($1::uuid[])
+           ORDER BY person_id FOR SHARE""",
+        resolved,
+    )
+    return resolved
+
+
+async def record_activity(conn: asyncpg.Connection, person_ids: list[UUID], on: date) -> None:
+    """``on`` is the latest day these people were active, unless a later one is known."""
+    await conn.executemany(
+        """INSERT INTO person_activity (person_id, last_active_on) VALUES ($1, $2)
+           ON CONFLICT (person_id) DO UPDATE
+           SET last_active_on = greatest(person_activity.last_active_on,
+                                         EXCLUDED.last_active_on)""",
+        [(person_id, on) for person_id in person_ids],
+    )
+
+
+async def remember_volunteer(conn: asyncpg.Connection, volunteer_id: UUID, person_id: UUID) -> None:
+    await conn.execute(
+        """INSERT INTO volunteer_people (volunteer_id, person_id) VALUES ($1, $2)
+           ON CONFLICT (volunteer_id) DO NOTHING""",
+        volunteer_id,
+        person_id,
+    )
+
+
+async def volunteer_person(conn: asyncpg.Connection, volunteer_id: UUID) -> UUID | None:
+    found: UUID | None = await conn.fetchval(
+        "SELECT person_id FROM volunteer_people WHERE volunteer_id = $1", volunteer_id
+    )
+    return found
+
+
+async def remember_peer_match(
+    conn: asyncpg.Connection, match_id: UUID, volunteer_id: UUID, person_id: UUID
+) -> None:
+    await conn.execute(
+        """INSERT INTO peer_match_people (match_id, volunteer_id, person_id) VALUES ($1, $2, $3)
+           ON CONFLICT (match_id) DO NOTHING""",
+        match_id,
+        volunteer_id,
+        person_id,
+    )
+
+
+async def peer_match_people(conn: asyncpg.Connection, match_id: UUID) -> list[UUID]:
+    """The supporter (when their volunteer record is known) and the person supported."""
+    row = await conn.fetchrow(
+        """SELECT v.person_id AS supporter, m.person_id FROM peer_match_people m
+           LEFT JOIN volunteer_people v USING (volunteer_id) WHERE m.match_id = $1""",
+        match_id,
+    )
+    if row is None:
+        return []
+    return [p for p in (row["supporter"], row["person_id"]) if p is not None]
+
+
 async def claim_retention_run(
     conn: asyncpg.Connection, site: str, run_on: date, cutoff: date
 ) -> bool:
@@ -931,9 +1002,10 @@ async def due_for_erasure(
 ) -> list[UUID]:
     """People registered at ``site`` with no running case and nothing recorded about them on or
     after ``cutoff`` (registration, a case opened or closed, a referral, a consent, a contact,
-    a note, an assessment, a carer link, a correction): the retention rule erases them.
-    Merged duplicates go with the person they were merged into. ``only``: that person, if
-    due."""
+    a note, an assessment, a carer link, a correction) nor reported active since by groups or
+    volunteers (``person_activity``): the retention rule erases them. Merged duplicates go
+    with the person they were merged into, and their activity counts for that person.
+    ``only``: that person, if due."""
     found = await conn.fetch(
         """SELECT p.person_id FROM people p
            WHERE p.site = $1 AND p.erased_on IS NULL AND p.merged_into IS NULL
@@ -958,6 +1030,11 @@ async def due_for_erasure(
                                AND l.linked_on >= $2)
              AND NOT EXISTS (SELECT 1 FROM person_changes ch WHERE ch.person_id = p.person_id
                              AND ch.changed_at >= $2)
+             AND NOT EXISTS (SELECT 1 FROM person_activity pa
+                             WHERE pa.last_active_on >= $2
+                               AND (pa.person_id = p.person_id
+                                    OR pa.person_id IN (SELECT d.person_id FROM people d
+                                                        WHERE d.merged_into = p.person_id)))
            ORDER BY p.registered_on, p.person_id
            LIMIT $3""",
         site,

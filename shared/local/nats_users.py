@@ -53,7 +53,7 @@ from shared.kit.contracts.public import SERVICES
 Permissions = dict[str, Any]
 
 READS: dict[str, tuple[str, ...]] = {
-    "intake": (),
+    "intake": ("groups", "volunteers"),
     "groups": ("intake",),
     "volunteers": ("intake", "groups"),
     "reporting": ("intake", "groups", "volunteers"),
