@@ -46,9 +46,11 @@ def build(settings: Settings) -> ServiceDefinition:
             transfer_wait=settings.number("CARENET_TRANSFER_WAIT_SECONDS", 2, 0, 10),
         ),
         queries=catalogued("intake", queries, queries=True, default_days=overdue_days),
-        subscriptions=(
-            Subscription.to("groups", inbound.GROUPS, batch_size=100),
-            Subscription.to("volunteers", inbound.VOLUNTEERS, batch_size=100),
+        # Groups and volunteers wait for intake's stream as they start: intake does not wait
+        # for theirs.
+        subscriptions=tuple(
+            Subscription.to(source, handlers, batch_size=100, awaits_stream=False)
+            for source, handlers in (("groups", inbound.GROUPS), ("volunteers", inbound.VOLUNTEERS))
         ),
         background=(
             handoffs.relay(policy),

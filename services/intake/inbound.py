@@ -17,6 +17,7 @@ from datetime import date
 from uuid import UUID
 
 from services.intake import store
+from shared.kit.bus.consumer import EventHandler
 from shared.kit.contracts import EventEnvelope
 from shared.kit.contracts.groups import AttendanceRecorded, EnrollmentCreated, EnrollmentPromoted
 from shared.kit.contracts.volunteers import (
@@ -121,13 +122,13 @@ async def on_peer_contact_logged(
     await _active(uow, await store.peer_match_people(uow.conn, data.match_id), data.date)
 
 
-GROUPS = {
+GROUPS: dict[str, EventHandler] = {
     "groups.attendance.recorded": on_attendance_recorded,
     "groups.enrollment.created": on_enrollment_created,
     "groups.enrollment.promoted": on_enrollment_promoted,
 }
 
-VOLUNTEERS = {
+VOLUNTEERS: dict[str, EventHandler] = {
     "volunteers.volunteer.registered": on_volunteer_registered,
     "volunteers.volunteer.joined_team": on_joined_team,
     "volunteers.volunteer.reactivated": on_reactivated,

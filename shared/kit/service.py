@@ -206,7 +206,8 @@ class ServiceRuntime:
                 ack_wait=self.settings.ack_wait_seconds,
                 dsn=self.settings.database_url,
             )
-            await wait_for_stream(js, consumer.stream)
+            if subscription.awaits_stream:
+                await wait_for_stream(js, consumer.stream)
             self.consumers.append(consumer)
         await self.broker.start()
         for consumer in self.consumers:

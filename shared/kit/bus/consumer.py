@@ -69,6 +69,7 @@ from nats.aio.msg import Msg
 from nats.js import JetStreamContext
 from nats.js.api import AckPolicy as JsAckPolicy
 from nats.js.api import ConsumerConfig, DeliverPolicy
+from nats.js.errors import NotFoundError
 from pydantic import ValidationError
 
 from shared.kit import faults
@@ -140,12 +141,17 @@ class Subscription:
     """What a service consumes: one source service's stream, and a handler per event type.
 
     ``batch_size`` above 1 applies that many events per transaction (for read models).
+    ``awaits_stream`` False: the service starts without waiting for the source's stream (the
+    source's service may itself wait for this one's stream: intake reads groups and
+    volunteers, which read intake); the consumer binds once the stream exists and counts as
+    healthy meanwhile, since a stream not yet created holds nothing to miss.
     """
 
     name: str
     source: str
     handlers: dict[str, EventHandler]
     batch_size: int = 1
+    awaits_stream: bool = True
 
     def __post_init__(self) -> None:
         # Durable names and inbox keys are "<service>_<subscription>[_<site>...]": a "_" in
@@ -158,10 +164,15 @@ class Subscription:
 
     @classmethod
     def to(
-        cls, source: str, handlers: dict[str, EventHandler], *, batch_size: int = 1
+        cls,
+        source: str,
+        handlers: dict[str, EventHandler],
+        *,
+        batch_size: int = 1,
+        awaits_stream: bool = True,
     ) -> Subscription:
         """The subscription to ``source``'s events, named ``<source>-events``."""
-        return cls(f"{source}-events", source, handlers, batch_size)
+        return cls(f"{source}-events", source, handlers, batch_size, awaits_stream)
 
 
 @dataclass
@@ -227,6 +238,8 @@ class EventConsumer:
     _nats: NatsClient | None = field(default=None, init=False)
     _js: JetStreamContext | None = field(default=None, init=False)
     _paused: str | None = field(default=None, init=False)
+    _no_stream: bool = field(default=False, init=False)
+    """Waiting for a stream not yet created (a subscription that does not await it)."""
     _stopping: asyncio.Event = field(default_factory=asyncio.Event, init=False)
     _task: asyncio.Task[None] | None = field(default=None, init=False)
     _leader: asyncpg.Connection | None = field(default=None, init=False)
@@ -274,7 +287,7 @@ class EventConsumer:
         """Leading (bound to its durable and fetching) or in standby, NATS connected, and not
         waiting for the database."""
         connected = self._nats is not None and self._nats.is_connected
-        working = self.running or self._standby
+        working = self.running or self._standby or self._no_stream
         return working and connected and self._paused is None and not self._stopping.is_set()
 
     def consumer_config(self) -> ConsumerConfig:
@@ -321,12 +334,21 @@ class EventConsumer:
                 try:
                     await js.add_consumer(self.stream, self.consumer_config())
                     pull = await js.pull_subscribe_bind(durable=self.durable, stream=self.stream)
+                except NotFoundError as exc:
+                    if self.subscription.awaits_stream:
+                        self._pause_for_nats(exc)
+                    else:
+                        self._wait_for_stream()
+                    await self._sleep_unless_stopping(backoff)
+                    backoff = min(backoff * 2, 5.0)
+                    continue
                 except Exception as exc:  # noqa: BLE001 - NATS away, stream missing: retry
                     self._pause_for_nats(exc)
                     await self._sleep_unless_stopping(backoff)
                     backoff = min(backoff * 2, 5.0)
                     continue
                 self.running = True
+                self._no_stream = False
                 if self._paused is not None and not self._paused.startswith("database"):
                     self._resume()
                 backoff = 0.2
@@ -347,7 +369,7 @@ class EventConsumer:
                     with contextlib.suppress(Exception):
                         await pull.unsubscribe()
         finally:
-            self.running = self._standby = False
+            self.running = self._standby = self._no_stream = False
             self._resign()
             self._report()
 
@@ -803,6 +825,13 @@ class EventConsumer:
         self.running = False
         self._paused = self.last_error = f"consumer paused: {exc!r}"
         log.warning("consumer %s paused: %s", self.durable, exc)
+        self._report()
+
+    def _wait_for_stream(self) -> None:
+        if not self._no_stream:
+            log.info("consumer %s waiting for stream %s to be created", self.durable, self.stream)
+        self.running = False
+        self._no_stream = True
         self._report()
 
     def _pause_for_database(self, exc: Exception) -> None:
