@@ -149,6 +149,11 @@ async def test_a_merged_duplicates_attendance_counts_for_the_kept_person_and_is_
     assert intake.pool is not None
     staff = ServiceClient(nc, "intake", "likang")
 
+    async def ready() -> bool:
+        return bool((await intake.readiness())["ready"])
+
+    await eventually(ready)  # no stream to read yet is nothing missed
+
     async def register(name: str) -> str:
         done = await staff.ok("register_person", preferred_name=name, roles=["family_carer"])
         return str(done["person_id"])
