@@ -411,6 +411,29 @@ async def everything_about(conn: asyncpg.Connection, person_id: UUID) -> dict[st
                ORDER BY assessed_on, assessment_id""",
             ids,
         ),
+        # What groups and volunteers told intake, for the retention rule.
+        "activity": {
+            "last_active": await _rows(
+                conn,
+                """SELECT person_id, last_active_on FROM person_activity
+                   WHERE person_id = ANY($1::uuid[]) ORDER BY person_id""",
+                ids,
+            ),
+            "volunteer_ids": await _rows(
+                conn,
+                """SELECT volunteer_id, person_id FROM volunteer_people
+                   WHERE person_id = ANY($1::uuid[]) ORDER BY volunteer_id""",
+                ids,
+            ),
+            "peer_matches": await _rows(
+                conn,
+                """SELECT m.match_id, m.volunteer_id, m.person_id FROM peer_match_people m
+                   LEFT JOIN volunteer_people v USING (volunteer_id)
+                   WHERE m.person_id = ANY($1::uuid[]) OR v.person_id = ANY($1::uuid[])
+                   ORDER BY m.match_id""",
+                ids,
+            ),
+        },
         "outreach": {
             "linked": False,
             "note": "outreach contacts are counted per site and day, never linked to a person",

@@ -147,6 +147,18 @@ async def test_a_person_who_took_part_in_everything_is_exported_whole_and_the_ex
     nc, system
 ):
     wai, user, ids = await took_part_in_everything(nc, system)
+
+    async def intake_learnt_the_match() -> bool:
+        assert system["intake"].pool is not None
+        async with system["intake"].pool.acquire() as conn:
+            return bool(
+                await conn.fetchval(
+                    "SELECT count(*) FROM peer_match_people WHERE match_id = $1::uuid",
+                    ids["match"],
+                )
+            )
+
+    await eventually(intake_learnt_the_match)
     manager = clients(nc, MANAGER)["intake"]
     export = await manager.ok("qry:subject_access_export", person_id=wai)
 
@@ -193,6 +205,12 @@ async def test_a_person_who_took_part_in_everything_is_exported_whole_and_the_ex
         4.0,
     )
     assert intake["outreach"]["linked"] is False
+    activity = intake["activity"]  # what groups and volunteers told intake, for retention
+    assert [r["person_id"] for r in activity["last_active"]] == [wai]
+    assert [r["volunteer_id"] for r in activity["volunteer_ids"]] == [ids["volunteer"]]
+    assert [(r["match_id"], r["person_id"]) for r in activity["peer_matches"]] == [
+        (ids["match"], user)
+    ]
     logged = [(e["actor"], e["roles"], e["what"]) for e in intake["access_log"]]
     assert logged[-1] == ("manager-likang", ["centre_manager"], "subject_access_export")
 

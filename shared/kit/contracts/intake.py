@@ -684,7 +684,8 @@ class SubjectAccessExport(Query):
 
     Intake's part is all it holds (personal data with its corrections, roles,
     carer links, referrals and screenings, consents, cases with notes, goals, contacts and
-    handoffs, assessments with answers, merges, and who read the person's data); groups',
+    handoffs, assessments with answers, merges, the activity groups and volunteers reported
+    for the retention rule, and who read the person's data); groups',
     volunteers' and reporting's parts are their ``person_data`` at the site and below it,
     asked with the caller's token. A service that does not answer is listed as
     ``unavailable``: the export is then incomplete, and says so. The export is written to the
