@@ -182,6 +182,21 @@ async def merge_person(
         duplicate_id,
         into_id,
     )
+    # After the row lock above: activity recorded for the duplicate meanwhile is seen here.
+    await conn.execute(
+        """INSERT INTO person_activity (person_id, last_active_on)
+           SELECT $2, last_active_on FROM person_activity WHERE person_id = $1
+           ON CONFLICT (person_id) DO UPDATE
+           SET last_active_on = greatest(person_activity.last_active_on,
+                                         EXCLUDED.last_active_on)""",
+        duplicate_id,
+        into_id,
+    )
+    await conn.execute("DELETE FROM person_activity WHERE person_id = $1", duplicate_id)
+    for table in ("volunteer_people", "peer_match_people"):
+        await conn.execute(
+            f"UPDATE {table} SET person_id = $2 WHERE person_id = $1", duplicate_id, into_id
+        )
     await rows.update(conn, "people", {"person_id": into_id}, roles=list(roles))
     await rows.insert(
         conn,
@@ -900,17 +915,20 @@ async def kept_people(conn: asyncpg.Connection, person_ids: list[UUID]) -> list[
     has not yet erased them waits and then sees what this transaction records."""
     if not person_ids:
         return []
+    # Locked as read: a merge committing meanwhile is seen (its pointer), not missed.
     rows = await conn.fetch(
-        "SELECT person_id, merged_into FROM people WHERE person_id = ANY($1::uuid[])",
+        """SELECT person_id, merged_into FROM people WHERE person_id = ANY($1::uuid[])
+           ORDER BY person_id FOR SHARE""",
         person_ids,
     )
     kept = {row["person_id"]: row["merged_into"] or row["person_id"] for row in rows}
     resolved = list(dict.fromkeys(kept.get(p, p) for p in person_ids))
-    await conn.execute(
-        """SELECT 1 FROM people WHERE person_id = ANY($1::uuid[])
-           ORDER BY person_id FOR SHARE""",
-        resolved,
-    )
+    if set(resolved) - set(person_ids):
+        await conn.execute(
+            """SELECT 1 FROM people WHERE person_id = ANY($1::uuid[])
+               ORDER BY person_id FOR SHARE""",
+            resolved,
+        )
     return resolved
 
 
@@ -1004,7 +1022,7 @@ async def due_for_erasure(
     after ``cutoff`` (registration, a case opened or closed, a referral, a consent, a contact,
     a note, an assessment, a carer link, a correction) nor reported active since by groups or
     volunteers (``person_activity``): the retention rule erases them. Merged duplicates go
-    with the person they were merged into, and their activity counts for that person.
+    with the person they were merged into (their activity moved to that person).
     ``only``: that person, if due."""
     found = await conn.fetch(
         """SELECT p.person_id FROM people p
@@ -1031,10 +1049,7 @@ async def due_for_erasure(
              AND NOT EXISTS (SELECT 1 FROM person_changes ch WHERE ch.person_id = p.person_id
                              AND ch.changed_at >= $2)
              AND NOT EXISTS (SELECT 1 FROM person_activity pa
-                             WHERE pa.last_active_on >= $2
-                               AND (pa.person_id = p.person_id
-                                    OR pa.person_id IN (SELECT d.person_id FROM people d
-                                                        WHERE d.merged_into = p.person_id)))
+                             WHERE pa.person_id = p.person_id AND pa.last_active_on >= $2)
            ORDER BY p.registered_on, p.person_id
            LIMIT $3""",
         site,
