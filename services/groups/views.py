@@ -10,6 +10,7 @@ from uuid import UUID
 import asyncpg
 
 from shared.kit.db.rows import fetch_jsonable
+from shared.kit.known_people import what_is_known
 
 
 def _session_view(row: asyncpg.Record) -> dict[str, Any]:
@@ -287,28 +288,10 @@ async def person_data_view(
     """Every row groups holds about the person (and the duplicates merged into them) at
     ``sites``: enrolments, attendance and open cases there; the roles and merges groups keeps
     for every site (they are not kept per site)."""
-    merged = [
-        r["duplicate_id"]
-        for r in await conn.fetch(
-            "SELECT duplicate_id FROM merged_people WHERE into_id = $1 ORDER BY duplicate_id",
-            person_id,
-        )
-    ]
-    ids = [person_id, *merged]
-    known = await conn.fetchrow(
-        "SELECT roles, site FROM known_people WHERE person_id = $1", person_id
-    )
-    consents = await fetch_jsonable(
-        conn,
-        """SELECT purpose, given, recorded_at FROM known_consents
-           WHERE person_id = $1 ORDER BY purpose""",
-        person_id,
-    )
+    known = await what_is_known(conn, person_id)
+    ids = known.pop("ids")
     return {
-        "roles": list(known["roles"]) if known else [],
-        "home_site": known["site"] if known else None,
-        "consents": consents,
-        "merged_from": [str(m) for m in merged],
+        **known,
         "enrolments": await fetch_jsonable(
             conn,
             """SELECT e.enrollment_id, e.person_id, e.programme_id, p.site, p.title, p.type,

@@ -13,6 +13,7 @@ import asyncpg
 
 from services.volunteers.domain import Slot, Volunteer
 from shared.kit.db.rows import fetch_jsonable, jsonable
+from shared.kit.known_people import what_is_known
 
 
 @dataclass(frozen=True)
@@ -336,23 +337,8 @@ async def person_data(
     and hours; peer matches at ``sites`` (as supporter or as the person supported) with their
     contacts; and what volunteers keeps for every site (roles, service consent, carer links,
     merges)."""
-    merged = [
-        r["duplicate_id"]
-        for r in await conn.fetch(
-            "SELECT duplicate_id FROM merged_people WHERE into_id = $1 ORDER BY duplicate_id",
-            person_id,
-        )
-    ]
-    ids = [person_id, *merged]
-    known = await conn.fetchrow(
-        "SELECT roles, site FROM known_people WHERE person_id = $1", person_id
-    )
-    consents = await fetch_jsonable(
-        conn,
-        """SELECT purpose, given, recorded_at FROM known_consents
-           WHERE person_id = $1 ORDER BY purpose""",
-        person_id,
-    )
+    known = await what_is_known(conn, person_id)
+    ids = known.pop("ids")
     consent = await conn.fetchrow(
         "SELECT given, recorded_at FROM service_consent WHERE person_id = $1", person_id
     )
@@ -432,9 +418,7 @@ async def person_data(
             if c["match_id"] == match["match_id"]
         ]
     return {
-        "roles": list(known["roles"]) if known else [],
-        "home_site": known["site"] if known else None,
-        "consents": consents,
+        **known,
         "service_consent": jsonable(consent) if consent else None,
         "carer_links": await fetch_jsonable(
             conn,
@@ -443,7 +427,6 @@ async def person_data(
                ORDER BY carer_id, cared_for_id""",
             ids,
         ),
-        "merged_from": [str(m) for m in merged],
         "volunteer": volunteer,
         "peer_matches": matches,
     }

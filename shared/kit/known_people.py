@@ -42,6 +42,7 @@ from shared.kit.contracts.intake import (
     PersonRegistered,
     PersonUpdated,
 )
+from shared.kit.db.rows import fetch_jsonable
 from shared.kit.db.uow import UnitOfWork
 
 
@@ -246,3 +247,31 @@ async def roles_of(conn: asyncpg.Connection, person_id: UUID) -> list[str] | Non
         "SELECT roles FROM known_people WHERE person_id = $1", await person_of(conn, person_id)
     )
     return list(roles) if roles is not None else None
+
+
+async def what_is_known(conn: asyncpg.Connection, person_id: UUID) -> dict[str, Any]:
+    """What these tables hold about a person, for their access request: roles, home site,
+    latest consents and the duplicates merged into them (``ids``: the person's and theirs, to
+    find the service's own rows by)."""
+    merged = [
+        r["duplicate_id"]
+        for r in await conn.fetch(
+            "SELECT duplicate_id FROM merged_people WHERE into_id = $1 ORDER BY duplicate_id",
+            person_id,
+        )
+    ]
+    known = await conn.fetchrow(
+        "SELECT roles, site FROM known_people WHERE person_id = $1", person_id
+    )
+    return {
+        "ids": [person_id, *merged],
+        "roles": list(known["roles"]) if known else [],
+        "home_site": known["site"] if known else None,
+        "consents": await fetch_jsonable(
+            conn,
+            """SELECT purpose, given, recorded_at FROM known_consents
+               WHERE person_id = $1 ORDER BY purpose""",
+            person_id,
+        ),
+        "merged_from": [str(m) for m in merged],
+    }
