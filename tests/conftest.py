@@ -275,8 +275,16 @@ class ServiceProcess:
         return self
 
     def wait(self, timeout: float = 30) -> int:
+        """Its exit code; a process still running after ``timeout`` fails the test with
+        what it printed (where it was stuck), and is left for ``stop``."""
         assert self.process is not None
-        return self.process.wait(timeout)
+        try:
+            return self.process.wait(timeout)
+        except subprocess.TimeoutExpired:
+            raise AssertionError(
+                f"{' '.join(self.args)} still running after {timeout:.0f} s; it printed:\n"
+                + self.output()[-6000:]
+            ) from None
 
     def stop(self) -> None:
         if self.process is not None and self.process.poll() is None:

@@ -49,9 +49,11 @@ async def switch_language(page: Page, language: str) -> None:
     """With the header's language switch; the page is shown again in ``language``."""
     await page.select_option("header form.language select", language)
     await page.click("header form.language button")
+    # The page is being replaced meanwhile: for a moment there is no document element.
     await page.wait_for_function(
-        "lang => document.documentElement.lang === lang", arg=language.replace("_", "-")
+        "lang => document.documentElement?.lang === lang", arg=language.replace("_", "-")
     )
+    await page.wait_for_load_state()
 
 
 async def figure(page: Page, name: str) -> str:
