@@ -152,12 +152,23 @@ async def test_a_consumer_killed_after_commit_and_before_ack_applies_nothing_twi
     notes = await start_service(NOTES)
     for i in range(10):
         assert (await add(nc, f"note {i}")).ok
+    js = nc.jetstream()
+
+    async def stored() -> bool:
+        return (await js.stream_info("NOTES")).state.messages == 10
+
+    await eventually(stored, timeout=30)
     crashing = service_process("tests.example", "tally", "5").start(
         CARENET_CRASH_AT="consumer.after_commit"
     )
     # Starting on a loaded two-core CI machine (imports, migrations, the lead) can take longer
     # than the work; the bound is generous, what is asserted is the exit code.
-    assert crashing.wait(timeout=90) == 70, crashing.output()
+    try:
+        code = crashing.wait(timeout=90)
+    except AssertionError as stuck:
+        info = await js.consumer_info("NOTES", "tally_notes-events")
+        raise AssertionError(f"{stuck}\nits durable: {info}") from None
+    assert code == 70, crashing.output()
     service_process("tests.example", "tally", "5").start()
 
     async def tally_count() -> int:
